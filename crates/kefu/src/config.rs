@@ -1,0 +1,191 @@
+//! One typed [`Settings`], layered: built-in defaults, then an optional TOML file, then `KEFU_*`
+//! environment variables, then command-line flags (the last one wins).
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address of the HTTP + Socket.IO listener.
+    pub listen: SocketAddr,
+    /// Where the SQLite database, the generated JWT secret and uploads live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…`, `mysql://…` or `postgres://…`; default: `sqlite://<data_dir>/kefu.db`.
+    pub database_url: Option<String>,
+    /// Connections in the database pool.
+    pub database_max_connections: u32,
+    /// Redis for several nodes (not used by a single node).
+    pub redis_url: Option<String>,
+    /// Password of the `admin` user, created on first start when no admin exists.
+    pub admin_password: Option<Secret>,
+    /// HS256 secret; default: generated once and kept in `<data_dir>/jwt-secret`.
+    pub jwt_secret: Option<Secret>,
+    /// Lifetime of visitor tokens, in seconds (default 30 days).
+    pub customer_token_ttl: u64,
+    /// Lifetime of agent and admin tokens, in seconds (default 12 hours).
+    pub staff_token_ttl: u64,
+    /// Largest message content in bytes of UTF-8.
+    pub max_message_bytes: usize,
+    /// Messages per second per connection; 0 turns the limit off.
+    pub message_rate_limit: u32,
+    /// How many messages a connection may send at once before the rate applies.
+    pub message_rate_burst: u32,
+    /// A connection that sent a `heartbeat` and then stays silent this long is disconnected.
+    pub heartbeat_timeout_ms: u64,
+    /// Outgoing packets buffered per connection before it counts as a slow consumer.
+    pub socket_buffer_packets: usize,
+    /// Messages written in one database transaction at most.
+    pub write_batch_max: usize,
+    /// Create the demo agents `alice` and `bob` on start.
+    pub demo: bool,
+    /// A tracing filter, e.g. `info` or `kefu=debug,warn`.
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 8,
+            redis_url: None,
+            admin_password: None,
+            jwt_secret: None,
+            customer_token_ttl: 30 * 24 * 3600,
+            staff_token_ttl: 12 * 3600,
+            max_message_bytes: 8 * 1024,
+            message_rate_limit: 20,
+            message_rate_burst: 40,
+            heartbeat_timeout_ms: 4000,
+            socket_buffer_packets: 1024,
+            write_batch_max: 256,
+            demo: false,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Settings {
+    /// Layers the sources in order. `file` is the TOML file named by `--config` or `KEFU_CONFIG`;
+    /// `flags` holds only the flags given on the command line.
+    pub fn load(file: Option<&std::path::Path>, flags: impl Serialize) -> Result<Self, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("KEFU_").ignore(&["config", "bin"]).filter(|key| !key.is_empty()))
+            .merge(Serialized::globals(flags))
+            .extract::<Settings>()
+            .map(Settings::normalized)
+    }
+
+    /// Empty strings in the environment mean "not set".
+    fn normalized(mut self) -> Self {
+        for value in [&mut self.database_url, &mut self.redis_url] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
+        for secret in [&mut self.admin_password, &mut self.jwt_secret] {
+            if secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
+                *secret = None;
+            }
+        }
+        self
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("kefu.db").display()),
+        }
+    }
+
+    pub fn heartbeat_timeout(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_timeout_ms)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A value that must never reach a log line: `Debug` prints `***`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, Default)]
+    struct NoFlags {}
+
+    #[test]
+    fn defaults_listen_on_localhost_3000_with_sqlite_in_the_data_dir() {
+        figment::Jail::expect_with(|_| {
+            let settings = Settings::load(None, NoFlags::default())?;
+            assert_eq!(settings.listen.to_string(), "127.0.0.1:3000");
+            assert!(settings.database_url().starts_with("sqlite://./data/kefu.db"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_environment() {
+        #[derive(Serialize)]
+        struct Flags {
+            listen: &'static str,
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("kefu.toml", "listen = \"0.0.0.0:1\"\nmax_message_bytes = 100\nlog = \"debug\"")?;
+            jail.set_env("KEFU_MAX_MESSAGE_BYTES", "200");
+            jail.set_env("KEFU_LISTEN", "0.0.0.0:2");
+            jail.set_env("KEFU_DATABASE_URL", "");
+            let settings =
+                Settings::load(Some("kefu.toml".as_ref()), Flags { listen: "127.0.0.1:3" })?;
+            assert_eq!(settings.max_message_bytes, 200);
+            assert_eq!(settings.log, "debug");
+            assert_eq!(settings.listen.to_string(), "127.0.0.1:3");
+            assert_eq!(settings.database_url, None);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_hidden_in_debug_output() {
+        let settings = Settings { jwt_secret: Some(Secret::new("hunter2")), ..Settings::default() };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+}

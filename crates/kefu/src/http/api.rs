@@ -1,0 +1,112 @@
+//! The REST routes: visitors, logins, agents.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request, State},
+    http::{StatusCode, header, request::Parts},
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::error::ApiError;
+use crate::{
+    AppState,
+    domain::{Role, User},
+    services::{Error, auth::Identity},
+};
+
+/// A JSON body whose every problem is an `invalid_payload` in the protocol's shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(request, state).await.map(|Json(v)| ApiJson(v)).map_err(ApiError::rejection)
+    }
+}
+
+/// The caller of a route that needs a bearer token.
+pub struct Caller(pub Identity);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token = header.and_then(|h| h.strip_prefix("Bearer ")).ok_or(Error::Unauthorized)?;
+        Ok(Caller(app.accounts.authenticate(token.trim()).await?))
+    }
+}
+
+#[derive(Serialize)]
+pub struct Session {
+    token: String,
+    user: User,
+}
+
+#[derive(Serialize)]
+pub struct UserBody {
+    user: User,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorRequest {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+/// `POST /api/visitors`: the body is optional.
+pub async fn create_visitor(State(app): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Session>), ApiError> {
+    let request: VisitorRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        VisitorRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Error::InvalidPayload(format!("invalid JSON body: {e}")))?
+    };
+    let (token, user) = app.accounts.create_visitor(request.name.as_deref(), request.email.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(Session { token, user })))
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+pub async fn login(State(app): State<AppState>, ApiJson(request): ApiJson<LoginRequest>) -> Result<Json<Session>, ApiError> {
+    let (token, user) = app.accounts.login(&request.username, &request.password).await?;
+    Ok(Json(Session { token, user }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRequest {
+    username: String,
+    password: String,
+    display_name: Option<String>,
+}
+
+pub async fn create_agent(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(request): ApiJson<AgentRequest>,
+) -> Result<(StatusCode, Json<UserBody>), ApiError> {
+    if caller.role != Role::Admin {
+        return Err(Error::Forbidden("only an admin can create agents").into());
+    }
+    let user = app
+        .accounts
+        .create_staff(Role::Agent, &request.username, request.password, request.display_name.as_deref())
+        .await?;
+    tracing::info!(agent = %user.id, "agent created");
+    Ok((StatusCode::CREATED, Json(UserBody { user })))
+}
+
+pub async fn me(State(app): State<AppState>, Caller(caller): Caller) -> Result<Json<UserBody>, ApiError> {
+    Ok(Json(UserBody { user: app.accounts.user(caller).await? }))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError(Error::NotFound("no such route"))
+}

@@ -1,0 +1,52 @@
+//! One error type for the HTTP API, mapped to status codes; the body is the protocol's
+//! `{error: {code, message}}`.
+
+use axum::{
+    Json,
+    extract::rejection::JsonRejection,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+use crate::{services::Error, socket::events::ErrorBody};
+
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl<E: Into<Error>> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl ApiError {
+    pub fn rejection(rejection: JsonRejection) -> Self {
+        Self(Error::InvalidPayload(rejection.body_text()))
+    }
+}
+
+pub fn status_of(error: &Error) -> StatusCode {
+    match error {
+        Error::Unauthorized => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::InvalidPayload(_) => StatusCode::BAD_REQUEST,
+        Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Body {
+    error: ErrorBody,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.log("HTTP request");
+        (status_of(&self.0), Json(Body { error: (&self.0).into() })).into_response()
+    }
+}

@@ -1,0 +1,42 @@
+//! The HTTP side: the REST API under `/api`, health checks, and the embedded web UI.
+
+mod api;
+pub mod error;
+mod ui;
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, State},
+    http::StatusCode,
+    routing::{any, get, post},
+};
+use serde_json::json;
+
+use crate::AppState;
+
+/// API bodies are small JSON documents.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/visitors", post(api::create_visitor))
+        .route("/login", post(api::login))
+        .route("/agents", post(api::create_agent))
+        .route("/me", get(api::me))
+        .fallback(any(api::not_found))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    Router::new()
+        .nest("/api", api)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(get(ui::serve))
+        .with_state(state)
+}
+
+async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    if app.store.ping().await {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "reason": "database unreachable" })))
+    }
+}

@@ -1,0 +1,205 @@
+//! kefu: a real-time customer-service chat server.
+//!
+//! - [`config`]: one typed [`Settings`] from defaults, a TOML file, `KEFU_*` and flags.
+//! - [`domain`]: ids, roles, message content, each parsed once at the edge; no I/O.
+//! - [`store`]: SQLite, MySQL/MariaDB or PostgreSQL through one query set; migrations per dialect.
+//! - [`services`]: accounts and tokens, routing, the chat rules, group commit of messages.
+//! - [`socket`]: the Socket.IO protocol (docs/protocol.md): handshake auth, thin handlers, delivery.
+//! - [`http`]: the REST API, health checks and the embedded web UI.
+//!
+//! A message goes: socket handler → [`services::chat::Chat::send`] (authorise, validate) → a
+//! writer shard ([`services::writer`]) that commits it with others in one transaction → the
+//! sender's ack → the receiver's connections, in `seq` order.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod services;
+pub mod socket;
+pub mod store;
+pub mod telemetry;
+
+use std::{future::Future, ops::Deref, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+pub use config::Settings;
+use services::{accounts::Accounts, auth::Auth, chat::Chat, delivery::Delivery, writer::Writer};
+use socket::connections::Connections;
+use store::Store;
+
+/// Everything a handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub settings: Settings,
+    pub store: Store,
+    pub accounts: Accounts,
+    pub chat: Chat,
+    pub connections: Arc<Connections>,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// A server whose database is ready, not yet listening.
+pub struct Server {
+    state: AppState,
+    tasks: JoinSet<()>,
+    stop_writers: CancellationToken,
+    /// What an operator should read once: generated credentials, demo logins.
+    pub notes: Vec<String>,
+}
+
+impl Server {
+    /// Opens the database (creating the schema), prepares tokens and the first accounts.
+    pub async fn open(settings: Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+        let store = Store::open(&settings.database_url(), settings.database_max_connections).await?;
+        let secret = Auth::load_or_create_secret(settings.jwt_secret.as_ref().map(|s| s.expose()), &settings.data_dir)?;
+        let auth = Auth::new(
+            &secret,
+            Duration::from_secs(settings.customer_token_ttl),
+            Duration::from_secs(settings.staff_token_ttl),
+        );
+        let accounts = Accounts::new(store.clone(), auth);
+        let notes = bootstrap_accounts(&settings, &accounts).await?;
+
+        let connections = Arc::new(Connections::new(settings.message_rate_limit, settings.message_rate_burst));
+        let mut tasks = JoinSet::new();
+        let stop_writers = CancellationToken::new();
+        // SQLite has one writer at a time anyway; the servers take a few transactions in parallel.
+        let shards = if store.dialect() == store::Dialect::Sqlite { 1 } else { 4 };
+        let delivery: Arc<dyn Delivery> = connections.clone();
+        let writer = Writer::spawn(
+            store.clone(),
+            delivery.clone(),
+            shards,
+            settings.write_batch_max,
+            stop_writers.clone(),
+            &mut tasks,
+        );
+        let chat = Chat::new(store.clone(), writer, delivery, settings.max_message_bytes);
+        let state = AppState(Arc::new(Shared { settings, store, accounts, chat, connections }));
+        Ok(Self { state, tasks, stop_writers, notes })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, closes every socket, finishes the
+    /// writes in flight and closes the database.
+    pub async fn serve(mut self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (socket_layer, io) = socket::layer(&self.state.settings, self.state.clone());
+        let app = http::router(self.state.clone()).layer(socket_layer);
+
+        let stop_sweeper = CancellationToken::new();
+        self.tasks.spawn(sweep_silent_connections(self.state.clone(), stop_sweeper.clone()));
+
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "listening");
+        let closing_io = io.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: closing connections");
+                closing_io.close().await;
+            })
+            .await
+            .context("serving HTTP")?;
+
+        stop_sweeper.cancel();
+        self.stop_writers.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Opens and serves: what tests call with a listener on port 0.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    Server::open(settings).await?.serve(listener, shutdown).await
+}
+
+/// Disconnects connections whose heartbeats stopped (the reference design's 2 s / 4 s rhythm).
+async fn sweep_silent_connections(state: AppState, stop: CancellationToken) {
+    let timeout = state.settings.heartbeat_timeout();
+    let mut tick = tokio::time::interval((timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(1)));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for socket in state.connections.silent(timeout) {
+            tracing::debug!(sid = %socket.id, "heartbeat timeout");
+            let _ = socket.disconnect();
+        }
+    }
+}
+
+/// The admin from `KEFU_ADMIN_PASSWORD` (or a generated password on a first start without it),
+/// and the demo agents with `--demo`.
+async fn bootstrap_accounts(settings: &Settings, accounts: &Accounts) -> anyhow::Result<Vec<String>> {
+    let mut notes = Vec::new();
+    match &settings.admin_password {
+        Some(password) => {
+            if accounts.bootstrap_admin(password.expose()).await.map_err(anyhow_of)? {
+                notes.push("admin account created: user admin, password from KEFU_ADMIN_PASSWORD".to_owned());
+            }
+        }
+        None => {
+            let password = services::auth::random_hex(8);
+            if accounts.bootstrap_admin(&password).await.map_err(anyhow_of)? {
+                notes.push(format!("admin account created: user admin, password {password} (shown once)"));
+            }
+        }
+    }
+    if settings.demo {
+        notes.extend(demo_agents(&settings.data_dir, accounts).await?);
+    }
+    Ok(notes)
+}
+
+/// `alice` and `bob`, with passwords generated once and kept in `<data_dir>/demo-logins`.
+async fn demo_agents(data_dir: &Path, accounts: &Accounts) -> anyhow::Result<Vec<String>> {
+    let path = data_dir.join("demo-logins");
+    let mut logins = std::fs::read_to_string(&path).unwrap_or_default();
+    for (username, display_name) in [("alice", "Alice"), ("bob", "Bob")] {
+        if logins.lines().any(|l| l.starts_with(&format!("{username} "))) {
+            continue;
+        }
+        let password = services::auth::random_hex(6);
+        match accounts.create_staff(domain::Role::Agent, username, password.clone(), Some(display_name)).await {
+            Ok(_) => logins.push_str(&format!("{username} {password}\n")),
+            Err(services::Error::Conflict(_)) => continue,
+            Err(e) => return Err(anyhow_of(e)),
+        }
+    }
+    std::fs::write(&path, &logins).with_context(|| format!("writing {}", path.display()))?;
+    Ok(logins
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(user, password)| format!("demo agent: user {user}, password {password}"))
+        .collect())
+}
+
+fn anyhow_of(error: services::Error) -> anyhow::Error {
+    match error {
+        services::Error::Other(e) => e,
+        other => anyhow::anyhow!("{other}"),
+    }
+}

@@ -1,0 +1,191 @@
+//! Tokens (JWT, HS256) and password hashes (argon2).
+
+use std::{path::Path, time::Duration};
+
+use anyhow::Context;
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::{Error, Result};
+use crate::domain::{Password, Role, User, UserId};
+
+/// Who is behind a token or a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: UserId,
+    pub role: Role,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: String,
+    iat: u64,
+    exp: u64,
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    customer_ttl: Duration,
+    staff_ttl: Duration,
+}
+
+impl Auth {
+    pub fn new(secret: &[u8], customer_ttl: Duration, staff_ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            customer_ttl,
+            staff_ttl,
+        }
+    }
+
+    /// The configured secret, or the one kept in `<data_dir>/jwt-secret`, generated on first start
+    /// so that tokens stay valid across restarts.
+    pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+        if let Some(secret) = configured {
+            anyhow::ensure!(secret.len() >= 32, "KEFU_JWT_SECRET must be at least 32 characters");
+            return Ok(secret.as_bytes().to_vec());
+        }
+        let path = data_dir.join("jwt-secret");
+        match std::fs::read_to_string(&path) {
+            Ok(secret) if secret.trim().len() >= 32 => return Ok(secret.trim().as_bytes().to_vec()),
+            Ok(_) => anyhow::bail!("{} is too short; delete it to generate a new one", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+        let secret = random_hex(32);
+        write_private_file(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+        Ok(secret.into_bytes())
+    }
+
+    pub fn issue(&self, user: &User) -> Result<String> {
+        let ttl = if user.role.is_staff() { self.staff_ttl } else { self.customer_ttl };
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: user.id.to_string(),
+            role: user.role.as_str().to_owned(),
+            iat: now,
+            exp: now + ttl.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Other(anyhow::Error::new(e).context("signing a token")))
+    }
+
+    /// A forged, expired or malformed token is `Unauthorized`, whatever the reason.
+    pub fn verify(&self, token: &str) -> Result<Identity> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| Error::Unauthorized)?;
+        let user_id = UserId::parse(&data.claims.sub).map_err(|_| Error::Unauthorized)?;
+        let role = Role::parse(&data.claims.role).map_err(|_| Error::Unauthorized)?;
+        Ok(Identity { user_id, role })
+    }
+}
+
+/// Hashing is deliberately slow: it runs off the async workers.
+pub async fn hash_password(password: Password) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| Error::Other(anyhow::anyhow!("hashing a password: {e}")))
+    })
+    .await
+    .map_err(|e| Error::Other(e.into()))?
+}
+
+pub async fn verify_password(hash: String, password: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(secret: &str) -> Auth {
+        Auth::new(secret.as_bytes(), Duration::from_secs(60), Duration::from_secs(60))
+    }
+
+    fn user() -> User {
+        User { id: UserId(7), role: Role::Agent, username: "alice".into(), display_name: "Alice".into() }
+    }
+
+    #[test]
+    fn a_token_names_its_user_and_role() {
+        let auth = auth("0123456789abcdef0123456789abcdef");
+        let identity = auth.verify(&auth.issue(&user()).unwrap()).unwrap();
+        assert_eq!(identity, Identity { user_id: UserId(7), role: Role::Agent });
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_refused() {
+        let token = auth("another secret, also 32 characters!").issue(&user()).unwrap();
+        assert!(matches!(auth("0123456789abcdef0123456789abcdef").verify(&token), Err(Error::Unauthorized)));
+    }
+
+    #[test]
+    fn an_unsigned_token_is_refused() {
+        // {"alg":"none"} . {"sub":"7","role":"admin","iat":0,"exp":9999999999} .
+        let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiI3Iiwicm9sZSI6ImFkbWluIiwiaWF0IjowLCJleHAiOjk5OTk5OTk5OTl9.";
+        assert!(auth("0123456789abcdef0123456789abcdef").verify(token).is_err());
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let auth = Auth::new(b"0123456789abcdef0123456789abcdef", Duration::ZERO, Duration::ZERO);
+        let claims = Claims { sub: "7".into(), role: "agent".into(), iat: 0, exp: 1000 };
+        let token = jsonwebtoken::encode(&Header::default(), &claims, &auth.encoding).unwrap();
+        assert!(auth.verify(&token).is_err());
+    }
+
+    #[test]
+    fn the_generated_secret_is_kept_across_restarts() {
+        let dir = std::env::temp_dir().join(format!("kefu-secret-{}", random_hex(4)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = Auth::load_or_create_secret(None, &dir).unwrap();
+        let second = Auth::load_or_create_secret(None, &dir).unwrap();
+        assert_eq!(first, second);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_against_their_hash_only() {
+        let hash = hash_password(Password::parse("correct horse".into()).unwrap()).await.unwrap();
+        assert!(verify_password(hash.clone(), "correct horse".into()).await);
+        assert!(!verify_password(hash, "wrong horse".into()).await);
+    }
+}

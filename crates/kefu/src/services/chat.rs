@@ -1,0 +1,318 @@
+//! The chat rules: who may talk to whom, routing customers to agents, reading, typing, history and
+//! presence. Identity always comes from the authenticated connection, never from a payload.
+
+use std::sync::Arc;
+
+use super::{
+    Error, Result,
+    auth::Identity,
+    delivery::{ConnectionId, Delivery, Notice},
+    writer::{Reply, WriteJob, Writer},
+};
+use crate::{
+    domain::{ClientMsgId, Content, ConversationId, HistoryLimit, MessageId, Role, User, UserId},
+    store::{Conversation, HistoryPage, Member, NewMessage, Page, Store, StoreError, StoredMessage},
+};
+
+#[derive(Clone)]
+pub struct Chat {
+    store: Store,
+    writer: Writer,
+    delivery: Arc<dyn Delivery>,
+    max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginOutcome {
+    pub cs_id: Option<UserId>,
+    pub conversation_id: Option<ConversationId>,
+    pub queued: bool,
+}
+
+pub struct SendRequest {
+    pub receiver: Option<UserId>,
+    pub content: String,
+    pub client_msg_id: Option<String>,
+}
+
+pub struct HistoryRequest {
+    pub peer: Option<UserId>,
+    pub conversation: Option<ConversationId>,
+    pub before: Option<MessageId>,
+    pub after_seq: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+pub struct History {
+    pub conversation: Option<Conversation>,
+    pub page: HistoryPage,
+}
+
+pub struct ReadOutcome {
+    pub conversation: ConversationId,
+    pub up_to: MessageId,
+    pub seq: i64,
+}
+
+impl Chat {
+    pub fn new(store: Store, writer: Writer, delivery: Arc<dyn Delivery>, max_message_bytes: usize) -> Self {
+        Self { store, writer, delivery, max_message_bytes }
+    }
+
+    /// The reference design's `login`: the claimed user id must be the caller's own.
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
+    pub async fn login(&self, me: Identity, claimed: UserId, cs_id: Option<UserId>) -> Result<LoginOutcome> {
+        if claimed != me.user_id {
+            return Err(Error::Forbidden("userId is not the authenticated user"));
+        }
+        if me.role.is_staff() {
+            self.assign_queue().await?;
+            return Ok(LoginOutcome { cs_id: Some(me.user_id), conversation_id: None, queued: false });
+        }
+        let conversation = self.store.open_conversation(me.user_id).await?;
+        let conversation = match conversation.agent_id {
+            Some(_) => conversation,
+            None => {
+                let agent = match cs_id {
+                    Some(requested) => {
+                        let record = self.store.user(requested).await.map_err(|e| match e {
+                            StoreError::NotFound => Error::NotFound("no such agent"),
+                            other => other.into(),
+                        })?;
+                        if !record.user.role.is_staff() || record.disabled {
+                            return Err(Error::NotFound("no such agent"));
+                        }
+                        Some(record.user)
+                    }
+                    None => self.least_busy_online_agent().await?,
+                };
+                match agent {
+                    Some(agent) => {
+                        self.assign(&conversation, &agent).await?;
+                        self.store.conversation(conversation.id).await?
+                    }
+                    None => conversation,
+                }
+            }
+        };
+        Ok(LoginOutcome {
+            cs_id: conversation.agent_id,
+            conversation_id: Some(conversation.id),
+            queued: conversation.agent_id.is_none(),
+        })
+    }
+
+    async fn least_busy_online_agent(&self) -> Result<Option<User>> {
+        let online = self.delivery.online_agents();
+        if online.is_empty() {
+            return Ok(None);
+        }
+        let counts = self.store.open_conversation_counts(&online).await?;
+        // Fewest open conversations; ties go to whoever came online first.
+        let Some(best) = online.iter().min_by_key(|a| counts.get(a).copied().unwrap_or(0)) else {
+            return Ok(None);
+        };
+        Ok(Some(self.store.user(*best).await?.user))
+    }
+
+    /// Gives a queued conversation to an agent and tells both sides. `false` if someone else
+    /// assigned it first.
+    async fn assign(&self, conversation: &Conversation, agent: &User) -> Result<bool> {
+        if !self.store.assign_conversation(conversation.id, agent.id).await? {
+            return Ok(false);
+        }
+        tracing::info!(conversation = %conversation.id, agent = %agent.id, "conversation assigned");
+        let notice = Notice::Assigned { conversation: conversation.id, customer: conversation.customer_id, agent };
+        self.delivery.notify(conversation.customer_id, &notice, None);
+        self.delivery.notify(agent.id, &notice, None);
+        // Both sides learn that the other is now a member they can see online.
+        if self.delivery.is_online(conversation.customer_id) {
+            self.delivery.notify(agent.id, &Notice::Presence { user: conversation.customer_id, online: true }, None);
+        }
+        self.delivery.notify(conversation.customer_id, &Notice::Presence { user: agent.id, online: true }, None);
+        Ok(true)
+    }
+
+    /// Hands the waiting conversations, oldest first, to the least busy online agents.
+    pub async fn assign_queue(&self) -> Result<()> {
+        loop {
+            let queued = self.store.queued_conversations(100).await?;
+            if queued.is_empty() {
+                return Ok(());
+            }
+            for conversation in &queued {
+                let Some(agent) = self.least_busy_online_agent().await? else {
+                    return Ok(());
+                };
+                self.assign(conversation, &agent).await?;
+            }
+        }
+    }
+
+    /// My members (`all_member`): an agent's customers, or a customer's agent.
+    pub async fn members(&self, me: Identity) -> Result<Vec<(Member, bool)>> {
+        let members = if me.role.is_staff() {
+            self.store.members_of_agent(me.user_id).await?
+        } else {
+            self.store.members_of_customer(me.user_id).await?
+        };
+        Ok(members
+            .into_iter()
+            .map(|m| {
+                let online = self.delivery.is_online(m.user.id);
+                (m, online)
+            })
+            .collect())
+    }
+
+    /// Ids of my members that are online now (`Online_user`).
+    pub async fn online_peers(&self, me: Identity) -> Result<Vec<UserId>> {
+        let peers = self.store.peers_of(me.user_id, me.role).await?;
+        Ok(peers.into_iter().filter(|p| self.delivery.is_online(*p)).collect())
+    }
+
+    /// The conversation I may write to or read, with `peer` (an agent's customer, or a customer's
+    /// agent; a customer may leave `peer` out).
+    async fn conversation_with(&self, me: Identity, peer: Option<UserId>) -> Result<Conversation> {
+        if me.role.is_staff() {
+            let customer = peer.ok_or_else(|| Error::InvalidPayload("receiverId/peerId is required".into()))?;
+            return self
+                .store
+                .conversation_of_agent_with(me.user_id, customer)
+                .await?
+                .ok_or(Error::Forbidden("that user is not one of your customers"));
+        }
+        let conversation = self.store.open_conversation(me.user_id).await?;
+        match peer {
+            Some(peer) if Some(peer) != conversation.agent_id => {
+                Err(Error::Forbidden("you can only write to your own agent"))
+            }
+            _ => Ok(conversation),
+        }
+    }
+
+    /// Validates and queues a message. `reply` runs once it is stored (or refused); delivery
+    /// follows, in `seq` order.
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
+    pub async fn send(&self, me: Identity, origin: Option<ConnectionId>, request: SendRequest, reply: Reply) {
+        match self.prepare(me, request).await {
+            Ok((message, receiver)) => {
+                self.writer.submit(WriteJob { message, receiver, origin, reply }).await;
+            }
+            Err(error) => {
+                error.log("private_message");
+                reply(Err(&error));
+            }
+        }
+    }
+
+    async fn prepare(&self, me: Identity, request: SendRequest) -> Result<(NewMessage, Option<UserId>)> {
+        let content = Content::parse(request.content, self.max_message_bytes)?;
+        let client_msg_id = request.client_msg_id.map(ClientMsgId::parse).transpose()?;
+        let conversation = self.conversation_with(me, request.receiver).await?;
+        let receiver = if me.role.is_staff() { Some(conversation.customer_id) } else { conversation.agent_id };
+        let message = NewMessage {
+            conversation_id: conversation.id,
+            sender_id: me.user_id,
+            content: content.into_inner(),
+            client_msg_id: client_msg_id.map(|c| c.as_str().to_owned()),
+        };
+        Ok((message, receiver))
+    }
+
+    /// Marks my conversation with `peer` read up to a message and tells the peer and my other
+    /// connections.
+    pub async fn read(
+        &self,
+        me: Identity,
+        origin: Option<ConnectionId>,
+        peer: Option<UserId>,
+        up_to: MessageId,
+    ) -> Result<ReadOutcome> {
+        let conversation = self.conversation_with(me, peer).await?;
+        let message = self.store.message_in(conversation.id, up_to).await.map_err(|e| match e {
+            StoreError::NotFound => Error::NotFound("no such message in this conversation"),
+            other => other.into(),
+        })?;
+        self.store.mark_read(me.user_id, conversation.id, message.seq).await?;
+        let notice = Notice::Read { reader: me.user_id, up_to, conversation: conversation.id, seq: message.seq };
+        if let Some(peer) = other_side(me, &conversation) {
+            self.delivery.notify(peer, &notice, None);
+        }
+        self.delivery.notify(me.user_id, &notice, origin);
+        Ok(ReadOutcome { conversation: conversation.id, up_to, seq: message.seq })
+    }
+
+    pub async fn typing(&self, me: Identity, receiver: Option<UserId>, typing: bool) -> Result<()> {
+        let conversation = self.conversation_with(me, receiver).await?;
+        if let Some(peer) = other_side(me, &conversation) {
+            self.delivery.notify(peer, &Notice::Typing { user: me.user_id, typing }, None);
+        }
+        Ok(())
+    }
+
+    pub async fn history(&self, me: Identity, request: HistoryRequest) -> Result<History> {
+        let limit = HistoryLimit::parse(request.limit)?.get();
+        let conversation = match request.conversation {
+            Some(id) => {
+                let conversation = self.store.conversation(id).await.map_err(|e| match e {
+                    StoreError::NotFound => Error::NotFound("no such conversation"),
+                    other => other.into(),
+                })?;
+                let mine = conversation.customer_id == me.user_id
+                    || (me.role.is_staff() && conversation.agent_id == Some(me.user_id));
+                if !mine {
+                    return Err(Error::NotFound("no such conversation"));
+                }
+                Some(conversation)
+            }
+            None if me.role == Role::Customer => {
+                let conversation = self.store.latest_conversation(me.user_id).await?;
+                if let (Some(peer), Some(c)) = (request.peer, &conversation)
+                    && c.agent_id != Some(peer)
+                {
+                    return Err(Error::Forbidden("that user is not your agent"));
+                }
+                conversation
+            }
+            None => Some(self.conversation_with(me, request.peer).await?),
+        };
+        let Some(conversation) = conversation else {
+            return Ok(History { conversation: None, page: HistoryPage { messages: Vec::new(), has_more: false } });
+        };
+        let page = match (request.before, request.after_seq) {
+            (Some(_), Some(_)) => return Err(Error::InvalidPayload("give beforeId or afterSeq, not both".into())),
+            (Some(before), None) => {
+                let anchor: StoredMessage = self.store.message_in(conversation.id, before).await.map_err(|e| match e {
+                    StoreError::NotFound => Error::NotFound("no such message in this conversation"),
+                    other => other.into(),
+                })?;
+                Page::Before { seq: anchor.seq }
+            }
+            (None, Some(seq)) if seq >= 0 => Page::After { seq },
+            (None, Some(_)) => return Err(Error::InvalidPayload("afterSeq must not be negative".into())),
+            (None, None) => Page::Latest,
+        };
+        let page = self.store.history(conversation.id, page, limit).await?;
+        Ok(History { conversation: Some(conversation), page })
+    }
+
+    /// A user's first connection opened or last one closed: tell the users who share an open
+    /// conversation with it, and nobody else. An agent coming online also takes the queue.
+    pub async fn presence_changed(&self, user: Identity, online: bool) -> Result<()> {
+        let peers = self.store.peers_of(user.user_id, user.role).await?;
+        let notice = Notice::Presence { user: user.user_id, online };
+        for peer in peers {
+            self.delivery.notify(peer, &notice, None);
+        }
+        if online && user.role == Role::Agent {
+            self.assign_queue().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The other person of a conversation, seen from `me`.
+fn other_side(me: Identity, conversation: &Conversation) -> Option<UserId> {
+    if me.user_id == conversation.customer_id { conversation.agent_id } else { Some(conversation.customer_id) }
+}

@@ -1,0 +1,31 @@
+//! What the chat rules tell connected users, independent of how it travels: the transport
+//! implements [`Delivery`] (see `socket::connections`).
+
+use crate::{
+    domain::{ConversationId, MessageId, User, UserId},
+    store::StoredMessage,
+};
+
+/// A connection, as the transport numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectionId(pub u64);
+
+#[derive(Debug)]
+pub enum Notice<'a> {
+    /// A stored message; `receiver` is `None` while its conversation waits for an agent.
+    Message { message: &'a StoredMessage, receiver: Option<UserId> },
+    Read { reader: UserId, up_to: MessageId, conversation: ConversationId, seq: i64 },
+    Typing { user: UserId, typing: bool },
+    Presence { user: UserId, online: bool },
+    Assigned { conversation: ConversationId, customer: UserId, agent: &'a User },
+}
+
+pub trait Delivery: Send + Sync + 'static {
+    /// Sends to every connection of `to` on this node, except `except`. A connection that cannot
+    /// take it (its buffer is full) is disconnected, never silently skipped.
+    fn notify(&self, to: UserId, notice: &Notice<'_>, except: Option<ConnectionId>);
+    /// Whether `user` has at least one live connection.
+    fn is_online(&self, user: UserId) -> bool;
+    /// Agents with at least one live connection, in the order they came online.
+    fn online_agents(&self) -> Vec<UserId>;
+}

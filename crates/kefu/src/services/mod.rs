@@ -1,0 +1,92 @@
+//! The business rules, independent of Socket.IO and HTTP: accounts and tokens, routing customers
+//! to agents, the chat itself (authorise, store with group commit, deliver in order).
+
+pub mod accounts;
+pub mod auth;
+pub mod chat;
+pub mod delivery;
+pub mod writer;
+
+use crate::{domain::ValidationError, store::StoreError};
+
+/// What a client may be told about a failure. Internal details stay in `Other` and in the log.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    InvalidPayload(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("too many messages, slow down")]
+    RateLimited,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("the database is unavailable, nothing was stored; try again")]
+    Unavailable,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// The stable snake_case code of docs/protocol.md.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Unauthorized => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::InvalidPayload(_) => "invalid_payload",
+            Error::TooLarge(_) => "too_large",
+            Error::RateLimited => "rate_limited",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::Unavailable => "unavailable",
+            Error::Other(_) => "internal",
+        }
+    }
+
+    /// The text a client sees; `Other` hides its cause.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Other(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Logs what deserves a log line, once, where the error is answered.
+    pub fn log(&self, context: &str) {
+        match self {
+            Error::Other(e) => tracing::error!(error = ?e, "{context} failed"),
+            Error::Unavailable => tracing::warn!("{context}: database unavailable"),
+            _ => tracing::debug!(code = self.code(), "{context} refused"),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Error::NotFound("not found"),
+            StoreError::Conflict(_) => Error::Conflict("already exists"),
+            StoreError::Unavailable(reason) => {
+                tracing::debug!(%reason, "database unavailable");
+                Error::Unavailable
+            }
+            StoreError::Other(e) => Error::Other(e.into()),
+        }
+    }
+}
+
+impl From<ValidationError> for Error {
+    fn from(error: ValidationError) -> Self {
+        match error {
+            ValidationError::Invalid(message) => Error::InvalidPayload(message),
+            ValidationError::TooLarge(message) => Error::TooLarge(message),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

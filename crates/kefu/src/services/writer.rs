@@ -1,0 +1,140 @@
+//! Group commit: messages from every connection queue up here and are written many per
+//! transaction, so throughput is not bound to one commit per message. Conversations are spread
+//! over a few writer tasks by id, which keeps each conversation's order while one slow transaction
+//! only holds back its own shard. After a batch commits, each sender's reply runs and then the
+//! message is delivered, in `seq` order.
+
+use std::sync::Arc;
+
+use tokio::{sync::mpsc, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Error,
+    delivery::{ConnectionId, Delivery, Notice},
+};
+use crate::{
+    domain::UserId,
+    store::{NewMessage, Store, StoreError, StoredMessage},
+};
+
+/// Called once with the outcome, before the message is delivered to anyone.
+pub type Reply = Box<dyn FnOnce(Result<&StoredMessage, &Error>) + Send>;
+
+pub struct WriteJob {
+    pub message: NewMessage,
+    pub receiver: Option<UserId>,
+    pub origin: Option<ConnectionId>,
+    pub reply: Reply,
+}
+
+/// Jobs waiting per shard before senders wait for room: bounds memory under overload.
+const QUEUE_PER_SHARD: usize = 8192;
+
+#[derive(Clone)]
+pub struct Writer {
+    shards: Arc<Vec<mpsc::Sender<WriteJob>>>,
+}
+
+impl Writer {
+    /// Starts `shards` writer tasks. On `stop` they refuse new jobs, write the ones already queued,
+    /// and end.
+    pub fn spawn(
+        store: Store,
+        delivery: Arc<dyn Delivery>,
+        shards: usize,
+        batch_max: usize,
+        stop: CancellationToken,
+        tasks: &mut JoinSet<()>,
+    ) -> Self {
+        let senders = (0..shards.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE_PER_SHARD);
+                tasks.spawn(run_shard(store.clone(), delivery.clone(), rx, batch_max.max(1), stop.clone()));
+                tx
+            })
+            .collect();
+        Self { shards: Arc::new(senders) }
+    }
+
+    pub async fn submit(&self, job: WriteJob) {
+        let shard = job.message.conversation_id.0.unsigned_abs() as usize % self.shards.len();
+        if let Err(mpsc::error::SendError(job)) = self.shards[shard].send(job).await {
+            // Only during shutdown: nothing was stored, and the sender hears so.
+            (job.reply)(Err(&Error::Unavailable));
+        }
+    }
+}
+
+async fn run_shard(
+    store: Store,
+    delivery: Arc<dyn Delivery>,
+    mut rx: mpsc::Receiver<WriteJob>,
+    batch_max: usize,
+    stop: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(batch_max);
+    loop {
+        tokio::select! {
+            received = rx.recv_many(&mut batch, batch_max) => {
+                if received == 0 {
+                    return;
+                }
+                write_batch(&store, delivery.as_ref(), std::mem::take(&mut batch)).await;
+            }
+            _ = stop.cancelled() => break,
+        }
+    }
+    rx.close();
+    while rx.recv_many(&mut batch, batch_max).await > 0 {
+        write_batch(&store, delivery.as_ref(), std::mem::take(&mut batch)).await;
+    }
+}
+
+#[tracing::instrument(skip_all, fields(size = jobs.len()))]
+async fn write_batch(store: &Store, delivery: &dyn Delivery, jobs: Vec<WriteJob>) {
+    let messages: Vec<NewMessage> = jobs.iter().map(|j| j.message.clone()).collect();
+    match store.append_messages(&messages).await {
+        Ok(stored) => {
+            for (job, message) in jobs.into_iter().zip(stored) {
+                finish(delivery, job, Ok(message));
+            }
+        }
+        // One bad message (a retry racing another node, say) must not fail the others: write
+        // them one by one.
+        Err(StoreError::Conflict(_) | StoreError::Other(_)) if jobs.len() > 1 => {
+            for job in jobs {
+                let outcome = store.append_messages(std::slice::from_ref(&job.message)).await;
+                let outcome = outcome.map(|mut v| v.remove(0)).map_err(Error::from);
+                finish(delivery, job, outcome);
+            }
+        }
+        Err(e) => {
+            let error = Error::from(e);
+            error.log("storing messages");
+            for job in jobs {
+                (job.reply)(Err(&error));
+            }
+        }
+    }
+}
+
+fn finish(delivery: &dyn Delivery, job: WriteJob, outcome: Result<StoredMessage, Error>) {
+    match outcome {
+        Ok(message) => {
+            (job.reply)(Ok(&message));
+            if message.duplicate {
+                return;
+            }
+            let notice = Notice::Message { message: &message, receiver: job.receiver };
+            if let Some(receiver) = job.receiver {
+                delivery.notify(receiver, &notice, None);
+            }
+            delivery.notify(message.sender_id, &notice, job.origin);
+        }
+        Err(error) => {
+            error.log("storing a message");
+            (job.reply)(Err(&error));
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The live connections of this node, by user: presence ("online while any connection is alive")
+//! and delivery of notices to each of a user's connections.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use socketioxide::{SendError, SocketError, extract::SocketRef};
+
+use super::events::{self, MemberUpdate, MessagePayload};
+use crate::{
+    domain::{Role, UserId},
+    services::{
+        auth::Identity,
+        delivery::{ConnectionId, Delivery, Notice},
+    },
+};
+
+/// What kefu keeps per connection (in the socket's extensions).
+pub struct Conn {
+    pub id: ConnectionId,
+    pub identity: Identity,
+    rate: Mutex<TokenBucket>,
+    /// Milliseconds since the registry started at the last `heartbeat`; 0 until the first one.
+    last_heartbeat: AtomicI64,
+}
+
+impl Conn {
+    /// Takes one message from the connection's allowance; `false` when it is used up.
+    pub fn try_send_message(&self) -> bool {
+        self.rate.lock().map(|mut bucket| bucket.take(Instant::now())).unwrap_or(true)
+    }
+}
+
+/// `rate` tokens per second up to `burst`; a rate of 0 means unlimited.
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        Self { rate: f64::from(rate), burst, tokens: burst, updated: Instant::now() }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        if self.rate == 0.0 {
+            return true;
+        }
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Entry {
+    conn: Arc<Conn>,
+    socket: SocketRef,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_user: HashMap<UserId, Vec<Entry>>,
+    /// Agents with a live connection, in the order they came online.
+    online_agents: Vec<UserId>,
+    count: usize,
+}
+
+pub struct Connections {
+    inner: Mutex<Inner>,
+    next_id: AtomicU64,
+    started: Instant,
+    message_rate: u32,
+    message_burst: u32,
+}
+
+impl Connections {
+    pub fn new(message_rate: u32, message_burst: u32) -> Self {
+        Self {
+            inner: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            started: Instant::now(),
+            message_rate,
+            message_burst,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind: keep serving.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn new_conn(&self, identity: Identity) -> Arc<Conn> {
+        Arc::new(Conn {
+            id: ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed)),
+            identity,
+            rate: Mutex::new(TokenBucket::new(self.message_rate, self.message_burst)),
+            last_heartbeat: AtomicI64::new(0),
+        })
+    }
+
+    /// Registers a connection; `true` when it is the user's first (the user came online).
+    pub fn add(&self, conn: Arc<Conn>, socket: SocketRef) -> bool {
+        let user = conn.identity.user_id;
+        let is_agent = conn.identity.role == Role::Agent;
+        let mut inner = self.lock();
+        inner.count += 1;
+        let entries = inner.by_user.entry(user).or_default();
+        entries.push(Entry { conn, socket });
+        let first = entries.len() == 1;
+        if first && is_agent {
+            inner.online_agents.push(user);
+        }
+        first
+    }
+
+    /// Forgets a connection; `true` when it was the user's last (the user went offline).
+    pub fn remove(&self, conn: &Conn) -> bool {
+        let user = conn.identity.user_id;
+        let mut inner = self.lock();
+        let Some(entries) = inner.by_user.get_mut(&user) else {
+            return false;
+        };
+        let before = entries.len();
+        entries.retain(|e| e.conn.id != conn.id);
+        let removed = before - entries.len();
+        let last = entries.is_empty();
+        if last {
+            inner.by_user.remove(&user);
+            inner.online_agents.retain(|a| *a != user);
+        }
+        inner.count -= removed;
+        last && removed > 0
+    }
+
+    pub fn heartbeat(&self, conn: &Conn) {
+        let now = self.started.elapsed().as_millis() as i64;
+        conn.last_heartbeat.store(now.max(1), Ordering::Relaxed);
+    }
+
+    /// Connections that sent a heartbeat once and then went silent for longer than `timeout`.
+    pub fn silent(&self, timeout: Duration) -> Vec<SocketRef> {
+        let now = self.started.elapsed().as_millis() as i64;
+        let timeout = timeout.as_millis() as i64;
+        let inner = self.lock();
+        inner
+            .by_user
+            .values()
+            .flatten()
+            .filter(|e| {
+                let last = e.conn.last_heartbeat.load(Ordering::Relaxed);
+                last > 0 && now - last > timeout
+            })
+            .map(|e| e.socket.clone())
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Emits to each connection of `to` but `except`; disconnects those whose buffer is full, so
+    /// that they resync with `history` instead of silently missing a message.
+    fn emit<T: Serialize + ?Sized>(&self, to: UserId, event: &str, payload: &T, except: Option<ConnectionId>) {
+        let mut slow = Vec::new();
+        {
+            let inner = self.lock();
+            let Some(entries) = inner.by_user.get(&to) else { return };
+            for entry in entries.iter().filter(|e| Some(e.conn.id) != except) {
+                match entry.socket.emit(event, payload) {
+                    Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
+                    Err(SendError::Socket(SocketError::InternalChannelFull)) => slow.push(entry.socket.clone()),
+                    Err(e) => tracing::error!(error = %e, event, "cannot encode an event"),
+                }
+            }
+        }
+        for socket in slow {
+            tracing::warn!(sid = %socket.id, "disconnecting a connection that does not keep up");
+            let _ = socket.disconnect();
+        }
+    }
+}
+
+impl Delivery for Connections {
+    fn notify(&self, to: UserId, notice: &Notice<'_>, except: Option<ConnectionId>) {
+        match *notice {
+            Notice::Message { message, receiver } => {
+                self.emit(to, events::NEW_PRIVATE_MESSAGE, &MessagePayload::new(message, receiver), except);
+            }
+            Notice::Read { reader, up_to, conversation, seq } => {
+                let payload = events::MessagesRead { reader_id: reader, up_to_id: up_to, conversation_id: conversation, seq };
+                self.emit(to, events::MESSAGES_READ, &payload, except);
+            }
+            Notice::Typing { user, typing } => {
+                self.emit(to, events::TYPING, &events::Typing { user_id: user, typing }, except);
+            }
+            Notice::Presence { user, online } => {
+                let event = if online { events::USER_ONLINE } else { events::USER_OFFLINE };
+                self.emit(to, event, &user, except);
+                self.emit(to, events::UPDATE_MEMBER_LIST, &MemberUpdate { user_id: user, online }, except);
+            }
+            Notice::Assigned { conversation, customer, agent } => {
+                let payload = events::ConversationAssigned {
+                    conversation_id: conversation,
+                    customer_id: customer,
+                    agent_id: agent.id,
+                    agent,
+                };
+                self.emit(to, events::CONVERSATION_ASSIGNED, &payload, except);
+            }
+        }
+    }
+
+    fn is_online(&self, user: UserId) -> bool {
+        self.lock().by_user.contains_key(&user)
+    }
+
+    fn online_agents(&self) -> Vec<UserId> {
+        self.lock().online_agents.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_the_burst_then_the_rate() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(20, 40);
+        bucket.updated = start;
+        assert_eq!((0..50).filter(|_| bucket.take(start)).count(), 40);
+        // 100 ms later, 2 more
+        let later = start + Duration::from_millis(100);
+        assert_eq!((0..10).filter(|_| bucket.take(later)).count(), 2);
+    }
+
+    #[test]
+    fn a_zero_rate_never_limits() {
+        let mut bucket = TokenBucket::new(0, 1);
+        assert!((0..1000).all(|_| bucket.take(Instant::now())));
+    }
+}

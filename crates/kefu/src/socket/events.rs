@@ -1,0 +1,267 @@
+//! Every Socket.IO event name and payload of the protocol, in one place (docs/protocol.md).
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::{
+    domain::{ConversationId, MessageId, Role, User, UserId, format_timestamp},
+    services::Error,
+    store::{Member, StoredMessage},
+};
+
+// Client → server.
+pub const LOGIN: &str = "login";
+pub const ALL_MEMBER: &str = "all_member";
+pub const PRIVATE_MESSAGE: &str = "private_message";
+pub const READ: &str = "read";
+pub const TYPING: &str = "typing";
+pub const HISTORY: &str = "history";
+pub const HEARTBEAT: &str = "heartbeat";
+
+// Server → client.
+pub const NEW_PRIVATE_MESSAGE: &str = "new_private_message";
+pub const MESSAGES_READ: &str = "messages_read";
+pub const MY_USERS_LIST: &str = "myUsersList";
+pub const ONLINE_USER: &str = "Online_user";
+pub const USER_ONLINE: &str = "user_online";
+pub const USER_OFFLINE: &str = "user_offline";
+pub const UPDATE_MEMBER_LIST: &str = "update_member_list";
+pub const CONVERSATION_ASSIGNED: &str = "conversation_assigned";
+pub const ERROR: &str = "error";
+
+/// Accepts a missing field, `null` and `""` as "not given": clients of the reference design send
+/// `String(undefined)`-style placeholders for ids they do not have.
+fn optional_id<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if s.is_empty() || s == "undefined" || s == "null" => Ok(None),
+        Some(other) => T::deserialize(other).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginRequest {
+    pub user_id: UserId,
+    #[serde(default, deserialize_with = "optional_id")]
+    pub cs_id: Option<UserId>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateMessageRequest {
+    #[serde(default, deserialize_with = "optional_id")]
+    pub receiver_id: Option<UserId>,
+    pub content: String,
+    #[serde(default)]
+    pub client_msg_id: Option<String>,
+    #[serde(default, deserialize_with = "optional_id")]
+    pub sender_id: Option<UserId>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadRequest {
+    #[serde(default, deserialize_with = "optional_id")]
+    pub peer_id: Option<UserId>,
+    pub up_to_id: MessageId,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingRequest {
+    #[serde(default, deserialize_with = "optional_id")]
+    pub receiver_id: Option<UserId>,
+    pub typing: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRequest {
+    #[serde(default, deserialize_with = "optional_id")]
+    pub peer_id: Option<UserId>,
+    #[serde(default, deserialize_with = "optional_id")]
+    pub conversation_id: Option<ConversationId>,
+    #[serde(default, deserialize_with = "optional_id")]
+    pub before_id: Option<MessageId>,
+    #[serde(default)]
+    pub after_seq: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// A message as clients see it, live and in history.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePayload<'a> {
+    pub id: MessageId,
+    pub seq: i64,
+    pub conversation_id: ConversationId,
+    pub sender_id: UserId,
+    pub receiver_id: Option<UserId>,
+    pub kind: &'a str,
+    pub content: &'a str,
+    pub timestamp: String,
+    pub client_msg_id: Option<&'a str>,
+}
+
+impl<'a> MessagePayload<'a> {
+    pub fn new(message: &'a StoredMessage, receiver_id: Option<UserId>) -> Self {
+        Self {
+            id: message.id,
+            seq: message.seq,
+            conversation_id: message.conversation_id,
+            sender_id: message.sender_id,
+            receiver_id,
+            kind: &message.kind,
+            content: &message.content,
+            timestamp: format_timestamp(message.created_at),
+            client_msg_id: message.client_msg_id.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberPayload<'a> {
+    pub id: UserId,
+    pub role: Role,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    /// Kept in snake_case: the reference design's name.
+    #[serde(rename = "message_count")]
+    pub message_count: i64,
+    pub online: bool,
+    pub conversation_id: ConversationId,
+}
+
+impl<'a> MemberPayload<'a> {
+    pub fn new(member: &'a Member, online: bool) -> Self {
+        Self {
+            id: member.user.id,
+            role: member.user.role,
+            username: &member.user.username,
+            display_name: &member.user.display_name,
+            message_count: member.unread,
+            online,
+            conversation_id: member.conversation_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagesRead {
+    pub reader_id: UserId,
+    pub up_to_id: MessageId,
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Typing {
+    pub user_id: UserId,
+    pub typing: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberUpdate {
+    pub user_id: UserId,
+    pub online: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationAssigned<'a> {
+    pub conversation_id: ConversationId,
+    pub customer_id: UserId,
+    pub agent_id: UserId,
+    pub agent: &'a User,
+}
+
+// Acks. Every success carries `ok: true`.
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginAck {
+    pub ok: bool,
+    pub cs_id: Option<UserId>,
+    pub conversation_id: Option<ConversationId>,
+    pub queued: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MembersAck<'a> {
+    pub ok: bool,
+    pub users: &'a [MemberPayload<'a>],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentAck<'a> {
+    pub ok: bool,
+    pub id: MessageId,
+    pub seq: i64,
+    pub conversation_id: ConversationId,
+    pub created_at: String,
+    pub client_msg_id: Option<&'a str>,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadAck {
+    pub ok: bool,
+    pub conversation_id: ConversationId,
+    pub up_to_id: MessageId,
+    pub seq: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryAck<'a> {
+    pub ok: bool,
+    pub conversation_id: Option<ConversationId>,
+    pub messages: Vec<MessagePayload<'a>>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OkAck {
+    pub ok: bool,
+}
+
+pub const OK: OkAck = OkAck { ok: true };
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<&Error> for ErrorBody {
+    fn from(error: &Error) -> Self {
+        Self { code: error.code(), message: error.public_message() }
+    }
+}
+
+/// `{ok: false, error: {code, message}}`
+#[derive(Debug, Serialize)]
+pub struct ErrorAck {
+    pub ok: bool,
+    pub error: ErrorBody,
+}
+
+/// The `error` event, for a failed event sent without an ack callback.
+#[derive(Debug, Serialize)]
+pub struct ErrorEvent<'a> {
+    pub event: &'a str,
+    pub code: &'static str,
+    pub message: String,
+}

@@ -1,0 +1,194 @@
+//! Thin event handlers: extract, call a service, ack or emit.
+
+use std::sync::Arc;
+
+use socketioxide::extract::{Extension, SocketRef, State, TryData};
+
+use super::{
+    connections::Conn,
+    events::{self, *},
+    reply::Reply,
+};
+use crate::{
+    AppState,
+    services::{
+        Error,
+        chat::{self, SendRequest},
+    },
+};
+
+type Ext = Extension<Arc<Conn>>;
+
+fn invalid(event: &str, error: impl std::fmt::Display) -> Error {
+    Error::InvalidPayload(format!("invalid {event} payload: {error}"))
+}
+
+pub fn register(socket: &SocketRef) {
+    socket.on(events::LOGIN, login);
+    socket.on(events::ALL_MEMBER, all_member);
+    socket.on(events::PRIVATE_MESSAGE, private_message);
+    socket.on(events::READ, read);
+    socket.on(events::TYPING, typing);
+    socket.on(events::HISTORY, history);
+    socket.on(events::HEARTBEAT, heartbeat);
+}
+
+async fn login(
+    socket: SocketRef,
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<LoginRequest>,
+    reply: Reply,
+) {
+    let result = async {
+        let request = request.map_err(|e| invalid(events::LOGIN, e))?;
+        let outcome = app.chat.login(conn.identity, request.user_id, request.cs_id).await?;
+        let online = app.chat.online_peers(conn.identity).await?;
+        Ok::<_, Error>((outcome, online))
+    }
+    .await;
+    match result {
+        Ok((outcome, online)) => {
+            reply.ok(&LoginAck {
+                ok: true,
+                cs_id: outcome.cs_id,
+                conversation_id: outcome.conversation_id,
+                queued: outcome.queued,
+            });
+            let _ = socket.emit(events::ONLINE_USER, &(online,));
+        }
+        Err(error) => reply.send::<()>(events::LOGIN, Err(error)),
+    }
+}
+
+async fn all_member(socket: SocketRef, Extension(conn): Ext, State(app): State<AppState>, reply: Reply) {
+    match app.chat.members(conn.identity).await {
+        Ok(members) => {
+            let users: Vec<MemberPayload> = members.iter().map(|(m, online)| MemberPayload::new(m, *online)).collect();
+            let _ = socket.emit(events::MY_USERS_LIST, &(&users,));
+            reply.ok(&MembersAck { ok: true, users: &users });
+        }
+        Err(error) => reply.send::<()>(events::ALL_MEMBER, Err(error)),
+    }
+}
+
+async fn private_message(
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<PrivateMessageRequest>,
+    reply: Reply,
+) {
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => return reply.send::<()>(events::PRIVATE_MESSAGE, Err(invalid(events::PRIVATE_MESSAGE, e))),
+    };
+    if request.sender_id.is_some_and(|s| s != conn.identity.user_id) {
+        let error = Error::Forbidden("senderId is not the authenticated user");
+        return reply.send::<()>(events::PRIVATE_MESSAGE, Err(error));
+    }
+    if !conn.try_send_message() {
+        return reply.send::<()>(events::PRIVATE_MESSAGE, Err(Error::RateLimited));
+    }
+    let send = SendRequest {
+        receiver: request.receiver_id,
+        content: request.content,
+        client_msg_id: request.client_msg_id,
+    };
+    let on_stored = Box::new(move |outcome: Result<&crate::store::StoredMessage, &Error>| match outcome {
+        Ok(message) => reply.ok(&SentAck {
+            ok: true,
+            id: message.id,
+            seq: message.seq,
+            conversation_id: message.conversation_id,
+            created_at: crate::domain::format_timestamp(message.created_at),
+            client_msg_id: message.client_msg_id.as_deref(),
+            duplicate: message.duplicate,
+        }),
+        Err(error) => reply.error(events::PRIVATE_MESSAGE, error),
+    });
+    app.chat.send(conn.identity, Some(conn.id), send, on_stored).await;
+}
+
+async fn read(
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<ReadRequest>,
+    reply: Reply,
+) {
+    let result = async {
+        let request = request.map_err(|e| invalid(events::READ, e))?;
+        let outcome = app.chat.read(conn.identity, Some(conn.id), request.peer_id, request.up_to_id).await?;
+        Ok(ReadAck { ok: true, conversation_id: outcome.conversation, up_to_id: outcome.up_to, seq: outcome.seq })
+    }
+    .await;
+    reply.send(events::READ, result);
+}
+
+async fn typing(
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<TypingRequest>,
+    reply: Reply,
+) {
+    let result = async {
+        let request = request.map_err(|e| invalid(events::TYPING, e))?;
+        app.chat.typing(conn.identity, request.receiver_id, request.typing).await?;
+        Ok(events::OK)
+    }
+    .await;
+    reply.send(events::TYPING, result);
+}
+
+async fn history(
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<HistoryRequest>,
+    reply: Reply,
+) {
+    let result = async {
+        let request = request.map_err(|e| invalid(events::HISTORY, e))?;
+        let history = app
+            .chat
+            .history(
+                conn.identity,
+                chat::HistoryRequest {
+                    peer: request.peer_id,
+                    conversation: request.conversation_id,
+                    before: request.before_id,
+                    after_seq: request.after_seq,
+                    limit: request.limit,
+                },
+            )
+            .await?;
+        Ok(history)
+    }
+    .await;
+    match result {
+        Ok(history) => {
+            let conversation = history.conversation.as_ref();
+            let messages = history
+                .page
+                .messages
+                .iter()
+                .map(|m| {
+                    let receiver = conversation.and_then(|c| {
+                        if m.sender_id == c.customer_id { c.agent_id } else { Some(c.customer_id) }
+                    });
+                    MessagePayload::new(m, receiver)
+                })
+                .collect();
+            reply.ok(&HistoryAck {
+                ok: true,
+                conversation_id: conversation.map(|c| c.id),
+                messages,
+                has_more: history.page.has_more,
+            });
+        }
+        Err(error) => reply.send::<()>(events::HISTORY, Err(error)),
+    }
+}
+
+async fn heartbeat(Extension(conn): Ext, State(app): State<AppState>, reply: Reply) {
+    app.connections.heartbeat(&conn);
+    reply.ok(&events::OK);
+}

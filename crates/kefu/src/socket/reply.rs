@@ -1,0 +1,65 @@
+//! The one ack envelope: `{ok: true, …}` or `{ok: false, error: {code, message}}`; without an ack
+//! callback, a failure is emitted as the `error` event instead.
+
+use std::{convert::Infallible, sync::Arc};
+
+use serde::Serialize;
+use socketioxide::{
+    adapter::LocalAdapter,
+    extract::{AckSender, SocketRef},
+    handler::FromMessageParts,
+    socket::Socket,
+};
+use socketioxide::handler::Value;
+
+use super::events::{self, ErrorAck, ErrorEvent};
+use crate::services::Error;
+
+pub struct Reply {
+    ack: AckSender,
+    has_ack: bool,
+    socket: SocketRef,
+}
+
+impl FromMessageParts<LocalAdapter> for Reply {
+    type Error = Infallible;
+
+    fn from_message_parts(s: &Arc<Socket>, v: &mut Value, ack_id: &Option<i64>) -> Result<Self, Infallible> {
+        Ok(Self {
+            ack: AckSender::from_message_parts(s, v, ack_id)?,
+            has_ack: ack_id.is_some(),
+            socket: SocketRef::from(s.clone()),
+        })
+    }
+}
+
+impl Reply {
+    pub fn ok<T: Serialize + ?Sized>(self, data: &T) {
+        if let Err(e) = self.ack.send(data) {
+            tracing::debug!(error = %e, "ack not sent");
+        }
+    }
+
+    pub fn error(self, event: &str, error: &Error) {
+        let sent = if self.has_ack {
+            self.ack.send(&ErrorAck { ok: false, error: error.into() })
+        } else {
+            let body = ErrorEvent { event, code: error.code(), message: error.public_message() };
+            self.socket.emit(events::ERROR, &body)
+        };
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "error reply not sent");
+        }
+    }
+
+    /// Acks `result`, or the error it holds (logged once, here).
+    pub fn send<T: Serialize>(self, event: &str, result: Result<T, Error>) {
+        match result {
+            Ok(data) => self.ok(&data),
+            Err(error) => {
+                error.log(event);
+                self.error(event, &error);
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+use std::collections::HashMap;
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, StoreError, sql, text};
+use crate::domain::{ConversationId, Role, User, UserId, now_millis};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub customer_id: UserId,
+    pub agent_id: Option<UserId>,
+    pub open: bool,
+    pub last_seq: i64,
+}
+
+/// Someone I share an open conversation with, as `all_member` lists them.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user: User,
+    pub conversation_id: ConversationId,
+    /// Messages they sent me that I have not marked read.
+    pub unread: i64,
+}
+
+macro_rules! conversation_columns {
+    () => {
+        "id, customer_id, agent_id, status, last_seq"
+    };
+}
+
+fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
+    Ok(Conversation {
+        id: ConversationId(row.try_get("id")?),
+        customer_id: UserId(row.try_get("customer_id")?),
+        agent_id: row.try_get::<Option<i64>, _>("agent_id")?.map(UserId),
+        open: text(row, "status")? == "open",
+        last_seq: row.try_get("last_seq")?,
+    })
+}
+
+fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
+    let role = text(row, "role")?;
+    Ok(Member {
+        user: User {
+            id: UserId(row.try_get("id")?),
+            role: Role::parse(&role).map_err(|e| StoreError::Other(sqlx::Error::Decode(e.to_string().into())))?,
+            username: text(row, "username")?,
+            display_name: text(row, "display_name")?,
+        },
+        conversation_id: ConversationId(row.try_get("conversation_id")?),
+        unread: row.try_get("unread")?,
+    })
+}
+
+impl Store {
+    /// The customer's open conversation, created if it has none. Safe under concurrency: the
+    /// unique `open_key` lets only one open conversation per customer exist.
+    pub async fn open_conversation(&self, customer: UserId) -> Result<Conversation, StoreError> {
+        if let Some(conversation) = self.current_conversation(customer).await? {
+            return Ok(conversation);
+        }
+        let now = now_millis();
+        let inserted = sqlx::query(sql!(
+            self,
+            "INSERT INTO conversations (customer_id, agent_id, status, open_key, last_seq, created_at, updated_at) \
+             VALUES (?, NULL, 'open', ?, 0, ?, ?)"
+        ))
+        .bind(customer.0)
+        .bind(customer.0)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match inserted.map_err(StoreError::from) {
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.current_conversation(customer).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// The customer's open conversation, if any.
+    pub async fn current_conversation(&self, customer: UserId) -> Result<Option<Conversation>, StoreError> {
+        let row = sqlx::query(sql!(
+            self,
+            concat!("SELECT ", conversation_columns!(), " FROM conversations WHERE open_key = ?")
+        ))
+        .bind(customer.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    /// The customer's most recent conversation, open or not.
+    pub async fn latest_conversation(&self, customer: UserId) -> Result<Option<Conversation>, StoreError> {
+        let row = sqlx::query(sql!(
+            self,
+            concat!(
+                "SELECT ",
+                conversation_columns!(),
+                " FROM conversations WHERE customer_id = ? ORDER BY id DESC LIMIT 1"
+            )
+        ))
+        .bind(customer.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    pub async fn conversation(&self, id: ConversationId) -> Result<Conversation, StoreError> {
+        let row = sqlx::query(sql!(self, concat!("SELECT ", conversation_columns!(), " FROM conversations WHERE id = ?")))
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await?;
+        conversation_from_row(&row)
+    }
+
+    /// The open conversation between an agent and one of its customers.
+    pub async fn conversation_of_agent_with(
+        &self,
+        agent: UserId,
+        customer: UserId,
+    ) -> Result<Option<Conversation>, StoreError> {
+        Ok(self.current_conversation(customer).await?.filter(|c| c.agent_id == Some(agent)))
+    }
+
+    /// Gives a queued conversation to an agent. `false` when it is no longer queued (another
+    /// node or task assigned it first), so nobody is assigned twice.
+    pub async fn assign_conversation(&self, id: ConversationId, agent: UserId) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let result = sqlx::query(sql!(
+            self,
+            "UPDATE conversations SET agent_id = ?, assigned_at = ?, updated_at = ? \
+             WHERE id = ? AND agent_id IS NULL AND status = 'open'"
+        ))
+        .bind(agent.0)
+        .bind(now)
+        .bind(now)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Open conversations without an agent, oldest first.
+    pub async fn queued_conversations(&self, limit: u32) -> Result<Vec<Conversation>, StoreError> {
+        sqlx::query(sql!(
+            self,
+            concat!(
+                "SELECT ",
+                conversation_columns!(),
+                " FROM conversations WHERE status = 'open' AND agent_id IS NULL ORDER BY id LIMIT ?"
+            )
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(conversation_from_row)
+        .collect()
+    }
+
+    /// How many open conversations each of these agents holds (absent agents hold none).
+    pub async fn open_conversation_counts(&self, agents: &[UserId]) -> Result<HashMap<UserId, i64>, StoreError> {
+        let mut counts: HashMap<UserId, i64> = agents.iter().map(|a| (*a, 0)).collect();
+        if agents.is_empty() {
+            return Ok(counts);
+        }
+        let query = format!(
+            "SELECT agent_id, COUNT(*) AS n FROM conversations WHERE status = 'open' AND agent_id IN ({}) GROUP BY agent_id",
+            super::placeholders(agents.len())
+        );
+        let query = self.dialect.dynamic(query);
+        let mut q = sqlx::query(query.as_ref());
+        for agent in agents {
+            q = q.bind(agent.0);
+        }
+        for row in q.fetch_all(&self.pool).await? {
+            counts.insert(UserId(row.try_get("agent_id")?), row.try_get("n")?);
+        }
+        Ok(counts)
+    }
+
+    /// An agent's members: the customers of its open conversations, latest activity first.
+    pub async fn members_of_agent(&self, agent: UserId) -> Result<Vec<Member>, StoreError> {
+        sqlx::query(sql!(
+            self,
+            "SELECT c.id AS conversation_id, u.id, u.role, u.username, u.display_name, \
+               (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = c.customer_id \
+                  AND m.seq > COALESCE((SELECT r.last_read_seq FROM read_states r \
+                                        WHERE r.user_id = ? AND r.conversation_id = c.id), 0)) AS unread \
+             FROM conversations c JOIN users u ON u.id = c.customer_id \
+             WHERE c.agent_id = ? AND c.status = 'open' ORDER BY c.updated_at DESC, c.id DESC"
+        ))
+        .bind(agent.0)
+        .bind(agent.0)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(member_from_row)
+        .collect()
+    }
+
+    /// A customer's member: the agent of its open conversation, if one is assigned.
+    pub async fn members_of_customer(&self, customer: UserId) -> Result<Vec<Member>, StoreError> {
+        sqlx::query(sql!(
+            self,
+            "SELECT c.id AS conversation_id, u.id, u.role, u.username, u.display_name, \
+               (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id <> c.customer_id \
+                  AND m.seq > COALESCE((SELECT r.last_read_seq FROM read_states r \
+                                        WHERE r.user_id = ? AND r.conversation_id = c.id), 0)) AS unread \
+             FROM conversations c JOIN users u ON u.id = c.agent_id \
+             WHERE c.open_key = ?"
+        ))
+        .bind(customer.0)
+        .bind(customer.0)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(member_from_row)
+        .collect()
+    }
+
+    /// Who shares an open conversation with this user: presence goes to them and nobody else.
+    pub async fn peers_of(&self, user: UserId, role: Role) -> Result<Vec<UserId>, StoreError> {
+        let rows = if role == Role::Customer {
+            sqlx::query(sql!(
+                self,
+                "SELECT agent_id AS peer FROM conversations WHERE open_key = ? AND agent_id IS NOT NULL"
+            ))
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            sqlx::query(sql!(
+                self,
+                "SELECT customer_id AS peer FROM conversations WHERE agent_id = ? AND status = 'open'"
+            ))
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await?
+        };
+        rows.iter().map(|row| Ok(UserId(row.try_get("peer")?))).collect()
+    }
+
+    /// Moves my read mark in a conversation forward to `seq` (never backwards).
+    pub async fn mark_read(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<(), StoreError> {
+        let now = now_millis();
+        let upsert = match self.dialect {
+            super::Dialect::MySql => {
+                "INSERT INTO read_states (user_id, conversation_id, last_read_seq, updated_at) VALUES (?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE last_read_seq = GREATEST(last_read_seq, VALUES(last_read_seq)), \
+                 updated_at = VALUES(updated_at)"
+            }
+            super::Dialect::Sqlite => {
+                "INSERT INTO read_states (user_id, conversation_id, last_read_seq, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (user_id, conversation_id) DO UPDATE SET \
+                 last_read_seq = MAX(read_states.last_read_seq, excluded.last_read_seq), updated_at = excluded.updated_at"
+            }
+            super::Dialect::Postgres => sql!(
+                self,
+                "INSERT INTO read_states (user_id, conversation_id, last_read_seq, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (user_id, conversation_id) DO UPDATE SET \
+                 last_read_seq = GREATEST(read_states.last_read_seq, excluded.last_read_seq), updated_at = excluded.updated_at"
+            ),
+        };
+        sqlx::query(upsert)
+            .bind(user.0)
+            .bind(conversation.0)
+            .bind(seq)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

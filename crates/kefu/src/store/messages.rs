@@ -1,0 +1,299 @@
+use std::collections::HashMap;
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{Dialect, Store, StoreError, optional_text, sql, text};
+use crate::domain::{ConversationId, MessageId, UserId, now_millis};
+
+/// A message to store; its `seq` is given by the database transaction.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub conversation_id: ConversationId,
+    pub sender_id: UserId,
+    pub content: String,
+    pub client_msg_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+    pub sender_id: UserId,
+    pub kind: String,
+    pub content: String,
+    pub client_msg_id: Option<String>,
+    pub created_at: i64,
+    /// This is the answer to a retry: the message was stored before.
+    pub duplicate: bool,
+}
+
+/// Messages ascending by `seq`.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    pub messages: Vec<StoredMessage>,
+    pub has_more: bool,
+}
+
+/// Which page of a conversation to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Page {
+    Latest,
+    Before { seq: i64 },
+    After { seq: i64 },
+}
+
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, seq, sender_id, kind, content, client_msg_id, created_at"
+    };
+}
+
+fn message_from_row(row: &AnyRow) -> Result<StoredMessage, StoreError> {
+    Ok(StoredMessage {
+        id: MessageId(row.try_get("id")?),
+        conversation_id: ConversationId(row.try_get("conversation_id")?),
+        seq: row.try_get("seq")?,
+        sender_id: UserId(row.try_get("sender_id")?),
+        kind: text(row, "kind")?,
+        content: text(row, "content")?,
+        client_msg_id: optional_text(row, "client_msg_id")?,
+        created_at: row.try_get("created_at")?,
+        duplicate: false,
+    })
+}
+
+/// Rows per multi-row statement: keeps every statement under SQLite's and MySQL's parameter limits.
+const ROWS_PER_STATEMENT: usize = 100;
+
+impl Store {
+    /// Stores a batch of messages in one transaction (group commit) and returns one stored message
+    /// per input, in input order. A message whose `(sender, clientMsgId)` was stored before, in an
+    /// earlier batch or earlier in this one, is answered with the first copy and `duplicate: true`.
+    /// Each conversation's `seq` numbers are handed out in input order without gaps.
+    pub async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let now = now_millis();
+        let mut results: Vec<Option<StoredMessage>> = vec![None; batch.len()];
+
+        // Retries: answered from what is stored, or from the first copy in this batch.
+        let mut first_with_key: HashMap<(UserId, &str), usize> = HashMap::new();
+        let mut copies: Vec<(usize, usize)> = Vec::new();
+        for (i, message) in batch.iter().enumerate() {
+            if let Some(key) = message.client_msg_id.as_deref() {
+                match first_with_key.get(&(message.sender_id, key)) {
+                    Some(&first) => copies.push((i, first)),
+                    None => {
+                        first_with_key.insert((message.sender_id, key), i);
+                    }
+                }
+            }
+        }
+        let keyed: Vec<(UserId, &str, usize)> = first_with_key.iter().map(|(&(s, k), &i)| (s, k, i)).collect();
+        for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
+            let conditions = vec!["(sender_id = ? AND client_msg_id = ?)"; chunk.len()].join(" OR ");
+            let query = self.dialect.dynamic(format!(
+                concat!("SELECT ", message_columns!(), " FROM messages WHERE {}"),
+                conditions
+            ));
+            let mut q = sqlx::query(query.as_ref());
+            for (sender, key, _) in chunk {
+                q = q.bind(sender.0).bind(*key);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                let mut stored = message_from_row(&row)?;
+                stored.duplicate = true;
+                let key = (stored.sender_id, stored.client_msg_id.clone().unwrap_or_default());
+                if let Some(&(_, _, i)) = chunk.iter().find(|(s, k, _)| (*s, *k) == (key.0, key.1.as_str())) {
+                    results[i] = Some(stored);
+                }
+            }
+        }
+
+        // New messages, grouped by conversation in arrival order.
+        let copy_indexes: Vec<usize> = copies.iter().map(|(i, _)| *i).collect();
+        let mut by_conversation: Vec<(ConversationId, Vec<usize>)> = Vec::new();
+        for (i, message) in batch.iter().enumerate() {
+            if results[i].is_some() || copy_indexes.contains(&i) {
+                continue;
+            }
+            match by_conversation.iter_mut().find(|(c, _)| *c == message.conversation_id) {
+                Some((_, indexes)) => indexes.push(i),
+                None => by_conversation.push((message.conversation_id, vec![i])),
+            }
+        }
+        let mut seqs: Vec<i64> = vec![0; batch.len()];
+        for (conversation, indexes) in &by_conversation {
+            let count = indexes.len() as i64;
+            let last_seq: i64 = if self.dialect.has_returning() {
+                sqlx::query(sql!(
+                    self,
+                    "UPDATE conversations SET last_seq = last_seq + ?, updated_at = ? WHERE id = ? RETURNING last_seq"
+                ))
+                .bind(count)
+                .bind(now)
+                .bind(conversation.0)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("last_seq")?
+            } else {
+                sqlx::query("UPDATE conversations SET last_seq = last_seq + ?, updated_at = ? WHERE id = ?")
+                    .bind(count)
+                    .bind(now)
+                    .bind(conversation.0)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("SELECT last_seq FROM conversations WHERE id = ?")
+                    .bind(conversation.0)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("last_seq")?
+            };
+            for (offset, &i) in indexes.iter().enumerate() {
+                seqs[i] = last_seq - count + 1 + offset as i64;
+            }
+        }
+
+        let new: Vec<usize> = by_conversation.iter().flat_map(|(_, indexes)| indexes.iter().copied()).collect();
+        let mut ids: HashMap<(ConversationId, i64), MessageId> = HashMap::with_capacity(new.len());
+        for chunk in new.chunks(ROWS_PER_STATEMENT) {
+            let mut query = String::from(
+                "INSERT INTO messages (conversation_id, seq, sender_id, kind, content, client_msg_id, created_at) VALUES ",
+            );
+            query.push_str(&vec!["(?, ?, ?, 'text', ?, ?, ?)"; chunk.len()].join(", "));
+            if self.dialect.has_returning() {
+                query.push_str(" RETURNING id, conversation_id, seq");
+            }
+            let query = self.dialect.dynamic(query);
+            let mut q = sqlx::query(query.as_ref());
+            for &i in chunk {
+                let m = &batch[i];
+                q = q
+                    .bind(m.conversation_id.0)
+                    .bind(seqs[i])
+                    .bind(m.sender_id.0)
+                    .bind(m.content.as_str())
+                    .bind(m.client_msg_id.as_deref())
+                    .bind(now);
+            }
+            let rows = if self.dialect.has_returning() {
+                q.fetch_all(&mut *tx).await?
+            } else {
+                q.execute(&mut *tx).await?;
+                self.inserted_ids_mysql(&mut tx, chunk, batch, &seqs).await?
+            };
+            for row in rows {
+                let key = (ConversationId(row.try_get("conversation_id")?), row.try_get("seq")?);
+                ids.insert(key, MessageId(row.try_get("id")?));
+            }
+        }
+        tx.commit().await?;
+
+        for &i in &new {
+            let m = &batch[i];
+            let id = *ids.get(&(m.conversation_id, seqs[i])).ok_or(StoreError::NotFound)?;
+            results[i] = Some(StoredMessage {
+                id,
+                conversation_id: m.conversation_id,
+                seq: seqs[i],
+                sender_id: m.sender_id,
+                kind: "text".into(),
+                content: m.content.clone(),
+                client_msg_id: m.client_msg_id.clone(),
+                created_at: now,
+                duplicate: false,
+            });
+        }
+        for (i, first) in copies {
+            let mut copy = results[first].clone().ok_or(StoreError::NotFound)?;
+            copy.duplicate = true;
+            results[i] = Some(copy);
+        }
+        results.into_iter().map(|r| r.ok_or(StoreError::NotFound)).collect()
+    }
+
+    /// MySQL has no `INSERT … RETURNING`: read the ids back by `(conversation_id, seq)`, which is unique.
+    async fn inserted_ids_mysql(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        chunk: &[usize],
+        batch: &[NewMessage],
+        seqs: &[i64],
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        debug_assert_eq!(self.dialect, Dialect::MySql);
+        let conditions = vec!["(conversation_id = ? AND seq = ?)"; chunk.len()].join(" OR ");
+        let query = format!("SELECT id, conversation_id, seq FROM messages WHERE {conditions}");
+        let mut q = sqlx::query(&query);
+        for &i in chunk {
+            q = q.bind(batch[i].conversation_id.0).bind(seqs[i]);
+        }
+        Ok(q.fetch_all(&mut **tx).await?)
+    }
+
+    /// A message, if it belongs to that conversation.
+    pub async fn message_in(&self, conversation: ConversationId, id: MessageId) -> Result<StoredMessage, StoreError> {
+        let row = sqlx::query(sql!(
+            self,
+            concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ? AND conversation_id = ?")
+        ))
+        .bind(id.0)
+        .bind(conversation.0)
+        .fetch_one(&self.pool)
+        .await?;
+        message_from_row(&row)
+    }
+
+    /// One page of a conversation, ascending by `seq`.
+    pub async fn history(&self, conversation: ConversationId, page: Page, limit: u32) -> Result<HistoryPage, StoreError> {
+        let fetch = i64::from(limit) + 1;
+        let rows = match page {
+            Page::Latest => {
+                sqlx::query(sql!(
+                    self,
+                    concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?")
+                ))
+                .bind(conversation.0)
+                .bind(fetch)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Page::Before { seq } => {
+                sqlx::query(sql!(
+                    self,
+                    concat!(
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+                    )
+                ))
+                .bind(conversation.0)
+                .bind(seq)
+                .bind(fetch)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Page::After { seq } => {
+                sqlx::query(sql!(
+                    self,
+                    concat!(
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+                    )
+                ))
+                .bind(conversation.0)
+                .bind(seq)
+                .bind(fetch)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        let has_more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        if !matches!(page, Page::After { .. }) {
+            messages.reverse();
+        }
+        Ok(HistoryPage { messages, has_more })
+    }
+}

@@ -1,0 +1,276 @@
+//! Storage: one [`Store`] over sqlx's `Any` driver, so SQLite, MySQL/MariaDB and PostgreSQL share
+//! every query. The few places where the dialects differ (placeholders, `RETURNING`, how a
+//! transaction takes the write lock) are decided by [`Dialect`]. Each dialect has its own embedded
+//! migrations in `migrations/<dialect>/`.
+//!
+//! Database errors are translated here, at the boundary, into [`StoreError`]: callers see
+//! `NotFound`, `Conflict` or `Unavailable`, never a driver error.
+
+mod conversations;
+mod messages;
+mod users;
+
+use std::{borrow::Cow, str::FromStr, sync::OnceLock, time::Duration};
+
+use sqlx::{
+    AnyPool, Row,
+    any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
+    migrate::Migrator,
+};
+
+pub use conversations::{Conversation, Member};
+pub use messages::{HistoryPage, NewMessage, Page, StoredMessage};
+pub use users::{NewUser, UserRecord};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/mysql");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match error {
+            E::RowNotFound => StoreError::NotFound,
+            E::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+            E::Database(db) if is_unavailable_code(db.code().as_deref()) => {
+                StoreError::Unavailable(db.message().to_owned())
+            }
+            E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::Tls(_) | E::WorkerCrashed | E::Protocol(_) => {
+                StoreError::Unavailable(error.to_string())
+            }
+            other => StoreError::Other(other),
+        }
+    }
+}
+
+/// Error codes that mean "the database cannot take writes right now", as opposed to a bad query.
+fn is_unavailable_code(code: Option<&str>) -> bool {
+    let Some(code) = code else { return false };
+    // SQLite: BUSY(5), LOCKED(6), NOMEM(7), READONLY(8), IOERR(10), FULL(13), CANTOPEN(14), and their extended codes
+    let sqlite = code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14));
+    // PostgreSQL: connection exceptions (08), insufficient resources (53), operator intervention (57)
+    let postgres = ["08", "53", "57"].iter().any(|class| code.starts_with(class)) && code.len() == 5;
+    // MySQL/MariaDB: server gone or shutting down, lock wait timeout, too many connections
+    let mysql = matches!(code, "HY000" | "08S01" | "40001" | "1040" | "1053" | "1205" | "2006" | "2013");
+    sqlite || postgres || mysql
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    MySql,
+    Postgres,
+}
+
+impl Dialect {
+    fn from_url(url: &str) -> anyhow::Result<Self> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Dialect::Sqlite),
+            "mysql" | "mariadb" => Ok(Dialect::MySql),
+            "postgres" | "postgresql" => Ok(Dialect::Postgres),
+            _ => anyhow::bail!("unsupported database URL scheme {scheme:?}: use sqlite://, mysql:// or postgres://"),
+        }
+    }
+
+    /// PostgreSQL and SQLite return rows from `INSERT`/`UPDATE`; MySQL does not.
+    fn has_returning(self) -> bool {
+        !matches!(self, Dialect::MySql)
+    }
+}
+
+/// Writes `?` placeholders as `$1, $2, …` for PostgreSQL. The queries of this module never contain
+/// a `?` inside a string literal.
+fn numbered_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The text of a fixed query in this store's dialect, converted once per call site.
+macro_rules! sql {
+    ($store:expr, $query:expr) => {{
+        static NUMBERED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        $store.dialect.fixed(&NUMBERED, $query)
+    }};
+}
+pub(crate) use sql;
+
+impl Dialect {
+    fn fixed(self, cache: &'static OnceLock<String>, query: &'static str) -> &'static str {
+        match self {
+            Dialect::Postgres => cache.get_or_init(|| numbered_placeholders(query)),
+            _ => query,
+        }
+    }
+
+    /// A query built at run time (a batch of rows), converted on each use.
+    fn dynamic(self, query: String) -> Cow<'static, str> {
+        match self {
+            Dialect::Postgres => Cow::Owned(numbered_placeholders(&query)),
+            _ => Cow::Owned(query),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Connects and runs the pending migrations of the URL's dialect.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let store = Self::connect(url, max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::from_url(url)?;
+        let options = AnyConnectOptions::from_str(url).context("parsing the database URL")?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            // An unreachable database must turn into `unavailable` quickly, not hang a client.
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // WAL lets readers go on during writes; FULL makes a commit survive power loss,
+                        // and group commit keeps its cost to one fsync per batch.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA busy_timeout = 5000",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to the {dialect:?} database"))?;
+        Ok(Self { pool, dialect })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::MySql => &MYSQL_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await.context("running database migrations")
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// `true` when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A transaction that is going to write. SQLite takes the write lock at once, so that a
+    /// read-then-write transaction cannot fail with `SQLITE_BUSY` halfway.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _ => self.pool.begin().await?,
+        })
+    }
+}
+
+/// Reads a text column. MySQL reports `TEXT` columns as blobs through the `Any` driver.
+fn text(row: &AnyRow, column: &str) -> Result<String, StoreError> {
+    match row.try_get::<String, _>(column) {
+        Ok(value) => Ok(value),
+        Err(_) => {
+            let bytes: Vec<u8> = row.try_get(column)?;
+            String::from_utf8(bytes).map_err(|e| StoreError::Other(sqlx::Error::Decode(Box::new(e))))
+        }
+    }
+}
+
+fn optional_text(row: &AnyRow, column: &str) -> Result<Option<String>, StoreError> {
+    match row.try_get::<Option<String>, _>(column) {
+        Ok(value) => Ok(value),
+        Err(_) => {
+            let bytes: Option<Vec<u8>> = row.try_get(column)?;
+            bytes
+                .map(String::from_utf8)
+                .transpose()
+                .map_err(|e| StoreError::Other(sqlx::Error::Decode(Box::new(e))))
+        }
+    }
+}
+
+/// `?, ?, ?` for an `IN (…)` list of `n` values.
+fn placeholders(n: usize) -> String {
+    let mut out = String::with_capacity(n * 3);
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('?');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_placeholders_are_numbered_in_order() {
+        assert_eq!(numbered_placeholders("a = ? AND b IN (?, ?)"), "a = $1 AND b IN ($2, $3)");
+    }
+
+    #[test]
+    fn the_scheme_picks_the_dialect() {
+        assert_eq!(Dialect::from_url("sqlite://x.db").unwrap(), Dialect::Sqlite);
+        assert_eq!(Dialect::from_url("mariadb://root@h/db").unwrap(), Dialect::MySql);
+        assert_eq!(Dialect::from_url("postgresql://h/db").unwrap(), Dialect::Postgres);
+        assert!(Dialect::from_url("oracle://h").is_err());
+    }
+
+    #[test]
+    fn full_disk_and_lost_connections_count_as_unavailable() {
+        assert!(is_unavailable_code(Some("13")));
+        assert!(is_unavailable_code(Some("57P01")));
+        assert!(!is_unavailable_code(Some("23505")));
+        assert!(!is_unavailable_code(None));
+    }
+}

@@ -1,0 +1,134 @@
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, StoreError, optional_text, sql, text};
+use crate::domain::{Role, User, UserId, now_millis};
+
+/// A user row, with what only the server may see.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user: User,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+}
+
+pub struct NewUser<'a> {
+    pub role: Role,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub email: Option<&'a str>,
+    pub password_hash: Option<&'a str>,
+}
+
+macro_rules! user_columns {
+    () => {
+        "id, role, username, display_name, email, password_hash, disabled"
+    };
+}
+
+fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
+    let role = text(row, "role")?;
+    let role = Role::parse(&role).map_err(|e| StoreError::Other(sqlx::Error::Decode(e.to_string().into())))?;
+    Ok(UserRecord {
+        user: User {
+            id: UserId(row.try_get("id")?),
+            role,
+            username: text(row, "username")?,
+            display_name: text(row, "display_name")?,
+        },
+        email: optional_text(row, "email")?,
+        password_hash: optional_text(row, "password_hash")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+    })
+}
+
+impl Store {
+    /// Inserts a user; `Conflict` when the username is taken.
+    pub async fn create_user(&self, new: NewUser<'_>) -> Result<User, StoreError> {
+        let now = now_millis();
+        let id: i64 = if self.dialect.has_returning() {
+            sqlx::query(sql!(
+                self,
+                "INSERT INTO users (role, username, display_name, email, password_hash, disabled, created_at) \
+                 VALUES (?, ?, ?, ?, ?, 0, ?) RETURNING id"
+            ))
+            .bind(new.role.as_str())
+            .bind(new.username)
+            .bind(new.display_name)
+            .bind(new.email)
+            .bind(new.password_hash)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("id")?
+        } else {
+            let result = sqlx::query(
+                "INSERT INTO users (role, username, display_name, email, password_hash, disabled, created_at) \
+                 VALUES (?, ?, ?, ?, ?, 0, ?)",
+            )
+            .bind(new.role.as_str())
+            .bind(new.username)
+            .bind(new.display_name)
+            .bind(new.email)
+            .bind(new.password_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            result.last_insert_id().ok_or(StoreError::NotFound)?
+        };
+        Ok(User {
+            id: UserId(id),
+            role: new.role,
+            username: new.username.to_owned(),
+            display_name: new.display_name.to_owned(),
+        })
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<UserRecord, StoreError> {
+        let row = sqlx::query(sql!(self, concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?")))
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await?;
+        user_from_row(&row)
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> Result<UserRecord, StoreError> {
+        let row = sqlx::query(sql!(self, concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?")))
+            .bind(username)
+            .fetch_one(&self.pool)
+            .await?;
+        user_from_row(&row)
+    }
+
+    /// Several users at once, in no particular order; unknown ids are left out.
+    pub async fn users(&self, ids: &[UserId]) -> Result<Vec<UserRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = format!(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ({})"), super::placeholders(ids.len()));
+        let query = self.dialect.dynamic(query);
+        let mut q = sqlx::query(query.as_ref());
+        for id in ids {
+            q = q.bind(id.0);
+        }
+        q.fetch_all(&self.pool).await?.iter().map(user_from_row).collect()
+    }
+
+    pub async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<(), StoreError> {
+        sqlx::query(sql!(self, "UPDATE users SET password_hash = ? WHERE id = ?"))
+            .bind(hash)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn role_exists(&self, role: Role) -> Result<bool, StoreError> {
+        let count: i64 = sqlx::query(sql!(self, "SELECT COUNT(*) AS n FROM users WHERE role = ?"))
+            .bind(role.as_str())
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(count > 0)
+    }
+}
