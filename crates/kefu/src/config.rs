@@ -78,13 +78,20 @@ impl Default for Settings {
 impl Settings {
     /// Layers the sources in order. `file` is the TOML file named by `--config` or `KEFU_CONFIG`;
     /// `flags` holds only the flags given on the command line.
-    pub fn load(file: Option<&std::path::Path>, flags: impl Serialize) -> Result<Self, figment::Error> {
+    pub fn load(
+        file: Option<&std::path::Path>,
+        flags: impl Serialize,
+    ) -> Result<Self, figment::Error> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::prefixed("KEFU_").ignore(&["config", "bin"]).filter(|key| !key.is_empty()))
+            .merge(
+                Env::prefixed("KEFU_")
+                    .ignore(&["config", "bin"])
+                    .filter(|key| !key.is_empty()),
+            )
             .merge(Serialized::globals(flags))
             .extract::<Settings>()
             .map(Settings::normalized)
@@ -108,7 +115,10 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("kefu.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("kefu.db").display()
+            ),
         }
     }
 
@@ -157,7 +167,11 @@ mod tests {
         figment::Jail::expect_with(|_| {
             let settings = Settings::load(None, NoFlags::default())?;
             assert_eq!(settings.listen.to_string(), "127.0.0.1:3000");
-            assert!(settings.database_url().starts_with("sqlite://./data/kefu.db"));
+            assert!(
+                settings
+                    .database_url()
+                    .starts_with("sqlite://./data/kefu.db")
+            );
             Ok(())
         });
     }
@@ -169,12 +183,19 @@ mod tests {
             listen: &'static str,
         }
         figment::Jail::expect_with(|jail| {
-            jail.create_file("kefu.toml", "listen = \"0.0.0.0:1\"\nmax_message_bytes = 100\nlog = \"debug\"")?;
+            jail.create_file(
+                "kefu.toml",
+                "listen = \"0.0.0.0:1\"\nmax_message_bytes = 100\nlog = \"debug\"",
+            )?;
             jail.set_env("KEFU_MAX_MESSAGE_BYTES", "200");
             jail.set_env("KEFU_LISTEN", "0.0.0.0:2");
             jail.set_env("KEFU_DATABASE_URL", "");
-            let settings =
-                Settings::load(Some("kefu.toml".as_ref()), Flags { listen: "127.0.0.1:3" })?;
+            let settings = Settings::load(
+                Some("kefu.toml".as_ref()),
+                Flags {
+                    listen: "127.0.0.1:3",
+                },
+            )?;
             assert_eq!(settings.max_message_bytes, 200);
             assert_eq!(settings.log, "debug");
             assert_eq!(settings.listen.to_string(), "127.0.0.1:3");
@@ -185,7 +206,10 @@ mod tests {
 
     #[test]
     fn secrets_are_hidden_in_debug_output() {
-        let settings = Settings { jwt_secret: Some(Secret::new("hunter2")), ..Settings::default() };
+        let settings = Settings {
+            jwt_secret: Some(Secret::new("hunter2")),
+            ..Settings::default()
+        };
         assert!(!format!("{settings:?}").contains("hunter2"));
     }
 }

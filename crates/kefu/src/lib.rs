@@ -61,10 +61,18 @@ pub struct Server {
 impl Server {
     /// Opens the database (creating the schema), prepares tokens and the first accounts.
     pub async fn open(settings: Settings) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
-        let store = Store::open(&settings.database_url(), settings.database_max_connections).await?;
-        let secret = Auth::load_or_create_secret(settings.jwt_secret.as_ref().map(|s| s.expose()), &settings.data_dir)?;
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "creating the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        let store =
+            Store::open(&settings.database_url(), settings.database_max_connections).await?;
+        let secret = Auth::load_or_create_secret(
+            settings.jwt_secret.as_ref().map(|s| s.expose()),
+            &settings.data_dir,
+        )?;
         let auth = Auth::new(
             &secret,
             Duration::from_secs(settings.customer_token_ttl),
@@ -73,11 +81,18 @@ impl Server {
         let accounts = Accounts::new(store.clone(), auth);
         let notes = bootstrap_accounts(&settings, &accounts).await?;
 
-        let connections = Arc::new(Connections::new(settings.message_rate_limit, settings.message_rate_burst));
+        let connections = Arc::new(Connections::new(
+            settings.message_rate_limit,
+            settings.message_rate_burst,
+        ));
         let mut tasks = JoinSet::new();
         let stop_writers = CancellationToken::new();
         // SQLite has one writer at a time anyway; the servers take a few transactions in parallel.
-        let shards = if store.dialect() == store::Dialect::Sqlite { 1 } else { 4 };
+        let shards = if store.dialect() == store::Dialect::Sqlite {
+            1
+        } else {
+            4
+        };
         let delivery: Arc<dyn Delivery> = connections.clone();
         let writer = Writer::spawn(
             store.clone(),
@@ -88,8 +103,19 @@ impl Server {
             &mut tasks,
         );
         let chat = Chat::new(store.clone(), writer, delivery, settings.max_message_bytes);
-        let state = AppState(Arc::new(Shared { settings, store, accounts, chat, connections }));
-        Ok(Self { state, tasks, stop_writers, notes })
+        let state = AppState(Arc::new(Shared {
+            settings,
+            store,
+            accounts,
+            chat,
+            connections,
+        }));
+        Ok(Self {
+            state,
+            tasks,
+            stop_writers,
+            notes,
+        })
     }
 
     pub fn state(&self) -> &AppState {
@@ -98,12 +124,19 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then stops accepting, closes every socket, finishes the
     /// writes in flight and closes the database.
-    pub async fn serve(mut self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (socket_layer, io) = socket::layer(&self.state.settings, self.state.clone());
         let app = http::router(self.state.clone()).layer(socket_layer);
 
         let stop_sweeper = CancellationToken::new();
-        self.tasks.spawn(sweep_silent_connections(self.state.clone(), stop_sweeper.clone()));
+        self.tasks.spawn(sweep_silent_connections(
+            self.state.clone(),
+            stop_sweeper.clone(),
+        ));
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
@@ -132,13 +165,18 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    Server::open(settings).await?.serve(listener, shutdown).await
+    Server::open(settings)
+        .await?
+        .serve(listener, shutdown)
+        .await
 }
 
 /// Disconnects connections whose heartbeats stopped (the reference design's 2 s / 4 s rhythm).
 async fn sweep_silent_connections(state: AppState, stop: CancellationToken) {
     let timeout = state.settings.heartbeat_timeout();
-    let mut tick = tokio::time::interval((timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(1)));
+    let mut tick = tokio::time::interval(
+        (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(1)),
+    );
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -153,18 +191,34 @@ async fn sweep_silent_connections(state: AppState, stop: CancellationToken) {
 
 /// The admin from `KEFU_ADMIN_PASSWORD` (or a generated password on a first start without it),
 /// and the demo agents with `--demo`.
-async fn bootstrap_accounts(settings: &Settings, accounts: &Accounts) -> anyhow::Result<Vec<String>> {
+async fn bootstrap_accounts(
+    settings: &Settings,
+    accounts: &Accounts,
+) -> anyhow::Result<Vec<String>> {
     let mut notes = Vec::new();
     match &settings.admin_password {
         Some(password) => {
-            if accounts.bootstrap_admin(password.expose()).await.map_err(anyhow_of)? {
-                notes.push("admin account created: user admin, password from KEFU_ADMIN_PASSWORD".to_owned());
+            if accounts
+                .bootstrap_admin(password.expose())
+                .await
+                .map_err(anyhow_of)?
+            {
+                notes.push(
+                    "admin account created: user admin, password from KEFU_ADMIN_PASSWORD"
+                        .to_owned(),
+                );
             }
         }
         None => {
             let password = services::auth::random_hex(8);
-            if accounts.bootstrap_admin(&password).await.map_err(anyhow_of)? {
-                notes.push(format!("admin account created: user admin, password {password} (shown once)"));
+            if accounts
+                .bootstrap_admin(&password)
+                .await
+                .map_err(anyhow_of)?
+            {
+                notes.push(format!(
+                    "admin account created: user admin, password {password} (shown once)"
+                ));
             }
         }
     }
@@ -179,11 +233,22 @@ async fn demo_agents(data_dir: &Path, accounts: &Accounts) -> anyhow::Result<Vec
     let path = data_dir.join("demo-logins");
     let mut logins = std::fs::read_to_string(&path).unwrap_or_default();
     for (username, display_name) in [("alice", "Alice"), ("bob", "Bob")] {
-        if logins.lines().any(|l| l.starts_with(&format!("{username} "))) {
+        if logins
+            .lines()
+            .any(|l| l.starts_with(&format!("{username} ")))
+        {
             continue;
         }
         let password = services::auth::random_hex(6);
-        match accounts.create_staff(domain::Role::Agent, username, password.clone(), Some(display_name)).await {
+        match accounts
+            .create_staff(
+                domain::Role::Agent,
+                username,
+                password.clone(),
+                Some(display_name),
+            )
+            .await
+        {
             Ok(_) => logins.push_str(&format!("{username} {password}\n")),
             Err(services::Error::Conflict(_)) => continue,
             Err(e) => return Err(anyhow_of(e)),

@@ -8,7 +8,11 @@ use kefu::{Settings, domain::Role, services::accounts::Accounts, store::Store};
 use serde::Serialize;
 
 #[derive(Parser)]
-#[command(name = "kefu", version, about = "Real-time customer-service chat server")]
+#[command(
+    name = "kefu",
+    version,
+    about = "Real-time customer-service chat server"
+)]
 struct Cli {
     /// A TOML settings file (also KEFU_CONFIG).
     #[arg(long, global = true, env = "KEFU_CONFIG")]
@@ -90,13 +94,23 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
             std::fs::create_dir_all(&settings.data_dir)?;
-            Store::open(&settings.database_url(), 1).await?.close().await;
+            Store::open(&settings.database_url(), 1)
+                .await?
+                .close()
+                .await;
             println!("database schema is up to date");
             Ok(())
         }
-        Command::User(UserCommand::Add { role, username, display_name, password_stdin: _ }) => {
+        Command::User(UserCommand::Add {
+            role,
+            username,
+            display_name,
+            password_stdin: _,
+        }) => {
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).context("reading the password")?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("reading the password")?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             std::fs::create_dir_all(&settings.data_dir)?;
             let store = Store::open(&settings.database_url(), 1).await?;
@@ -104,7 +118,8 @@ async fn main() -> anyhow::Result<()> {
                 settings.jwt_secret.as_ref().map(|s| s.expose()),
                 &settings.data_dir,
             )?;
-            let auth = kefu::services::auth::Auth::new(&secret, Default::default(), Default::default());
+            let auth =
+                kefu::services::auth::Auth::new(&secret, Default::default(), Default::default());
             let role = match role {
                 StaffRole::Agent => Role::Agent,
                 StaffRole::Admin => Role::Admin,
@@ -114,7 +129,12 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
             store.close().await;
-            println!("created {} {} (id {})", role.as_str(), user.username, user.id);
+            println!(
+                "created {} {} (id {})",
+                role.as_str(),
+                user.username,
+                user.id
+            );
             Ok(())
         }
     }
@@ -123,7 +143,9 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
     let server = kefu::Server::open(settings).await?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     println!("kefu listening on http://{addr}");
     println!("  customer chat:  http://{addr}/chat");

@@ -77,14 +77,31 @@ mod tests {
 
     #[test]
     fn ids_parse_from_strings_and_numbers() {
-        assert_eq!(serde_json::from_str::<UserId>("\"42\"").unwrap(), UserId(42));
+        assert_eq!(
+            serde_json::from_str::<UserId>("\"42\"").unwrap(),
+            UserId(42)
+        );
         assert_eq!(serde_json::from_str::<UserId>("42").unwrap(), UserId(42));
     }
 
     #[test]
     fn zero_negative_and_non_numeric_ids_are_refused() {
-        for bad in ["\"0\"", "-1", "\"-1\"", "\"abc\"", "\"1 OR 1=1\"", "\"\"", "1.5", "null", "{}", "\"99999999999999999999\""] {
-            assert!(serde_json::from_str::<UserId>(bad).is_err(), "{bad} was accepted");
+        for bad in [
+            "\"0\"",
+            "-1",
+            "\"-1\"",
+            "\"abc\"",
+            "\"1 OR 1=1\"",
+            "\"\"",
+            "1.5",
+            "null",
+            "{}",
+            "\"99999999999999999999\"",
+        ] {
+            assert!(
+                serde_json::from_str::<UserId>(bad).is_err(),
+                "{bad} was accepted"
+            );
         }
     }
 }

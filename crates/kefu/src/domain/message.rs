@@ -17,7 +17,9 @@ impl Content {
             )));
         }
         if value.contains('\0') {
-            return Err(ValidationError::invalid("content must not contain NUL characters"));
+            return Err(ValidationError::invalid(
+                "content must not contain NUL characters",
+            ));
         }
         Ok(Self(value))
     }
@@ -41,7 +43,9 @@ impl ClientMsgId {
     pub fn parse(value: String) -> Result<Self, ValidationError> {
         let printable = value.chars().all(|c| !c.is_control());
         if value.is_empty() || value.len() > Self::MAX_LEN || !printable {
-            return Err(ValidationError::invalid("clientMsgId must be 1 to 64 printable characters"));
+            return Err(ValidationError::invalid(
+                "clientMsgId must be 1 to 64 printable characters",
+            ));
         }
         Ok(Self(value))
     }
@@ -79,19 +83,31 @@ mod tests {
     #[test]
     fn content_at_the_limit_is_accepted_and_one_byte_more_is_too_large() {
         assert!(Content::parse("a".repeat(8192), 8192).is_ok());
-        assert!(matches!(Content::parse("a".repeat(8193), 8192), Err(ValidationError::TooLarge(_))));
+        assert!(matches!(
+            Content::parse("a".repeat(8193), 8192),
+            Err(ValidationError::TooLarge(_))
+        ));
     }
 
     #[test]
     fn content_limit_counts_utf8_bytes_not_characters() {
         // 3 bytes each
-        assert!(matches!(Content::parse("客".repeat(3), 8), Err(ValidationError::TooLarge(_))));
+        assert!(matches!(
+            Content::parse("客".repeat(3), 8),
+            Err(ValidationError::TooLarge(_))
+        ));
     }
 
     #[test]
     fn empty_content_and_nul_are_invalid() {
-        assert!(matches!(Content::parse(String::new(), 10), Err(ValidationError::Invalid(_))));
-        assert!(matches!(Content::parse("a\0b".into(), 10), Err(ValidationError::Invalid(_))));
+        assert!(matches!(
+            Content::parse(String::new(), 10),
+            Err(ValidationError::Invalid(_))
+        ));
+        assert!(matches!(
+            Content::parse("a\0b".into(), 10),
+            Err(ValidationError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -51,6 +51,9 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc_with_milliseconds() {
         assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_timestamp(1_795_666_522_123), "2026-11-26T04:15:22.123Z");
+        assert_eq!(
+            format_timestamp(1_795_666_522_123),
+            "2026-11-26T04:15:22.123Z"
+        );
     }
 }

@@ -24,7 +24,9 @@ impl Role {
             "customer" => Ok(Role::Customer),
             "agent" => Ok(Role::Agent),
             "admin" => Ok(Role::Admin),
-            _ => Err(ValidationError::invalid("role must be customer, agent or admin")),
+            _ => Err(ValidationError::invalid(
+                "role must be customer, agent or admin",
+            )),
         }
     }
 
@@ -51,9 +53,13 @@ pub struct Username(String);
 impl Username {
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
         let value = value.trim().to_ascii_lowercase();
-        let allowed = value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        let allowed = value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
         if !(3..=32).contains(&value.len()) || !allowed {
-            return Err(ValidationError::invalid("username must be 3 to 32 characters of a-z, 0-9, '.', '_' or '-'"));
+            return Err(ValidationError::invalid(
+                "username must be 3 to 32 characters of a-z, 0-9, '.', '_' or '-'",
+            ));
         }
         Ok(Self(value))
     }
@@ -70,7 +76,9 @@ pub struct Password(String);
 impl Password {
     pub fn parse(value: String) -> Result<Self, ValidationError> {
         if !(8..=128).contains(&value.chars().count()) {
-            return Err(ValidationError::invalid("password must be 8 to 128 characters"));
+            return Err(ValidationError::invalid(
+                "password must be 8 to 128 characters",
+            ));
         }
         Ok(Self(value))
     }
@@ -95,7 +103,9 @@ impl DisplayName {
         let value = value.trim();
         let printable = value.chars().all(|c| !c.is_control());
         if value.is_empty() || value.chars().count() > 64 || !printable {
-            return Err(ValidationError::invalid("display name must be 1 to 64 printable characters"));
+            return Err(ValidationError::invalid(
+                "display name must be 1 to 64 printable characters",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -118,7 +128,9 @@ impl Email {
             && !value.ends_with('@')
             && value.chars().all(|c| !c.is_control() && !c.is_whitespace());
         if !ok {
-            return Err(ValidationError::invalid("email must look like name@example.com"));
+            return Err(ValidationError::invalid(
+                "email must look like name@example.com",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -135,7 +147,13 @@ mod tests {
     #[test]
     fn usernames_are_lower_cased_and_limited_to_a_safe_alphabet() {
         assert_eq!(Username::parse(" Alice ").unwrap().as_str(), "alice");
-        for bad in ["ab", "a b c", "robert'); drop table users;--", "ünïcode", &"x".repeat(33)] {
+        for bad in [
+            "ab",
+            "a b c",
+            "robert'); drop table users;--",
+            "ünïcode",
+            &"x".repeat(33),
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad} was accepted");
         }
     }

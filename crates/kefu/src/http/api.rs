@@ -22,7 +22,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Json::<T>::from_request(request, state).await.map(|Json(v)| ApiJson(v)).map_err(ApiError::rejection)
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(v)| ApiJson(v))
+            .map_err(ApiError::rejection)
     }
 }
 
@@ -33,8 +36,13 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = header.and_then(|h| h.strip_prefix("Bearer ")).ok_or(Error::Unauthorized)?;
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let token = header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or(Error::Unauthorized)?;
         Ok(Caller(app.accounts.authenticate(token.trim()).await?))
     }
 }
@@ -58,13 +66,20 @@ pub struct VisitorRequest {
 }
 
 /// `POST /api/visitors`: the body is optional.
-pub async fn create_visitor(State(app): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Session>), ApiError> {
+pub async fn create_visitor(
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Session>), ApiError> {
     let request: VisitorRequest = if body.iter().all(u8::is_ascii_whitespace) {
         VisitorRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| Error::InvalidPayload(format!("invalid JSON body: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::InvalidPayload(format!("invalid JSON body: {e}")))?
     };
-    let (token, user) = app.accounts.create_visitor(request.name.as_deref(), request.email.as_deref()).await?;
+    let (token, user) = app
+        .accounts
+        .create_visitor(request.name.as_deref(), request.email.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(Session { token, user })))
 }
 
@@ -74,8 +89,14 @@ pub struct LoginRequest {
     password: String,
 }
 
-pub async fn login(State(app): State<AppState>, ApiJson(request): ApiJson<LoginRequest>) -> Result<Json<Session>, ApiError> {
-    let (token, user) = app.accounts.login(&request.username, &request.password).await?;
+pub async fn login(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<Session>, ApiError> {
+    let (token, user) = app
+        .accounts
+        .login(&request.username, &request.password)
+        .await?;
     Ok(Json(Session { token, user }))
 }
 
@@ -97,14 +118,24 @@ pub async fn create_agent(
     }
     let user = app
         .accounts
-        .create_staff(Role::Agent, &request.username, request.password, request.display_name.as_deref())
+        .create_staff(
+            Role::Agent,
+            &request.username,
+            request.password,
+            request.display_name.as_deref(),
+        )
         .await?;
     tracing::info!(agent = %user.id, "agent created");
     Ok((StatusCode::CREATED, Json(UserBody { user })))
 }
 
-pub async fn me(State(app): State<AppState>, Caller(caller): Caller) -> Result<Json<UserBody>, ApiError> {
-    Ok(Json(UserBody { user: app.accounts.user(caller).await? }))
+pub async fn me(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<UserBody>, ApiError> {
+    Ok(Json(UserBody {
+        user: app.accounts.user(caller).await?,
+    }))
 }
 
 pub async fn not_found() -> ApiError {

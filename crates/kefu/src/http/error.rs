@@ -47,6 +47,12 @@ struct Body {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.0.log("HTTP request");
-        (status_of(&self.0), Json(Body { error: (&self.0).into() })).into_response()
+        (
+            status_of(&self.0),
+            Json(Body {
+                error: (&self.0).into(),
+            }),
+        )
+            .into_response()
     }
 }

@@ -37,6 +37,9 @@ async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<serde_json::Va
     if app.store.ping().await {
         (StatusCode::OK, Json(json!({ "status": "ready" })))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "reason": "database unreachable" })))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": "database unreachable" })),
+        )
     }
 }

@@ -23,17 +23,31 @@ pub async fn serve(uri: Uri) -> Response {
         if let Some(file) = Assets::get(&candidate) {
             let mime = mime_guess::from_path(&candidate).first_or_octet_stream();
             // Hashed asset names never change content; pages and widget.js must be revalidated.
-            let cache = if candidate.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+            let cache = if candidate.starts_with("assets/") {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
             let mut response = (StatusCode::OK, file.data.into_owned()).into_response();
             let headers = response.headers_mut();
             if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
                 headers.insert(header::CONTENT_TYPE, value);
             }
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-            headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-            headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
             return response;
         }
     }
-    (StatusCode::NOT_FOUND, "the web UI is not built into this binary; see the README").into_response()
+    (
+        StatusCode::NOT_FOUND,
+        "the web UI is not built into this binary; see the README",
+    )
+        .into_response()
 }

@@ -22,12 +22,24 @@ impl Accounts {
 
     /// A new anonymous customer and its token: what a chat widget asks for on first open.
     #[tracing::instrument(skip_all)]
-    pub async fn create_visitor(&self, name: Option<&str>, email: Option<&str>) -> Result<(String, User)> {
-        let name = name.filter(|n| !n.trim().is_empty()).map(DisplayName::parse).transpose()?;
-        let email = email.filter(|e| !e.trim().is_empty()).map(Email::parse).transpose()?;
+    pub async fn create_visitor(
+        &self,
+        name: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(String, User)> {
+        let name = name
+            .filter(|n| !n.trim().is_empty())
+            .map(DisplayName::parse)
+            .transpose()?;
+        let email = email
+            .filter(|e| !e.trim().is_empty())
+            .map(Email::parse)
+            .transpose()?;
         let tag = auth::random_hex(4);
         let username = format!("visitor-{tag}");
-        let display_name = name.map(|n| n.as_str().to_owned()).unwrap_or_else(|| format!("Visitor {}", &tag[..4]));
+        let display_name = name
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_else(|| format!("Visitor {}", &tag[..4]));
         let user = self
             .store
             .create_user(NewUser {
@@ -57,7 +69,11 @@ impl Accounts {
         let usable = record.filter(|r| r.user.role.is_staff() && !r.disabled);
         let hash = usable.as_ref().and_then(|r| r.password_hash.clone());
         // Verify against a fixed hash when there is no user, so both paths cost the same.
-        let valid = auth::verify_password(hash.clone().unwrap_or_else(|| DUMMY_HASH.to_owned()), password.to_owned()).await;
+        let valid = auth::verify_password(
+            hash.clone().unwrap_or_else(|| DUMMY_HASH.to_owned()),
+            password.to_owned(),
+        )
+        .await;
         match usable {
             Some(record) if valid && hash.is_some() => {
                 let token = self.auth.issue(&record.user)?;
@@ -106,7 +122,15 @@ impl Accounts {
         if self.store.role_exists(Role::Admin).await? {
             return Ok(false);
         }
-        match self.create_staff(Role::Admin, "admin", password.to_owned(), Some("Administrator")).await {
+        match self
+            .create_staff(
+                Role::Admin,
+                "admin",
+                password.to_owned(),
+                Some("Administrator"),
+            )
+            .await
+        {
             Ok(_) => Ok(true),
             Err(Error::Conflict(_)) => Ok(false),
             Err(e) => Err(e),
@@ -129,5 +153,4 @@ impl Accounts {
 }
 
 /// An argon2 hash of a random string nobody knows.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$0KQdqHDUUYfhmbzmlQ0ZkQ$LkIOrh3R8+Ln1y0BTpZwj1vT0Be2FVvsxuRP3ouq9Ok";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$0KQdqHDUUYfhmbzmlQ0ZkQ$LkIOrh3R8+Ln1y0BTpZwj1vT0Be2FVvsxuRP3ouq9Ok";

@@ -53,25 +53,41 @@ impl Auth {
 
     /// The configured secret, or the one kept in `<data_dir>/jwt-secret`, generated on first start
     /// so that tokens stay valid across restarts.
-    pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    pub fn load_or_create_secret(
+        configured: Option<&str>,
+        data_dir: &Path,
+    ) -> anyhow::Result<Vec<u8>> {
         if let Some(secret) = configured {
-            anyhow::ensure!(secret.len() >= 32, "KEFU_JWT_SECRET must be at least 32 characters");
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "KEFU_JWT_SECRET must be at least 32 characters"
+            );
             return Ok(secret.as_bytes().to_vec());
         }
         let path = data_dir.join("jwt-secret");
         match std::fs::read_to_string(&path) {
-            Ok(secret) if secret.trim().len() >= 32 => return Ok(secret.trim().as_bytes().to_vec()),
-            Ok(_) => anyhow::bail!("{} is too short; delete it to generate a new one", path.display()),
+            Ok(secret) if secret.trim().len() >= 32 => {
+                return Ok(secret.trim().as_bytes().to_vec());
+            }
+            Ok(_) => anyhow::bail!(
+                "{} is too short; delete it to generate a new one",
+                path.display()
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
         let secret = random_hex(32);
-        write_private_file(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+        write_private_file(&path, &secret)
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(secret.into_bytes())
     }
 
     pub fn issue(&self, user: &User) -> Result<String> {
-        let ttl = if user.role.is_staff() { self.staff_ttl } else { self.customer_ttl };
+        let ttl = if user.role.is_staff() {
+            self.staff_ttl
+        } else {
+            self.customer_ttl
+        };
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: user.id.to_string(),
@@ -109,7 +125,11 @@ pub async fn hash_password(password: Password) -> Result<String> {
 pub async fn verify_password(hash: String, password: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -137,37 +157,70 @@ mod tests {
     use super::*;
 
     fn auth(secret: &str) -> Auth {
-        Auth::new(secret.as_bytes(), Duration::from_secs(60), Duration::from_secs(60))
+        Auth::new(
+            secret.as_bytes(),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        )
     }
 
     fn user() -> User {
-        User { id: UserId(7), role: Role::Agent, username: "alice".into(), display_name: "Alice".into() }
+        User {
+            id: UserId(7),
+            role: Role::Agent,
+            username: "alice".into(),
+            display_name: "Alice".into(),
+        }
     }
 
     #[test]
     fn a_token_names_its_user_and_role() {
         let auth = auth("0123456789abcdef0123456789abcdef");
         let identity = auth.verify(&auth.issue(&user()).unwrap()).unwrap();
-        assert_eq!(identity, Identity { user_id: UserId(7), role: Role::Agent });
+        assert_eq!(
+            identity,
+            Identity {
+                user_id: UserId(7),
+                role: Role::Agent
+            }
+        );
     }
 
     #[test]
     fn a_token_signed_with_another_secret_is_refused() {
-        let token = auth("another secret, also 32 characters!").issue(&user()).unwrap();
-        assert!(matches!(auth("0123456789abcdef0123456789abcdef").verify(&token), Err(Error::Unauthorized)));
+        let token = auth("another secret, also 32 characters!")
+            .issue(&user())
+            .unwrap();
+        assert!(matches!(
+            auth("0123456789abcdef0123456789abcdef").verify(&token),
+            Err(Error::Unauthorized)
+        ));
     }
 
     #[test]
     fn an_unsigned_token_is_refused() {
         // {"alg":"none"} . {"sub":"7","role":"admin","iat":0,"exp":9999999999} .
         let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiI3Iiwicm9sZSI6ImFkbWluIiwiaWF0IjowLCJleHAiOjk5OTk5OTk5OTl9.";
-        assert!(auth("0123456789abcdef0123456789abcdef").verify(token).is_err());
+        assert!(
+            auth("0123456789abcdef0123456789abcdef")
+                .verify(token)
+                .is_err()
+        );
     }
 
     #[test]
     fn an_expired_token_is_refused() {
-        let auth = Auth::new(b"0123456789abcdef0123456789abcdef", Duration::ZERO, Duration::ZERO);
-        let claims = Claims { sub: "7".into(), role: "agent".into(), iat: 0, exp: 1000 };
+        let auth = Auth::new(
+            b"0123456789abcdef0123456789abcdef",
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let claims = Claims {
+            sub: "7".into(),
+            role: "agent".into(),
+            iat: 0,
+            exp: 1000,
+        };
         let token = jsonwebtoken::encode(&Header::default(), &claims, &auth.encoding).unwrap();
         assert!(auth.verify(&token).is_err());
     }
@@ -184,7 +237,9 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_verify_against_their_hash_only() {
-        let hash = hash_password(Password::parse("correct horse".into()).unwrap()).await.unwrap();
+        let hash = hash_password(Password::parse("correct horse".into()).unwrap())
+            .await
+            .unwrap();
         assert!(verify_password(hash.clone(), "correct horse".into()).await);
         assert!(!verify_password(hash, "wrong horse".into()).await);
     }

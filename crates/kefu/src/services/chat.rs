@@ -1,7 +1,7 @@
 //! The chat rules: who may talk to whom, routing customers to agents, reading, typing, history and
 //! presence. Identity always comes from the authenticated connection, never from a payload.
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use super::{
     Error, Result,
@@ -11,7 +11,9 @@ use super::{
 };
 use crate::{
     domain::{ClientMsgId, Content, ConversationId, HistoryLimit, MessageId, Role, User, UserId},
-    store::{Conversation, HistoryPage, Member, NewMessage, Page, Store, StoreError, StoredMessage},
+    store::{
+        Conversation, HistoryPage, Member, NewMessage, Page, Store, StoreError, StoredMessage,
+    },
 };
 
 #[derive(Clone)]
@@ -55,19 +57,38 @@ pub struct ReadOutcome {
 }
 
 impl Chat {
-    pub fn new(store: Store, writer: Writer, delivery: Arc<dyn Delivery>, max_message_bytes: usize) -> Self {
-        Self { store, writer, delivery, max_message_bytes }
+    pub fn new(
+        store: Store,
+        writer: Writer,
+        delivery: Arc<dyn Delivery>,
+        max_message_bytes: usize,
+    ) -> Self {
+        Self {
+            store,
+            writer,
+            delivery,
+            max_message_bytes,
+        }
     }
 
     /// The reference design's `login`: the claimed user id must be the caller's own.
     #[tracing::instrument(skip_all, fields(user = %me.user_id))]
-    pub async fn login(&self, me: Identity, claimed: UserId, cs_id: Option<UserId>) -> Result<LoginOutcome> {
+    pub async fn login(
+        &self,
+        me: Identity,
+        claimed: UserId,
+        cs_id: Option<UserId>,
+    ) -> Result<LoginOutcome> {
         if claimed != me.user_id {
             return Err(Error::Forbidden("userId is not the authenticated user"));
         }
         if me.role.is_staff() {
             self.assign_queue().await?;
-            return Ok(LoginOutcome { cs_id: Some(me.user_id), conversation_id: None, queued: false });
+            return Ok(LoginOutcome {
+                cs_id: Some(me.user_id),
+                conversation_id: None,
+                queued: false,
+            });
         }
         let conversation = self.store.open_conversation(me.user_id).await?;
         let conversation = match conversation.agent_id {
@@ -109,7 +130,10 @@ impl Chat {
         }
         let counts = self.store.open_conversation_counts(&online).await?;
         // Fewest open conversations; ties go to whoever came online first.
-        let Some(best) = online.iter().min_by_key(|a| counts.get(a).copied().unwrap_or(0)) else {
+        let Some(best) = online
+            .iter()
+            .min_by_key(|a| counts.get(a).copied().unwrap_or(0))
+        else {
             return Ok(None);
         };
         Ok(Some(self.store.user(*best).await?.user))
@@ -118,18 +142,41 @@ impl Chat {
     /// Gives a queued conversation to an agent and tells both sides. `false` if someone else
     /// assigned it first.
     async fn assign(&self, conversation: &Conversation, agent: &User) -> Result<bool> {
-        if !self.store.assign_conversation(conversation.id, agent.id).await? {
+        if !self
+            .store
+            .assign_conversation(conversation.id, agent.id)
+            .await?
+        {
             return Ok(false);
         }
         tracing::info!(conversation = %conversation.id, agent = %agent.id, "conversation assigned");
-        let notice = Notice::Assigned { conversation: conversation.id, customer: conversation.customer_id, agent };
-        self.delivery.notify(conversation.customer_id, &notice, None);
+        let notice = Notice::Assigned {
+            conversation: conversation.id,
+            customer: conversation.customer_id,
+            agent,
+        };
+        self.delivery
+            .notify(conversation.customer_id, &notice, None);
         self.delivery.notify(agent.id, &notice, None);
         // Both sides learn that the other is now a member they can see online.
         if self.delivery.is_online(conversation.customer_id) {
-            self.delivery.notify(agent.id, &Notice::Presence { user: conversation.customer_id, online: true }, None);
+            self.delivery.notify(
+                agent.id,
+                &Notice::Presence {
+                    user: conversation.customer_id,
+                    online: true,
+                },
+                None,
+            );
         }
-        self.delivery.notify(conversation.customer_id, &Notice::Presence { user: agent.id, online: true }, None);
+        self.delivery.notify(
+            conversation.customer_id,
+            &Notice::Presence {
+                user: agent.id,
+                online: true,
+            },
+            None,
+        );
         Ok(true)
     }
 
@@ -168,14 +215,18 @@ impl Chat {
     /// Ids of my members that are online now (`Online_user`).
     pub async fn online_peers(&self, me: Identity) -> Result<Vec<UserId>> {
         let peers = self.store.peers_of(me.user_id, me.role).await?;
-        Ok(peers.into_iter().filter(|p| self.delivery.is_online(*p)).collect())
+        Ok(peers
+            .into_iter()
+            .filter(|p| self.delivery.is_online(*p))
+            .collect())
     }
 
     /// The conversation I may write to or read, with `peer` (an agent's customer, or a customer's
     /// agent; a customer may leave `peer` out).
     async fn conversation_with(&self, me: Identity, peer: Option<UserId>) -> Result<Conversation> {
         if me.role.is_staff() {
-            let customer = peer.ok_or_else(|| Error::InvalidPayload("receiverId/peerId is required".into()))?;
+            let customer =
+                peer.ok_or_else(|| Error::InvalidPayload("receiverId/peerId is required".into()))?;
             return self
                 .store
                 .conversation_of_agent_with(me.user_id, customer)
@@ -191,13 +242,30 @@ impl Chat {
         }
     }
 
-    /// Validates and queues a message. `reply` runs once it is stored (or refused); delivery
-    /// follows, in `seq` order.
+    /// Validates and queues a message. `turn` resolves when the sender's earlier messages are
+    /// queued, so that one connection's messages keep their order. `reply` runs once the message
+    /// is stored (or refused); delivery follows, in `seq` order.
     #[tracing::instrument(skip_all, fields(user = %me.user_id))]
-    pub async fn send(&self, me: Identity, origin: Option<ConnectionId>, request: SendRequest, reply: Reply) {
-        match self.prepare(me, request).await {
+    pub async fn send(
+        &self,
+        me: Identity,
+        origin: Option<ConnectionId>,
+        request: SendRequest,
+        turn: impl Future<Output = ()>,
+        reply: Reply,
+    ) {
+        let prepared = self.prepare(me, request).await;
+        turn.await;
+        match prepared {
             Ok((message, receiver)) => {
-                self.writer.submit(WriteJob { message, receiver, origin, reply }).await;
+                self.writer
+                    .submit(WriteJob {
+                        message,
+                        receiver,
+                        origin,
+                        reply,
+                    })
+                    .await;
             }
             Err(error) => {
                 error.log("private_message");
@@ -206,11 +274,19 @@ impl Chat {
         }
     }
 
-    async fn prepare(&self, me: Identity, request: SendRequest) -> Result<(NewMessage, Option<UserId>)> {
+    async fn prepare(
+        &self,
+        me: Identity,
+        request: SendRequest,
+    ) -> Result<(NewMessage, Option<UserId>)> {
         let content = Content::parse(request.content, self.max_message_bytes)?;
         let client_msg_id = request.client_msg_id.map(ClientMsgId::parse).transpose()?;
         let conversation = self.conversation_with(me, request.receiver).await?;
-        let receiver = if me.role.is_staff() { Some(conversation.customer_id) } else { conversation.agent_id };
+        let receiver = if me.role.is_staff() {
+            Some(conversation.customer_id)
+        } else {
+            conversation.agent_id
+        };
         let message = NewMessage {
             conversation_id: conversation.id,
             sender_id: me.user_id,
@@ -230,23 +306,45 @@ impl Chat {
         up_to: MessageId,
     ) -> Result<ReadOutcome> {
         let conversation = self.conversation_with(me, peer).await?;
-        let message = self.store.message_in(conversation.id, up_to).await.map_err(|e| match e {
-            StoreError::NotFound => Error::NotFound("no such message in this conversation"),
-            other => other.into(),
-        })?;
-        self.store.mark_read(me.user_id, conversation.id, message.seq).await?;
-        let notice = Notice::Read { reader: me.user_id, up_to, conversation: conversation.id, seq: message.seq };
+        let message = self
+            .store
+            .message_in(conversation.id, up_to)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => Error::NotFound("no such message in this conversation"),
+                other => other.into(),
+            })?;
+        self.store
+            .mark_read(me.user_id, conversation.id, message.seq)
+            .await?;
+        let notice = Notice::Read {
+            reader: me.user_id,
+            up_to,
+            conversation: conversation.id,
+            seq: message.seq,
+        };
         if let Some(peer) = other_side(me, &conversation) {
             self.delivery.notify(peer, &notice, None);
         }
         self.delivery.notify(me.user_id, &notice, origin);
-        Ok(ReadOutcome { conversation: conversation.id, up_to, seq: message.seq })
+        Ok(ReadOutcome {
+            conversation: conversation.id,
+            up_to,
+            seq: message.seq,
+        })
     }
 
     pub async fn typing(&self, me: Identity, receiver: Option<UserId>, typing: bool) -> Result<()> {
         let conversation = self.conversation_with(me, receiver).await?;
         if let Some(peer) = other_side(me, &conversation) {
-            self.delivery.notify(peer, &Notice::Typing { user: me.user_id, typing }, None);
+            self.delivery.notify(
+                peer,
+                &Notice::Typing {
+                    user: me.user_id,
+                    typing,
+                },
+                None,
+            );
         }
         Ok(())
     }
@@ -278,30 +376,56 @@ impl Chat {
             None => Some(self.conversation_with(me, request.peer).await?),
         };
         let Some(conversation) = conversation else {
-            return Ok(History { conversation: None, page: HistoryPage { messages: Vec::new(), has_more: false } });
+            return Ok(History {
+                conversation: None,
+                page: HistoryPage {
+                    messages: Vec::new(),
+                    has_more: false,
+                },
+            });
         };
         let page = match (request.before, request.after_seq) {
-            (Some(_), Some(_)) => return Err(Error::InvalidPayload("give beforeId or afterSeq, not both".into())),
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidPayload(
+                    "give beforeId or afterSeq, not both".into(),
+                ));
+            }
             (Some(before), None) => {
-                let anchor: StoredMessage = self.store.message_in(conversation.id, before).await.map_err(|e| match e {
-                    StoreError::NotFound => Error::NotFound("no such message in this conversation"),
-                    other => other.into(),
-                })?;
+                let anchor: StoredMessage = self
+                    .store
+                    .message_in(conversation.id, before)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound => {
+                            Error::NotFound("no such message in this conversation")
+                        }
+                        other => other.into(),
+                    })?;
                 Page::Before { seq: anchor.seq }
             }
             (None, Some(seq)) if seq >= 0 => Page::After { seq },
-            (None, Some(_)) => return Err(Error::InvalidPayload("afterSeq must not be negative".into())),
+            (None, Some(_)) => {
+                return Err(Error::InvalidPayload(
+                    "afterSeq must not be negative".into(),
+                ));
+            }
             (None, None) => Page::Latest,
         };
         let page = self.store.history(conversation.id, page, limit).await?;
-        Ok(History { conversation: Some(conversation), page })
+        Ok(History {
+            conversation: Some(conversation),
+            page,
+        })
     }
 
     /// A user's first connection opened or last one closed: tell the users who share an open
     /// conversation with it, and nobody else. An agent coming online also takes the queue.
     pub async fn presence_changed(&self, user: Identity, online: bool) -> Result<()> {
         let peers = self.store.peers_of(user.user_id, user.role).await?;
-        let notice = Notice::Presence { user: user.user_id, online };
+        let notice = Notice::Presence {
+            user: user.user_id,
+            online,
+        };
         for peer in peers {
             self.delivery.notify(peer, &notice, None);
         }
@@ -314,5 +438,9 @@ impl Chat {
 
 /// The other person of a conversation, seen from `me`.
 fn other_side(me: Identity, conversation: &Conversation) -> Option<UserId> {
-    if me.user_id == conversation.customer_id { conversation.agent_id } else { Some(conversation.customer_id) }
+    if me.user_id == conversation.customer_id {
+        conversation.agent_id
+    } else {
+        Some(conversation.customer_id)
+    }
 }

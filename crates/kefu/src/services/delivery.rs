@@ -13,11 +13,29 @@ pub struct ConnectionId(pub u64);
 #[derive(Debug)]
 pub enum Notice<'a> {
     /// A stored message; `receiver` is `None` while its conversation waits for an agent.
-    Message { message: &'a StoredMessage, receiver: Option<UserId> },
-    Read { reader: UserId, up_to: MessageId, conversation: ConversationId, seq: i64 },
-    Typing { user: UserId, typing: bool },
-    Presence { user: UserId, online: bool },
-    Assigned { conversation: ConversationId, customer: UserId, agent: &'a User },
+    Message {
+        message: &'a StoredMessage,
+        receiver: Option<UserId>,
+    },
+    Read {
+        reader: UserId,
+        up_to: MessageId,
+        conversation: ConversationId,
+        seq: i64,
+    },
+    Typing {
+        user: UserId,
+        typing: bool,
+    },
+    Presence {
+        user: UserId,
+        online: bool,
+    },
+    Assigned {
+        conversation: ConversationId,
+        customer: UserId,
+        agent: &'a User,
+    },
 }
 
 pub trait Delivery: Send + Sync + 'static {

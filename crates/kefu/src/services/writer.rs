@@ -50,11 +50,19 @@ impl Writer {
         let senders = (0..shards.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE_PER_SHARD);
-                tasks.spawn(run_shard(store.clone(), delivery.clone(), rx, batch_max.max(1), stop.clone()));
+                tasks.spawn(run_shard(
+                    store.clone(),
+                    delivery.clone(),
+                    rx,
+                    batch_max.max(1),
+                    stop.clone(),
+                ));
                 tx
             })
             .collect();
-        Self { shards: Arc::new(senders) }
+        Self {
+            shards: Arc::new(senders),
+        }
     }
 
     pub async fn submit(&self, job: WriteJob) {
@@ -104,7 +112,9 @@ async fn write_batch(store: &Store, delivery: &dyn Delivery, jobs: Vec<WriteJob>
         // them one by one.
         Err(StoreError::Conflict(_) | StoreError::Other(_)) if jobs.len() > 1 => {
             for job in jobs {
-                let outcome = store.append_messages(std::slice::from_ref(&job.message)).await;
+                let outcome = store
+                    .append_messages(std::slice::from_ref(&job.message))
+                    .await;
                 let outcome = outcome.map(|mut v| v.remove(0)).map_err(Error::from);
                 finish(delivery, job, outcome);
             }
@@ -126,7 +136,10 @@ fn finish(delivery: &dyn Delivery, job: WriteJob, outcome: Result<StoredMessage,
             if message.duplicate {
                 return;
             }
-            let notice = Notice::Message { message: &message, receiver: job.receiver };
+            let notice = Notice::Message {
+                message: &message,
+                receiver: job.receiver,
+            };
             if let Some(receiver) = job.receiver {
                 delivery.notify(receiver, &notice, None);
             }

@@ -29,12 +29,93 @@ pub struct Conn {
     rate: Mutex<TokenBucket>,
     /// Milliseconds since the registry started at the last `heartbeat`; 0 until the first one.
     last_heartbeat: AtomicI64,
+    order: Turnstile,
 }
 
 impl Conn {
     /// Takes one message from the connection's allowance; `false` when it is used up.
-    pub fn try_send_message(&self) -> bool {
-        self.rate.lock().map(|mut bucket| bucket.take(Instant::now())).unwrap_or(true)
+    fn try_send_message(&self) -> bool {
+        self.rate
+            .lock()
+            .map(|mut bucket| bucket.take(Instant::now()))
+            .unwrap_or(true)
+    }
+
+    /// A place in this connection's line, taken in the order its events arrived, with the
+    /// verdict of the rate limit taken in that same order.
+    pub fn ticket(self: &Arc<Self>) -> Ticket {
+        let number = self.order.next.fetch_add(1, Ordering::Relaxed);
+        let within_rate = self.try_send_message();
+        Ticket {
+            conn: self.clone(),
+            number,
+            within_rate,
+        }
+    }
+}
+
+/// Socket.IO runs each event handler as its own task, so two messages from one connection could
+/// overtake each other while they are validated. A ticket, taken when the event arrives, lets the
+/// handler wait for its turn before it queues the message for writing: a sender's messages get
+/// their `seq` in the order they were sent.
+#[derive(Default)]
+struct Turnstile {
+    next: AtomicU64,
+    state: Mutex<TurnState>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct TurnState {
+    current: u64,
+    /// Tickets given up before their turn came.
+    skipped: std::collections::BTreeSet<u64>,
+}
+
+pub struct Ticket {
+    conn: Arc<Conn>,
+    number: u64,
+    pub within_rate: bool,
+}
+
+impl Ticket {
+    /// Resolves when every earlier ticket of the connection is done.
+    pub async fn turn(&self) {
+        let order = &self.conn.order;
+        loop {
+            let changed = order.changed.notified();
+            if order
+                .state
+                .lock()
+                .map(|s| s.current >= self.number)
+                .unwrap_or(true)
+            {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let order = &self.conn.order;
+        let Ok(mut state) = order.state.lock() else {
+            return;
+        };
+        if state.current == self.number {
+            state.current += 1;
+            loop {
+                let next = state.current;
+                if !state.skipped.remove(&next) {
+                    break;
+                }
+                state.current += 1;
+            }
+            order.changed.notify_waiters();
+        } else {
+            state.skipped.insert(self.number);
+        }
     }
 }
 
@@ -49,7 +130,12 @@ struct TokenBucket {
 impl TokenBucket {
     fn new(rate: u32, burst: u32) -> Self {
         let burst = f64::from(burst.max(1));
-        Self { rate: f64::from(rate), burst, tokens: burst, updated: Instant::now() }
+        Self {
+            rate: f64::from(rate),
+            burst,
+            tokens: burst,
+            updated: Instant::now(),
+        }
     }
 
     fn take(&mut self, now: Instant) -> bool {
@@ -102,7 +188,9 @@ impl Connections {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind: keep serving.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn new_conn(&self, identity: Identity) -> Arc<Conn> {
@@ -111,6 +199,7 @@ impl Connections {
             identity,
             rate: Mutex::new(TokenBucket::new(self.message_rate, self.message_burst)),
             last_heartbeat: AtomicI64::new(0),
+            order: Turnstile::default(),
         })
     }
 
@@ -180,15 +269,25 @@ impl Connections {
 
     /// Emits to each connection of `to` but `except`; disconnects those whose buffer is full, so
     /// that they resync with `history` instead of silently missing a message.
-    fn emit<T: Serialize + ?Sized>(&self, to: UserId, event: &str, payload: &T, except: Option<ConnectionId>) {
+    fn emit<T: Serialize + ?Sized>(
+        &self,
+        to: UserId,
+        event: &str,
+        payload: &T,
+        except: Option<ConnectionId>,
+    ) {
         let mut slow = Vec::new();
         {
             let inner = self.lock();
-            let Some(entries) = inner.by_user.get(&to) else { return };
+            let Some(entries) = inner.by_user.get(&to) else {
+                return;
+            };
             for entry in entries.iter().filter(|e| Some(e.conn.id) != except) {
                 match entry.socket.emit(event, payload) {
                     Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
-                    Err(SendError::Socket(SocketError::InternalChannelFull)) => slow.push(entry.socket.clone()),
+                    Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                        slow.push(entry.socket.clone())
+                    }
                     Err(e) => tracing::error!(error = %e, event, "cannot encode an event"),
                 }
             }
@@ -204,21 +303,60 @@ impl Delivery for Connections {
     fn notify(&self, to: UserId, notice: &Notice<'_>, except: Option<ConnectionId>) {
         match *notice {
             Notice::Message { message, receiver } => {
-                self.emit(to, events::NEW_PRIVATE_MESSAGE, &MessagePayload::new(message, receiver), except);
+                self.emit(
+                    to,
+                    events::NEW_PRIVATE_MESSAGE,
+                    &MessagePayload::new(message, receiver),
+                    except,
+                );
             }
-            Notice::Read { reader, up_to, conversation, seq } => {
-                let payload = events::MessagesRead { reader_id: reader, up_to_id: up_to, conversation_id: conversation, seq };
+            Notice::Read {
+                reader,
+                up_to,
+                conversation,
+                seq,
+            } => {
+                let payload = events::MessagesRead {
+                    reader_id: reader,
+                    up_to_id: up_to,
+                    conversation_id: conversation,
+                    seq,
+                };
                 self.emit(to, events::MESSAGES_READ, &payload, except);
             }
             Notice::Typing { user, typing } => {
-                self.emit(to, events::TYPING, &events::Typing { user_id: user, typing }, except);
+                self.emit(
+                    to,
+                    events::TYPING,
+                    &events::Typing {
+                        user_id: user,
+                        typing,
+                    },
+                    except,
+                );
             }
             Notice::Presence { user, online } => {
-                let event = if online { events::USER_ONLINE } else { events::USER_OFFLINE };
+                let event = if online {
+                    events::USER_ONLINE
+                } else {
+                    events::USER_OFFLINE
+                };
                 self.emit(to, event, &user, except);
-                self.emit(to, events::UPDATE_MEMBER_LIST, &MemberUpdate { user_id: user, online }, except);
+                self.emit(
+                    to,
+                    events::UPDATE_MEMBER_LIST,
+                    &MemberUpdate {
+                        user_id: user,
+                        online,
+                    },
+                    except,
+                );
             }
-            Notice::Assigned { conversation, customer, agent } => {
+            Notice::Assigned {
+                conversation,
+                customer,
+                agent,
+            } => {
                 let payload = events::ConversationAssigned {
                     conversation_id: conversation,
                     customer_id: customer,

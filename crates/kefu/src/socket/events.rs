@@ -38,8 +38,12 @@ where
     let value = Option::<serde_json::Value>::deserialize(deserializer)?;
     match value {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) if s.is_empty() || s == "undefined" || s == "null" => Ok(None),
-        Some(other) => T::deserialize(other).map(Some).map_err(serde::de::Error::custom),
+        Some(serde_json::Value::String(s)) if s.is_empty() || s == "undefined" || s == "null" => {
+            Ok(None)
+        }
+        Some(other) => T::deserialize(other)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
     }
 }
 
@@ -247,7 +251,10 @@ pub struct ErrorBody {
 
 impl From<&Error> for ErrorBody {
     fn from(error: &Error) -> Self {
-        Self { code: error.code(), message: error.public_message() }
+        Self {
+            code: error.code(),
+            message: error.public_message(),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 
 use super::{
-    connections::Conn,
+    connections::{Conn, Ticket},
     events::{self, *},
     reply::Reply,
 };
@@ -42,7 +42,10 @@ async fn login(
 ) {
     let result = async {
         let request = request.map_err(|e| invalid(events::LOGIN, e))?;
-        let outcome = app.chat.login(conn.identity, request.user_id, request.cs_id).await?;
+        let outcome = app
+            .chat
+            .login(conn.identity, request.user_id, request.cs_id)
+            .await?;
         let online = app.chat.online_peers(conn.identity).await?;
         Ok::<_, Error>((outcome, online))
     }
@@ -61,12 +64,23 @@ async fn login(
     }
 }
 
-async fn all_member(socket: SocketRef, Extension(conn): Ext, State(app): State<AppState>, reply: Reply) {
+async fn all_member(
+    socket: SocketRef,
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    reply: Reply,
+) {
     match app.chat.members(conn.identity).await {
         Ok(members) => {
-            let users: Vec<MemberPayload> = members.iter().map(|(m, online)| MemberPayload::new(m, *online)).collect();
+            let users: Vec<MemberPayload> = members
+                .iter()
+                .map(|(m, online)| MemberPayload::new(m, *online))
+                .collect();
             let _ = socket.emit(events::MY_USERS_LIST, &(&users,));
-            reply.ok(&MembersAck { ok: true, users: &users });
+            reply.ok(&MembersAck {
+                ok: true,
+                users: &users,
+            });
         }
         Err(error) => reply.send::<()>(events::ALL_MEMBER, Err(error)),
     }
@@ -75,18 +89,27 @@ async fn all_member(socket: SocketRef, Extension(conn): Ext, State(app): State<A
 async fn private_message(
     Extension(conn): Ext,
     State(app): State<AppState>,
+    ticket: Ticket,
     TryData(request): TryData<PrivateMessageRequest>,
     reply: Reply,
 ) {
     let request = match request {
         Ok(request) => request,
-        Err(e) => return reply.send::<()>(events::PRIVATE_MESSAGE, Err(invalid(events::PRIVATE_MESSAGE, e))),
+        Err(e) => {
+            return reply.send::<()>(
+                events::PRIVATE_MESSAGE,
+                Err(invalid(events::PRIVATE_MESSAGE, e)),
+            );
+        }
     };
-    if request.sender_id.is_some_and(|s| s != conn.identity.user_id) {
+    if request
+        .sender_id
+        .is_some_and(|s| s != conn.identity.user_id)
+    {
         let error = Error::Forbidden("senderId is not the authenticated user");
         return reply.send::<()>(events::PRIVATE_MESSAGE, Err(error));
     }
-    if !conn.try_send_message() {
+    if !ticket.within_rate {
         return reply.send::<()>(events::PRIVATE_MESSAGE, Err(Error::RateLimited));
     }
     let send = SendRequest {
@@ -94,19 +117,23 @@ async fn private_message(
         content: request.content,
         client_msg_id: request.client_msg_id,
     };
-    let on_stored = Box::new(move |outcome: Result<&crate::store::StoredMessage, &Error>| match outcome {
-        Ok(message) => reply.ok(&SentAck {
-            ok: true,
-            id: message.id,
-            seq: message.seq,
-            conversation_id: message.conversation_id,
-            created_at: crate::domain::format_timestamp(message.created_at),
-            client_msg_id: message.client_msg_id.as_deref(),
-            duplicate: message.duplicate,
-        }),
-        Err(error) => reply.error(events::PRIVATE_MESSAGE, error),
-    });
-    app.chat.send(conn.identity, Some(conn.id), send, on_stored).await;
+    let on_stored = Box::new(
+        move |outcome: Result<&crate::store::StoredMessage, &Error>| match outcome {
+            Ok(message) => reply.ok(&SentAck {
+                ok: true,
+                id: message.id,
+                seq: message.seq,
+                conversation_id: message.conversation_id,
+                created_at: crate::domain::format_timestamp(message.created_at),
+                client_msg_id: message.client_msg_id.as_deref(),
+                duplicate: message.duplicate,
+            }),
+            Err(error) => reply.error(events::PRIVATE_MESSAGE, error),
+        },
+    );
+    app.chat
+        .send(conn.identity, Some(conn.id), send, ticket.turn(), on_stored)
+        .await;
 }
 
 async fn read(
@@ -117,8 +144,21 @@ async fn read(
 ) {
     let result = async {
         let request = request.map_err(|e| invalid(events::READ, e))?;
-        let outcome = app.chat.read(conn.identity, Some(conn.id), request.peer_id, request.up_to_id).await?;
-        Ok(ReadAck { ok: true, conversation_id: outcome.conversation, up_to_id: outcome.up_to, seq: outcome.seq })
+        let outcome = app
+            .chat
+            .read(
+                conn.identity,
+                Some(conn.id),
+                request.peer_id,
+                request.up_to_id,
+            )
+            .await?;
+        Ok(ReadAck {
+            ok: true,
+            conversation_id: outcome.conversation,
+            up_to_id: outcome.up_to,
+            seq: outcome.seq,
+        })
     }
     .await;
     reply.send(events::READ, result);
@@ -132,7 +172,9 @@ async fn typing(
 ) {
     let result = async {
         let request = request.map_err(|e| invalid(events::TYPING, e))?;
-        app.chat.typing(conn.identity, request.receiver_id, request.typing).await?;
+        app.chat
+            .typing(conn.identity, request.receiver_id, request.typing)
+            .await?;
         Ok(events::OK)
     }
     .await;
@@ -172,7 +214,11 @@ async fn history(
                 .iter()
                 .map(|m| {
                     let receiver = conversation.and_then(|c| {
-                        if m.sender_id == c.customer_id { c.agent_id } else { Some(c.customer_id) }
+                        if m.sender_id == c.customer_id {
+                            c.agent_id
+                        } else {
+                            Some(c.customer_id)
+                        }
                     });
                     MessagePayload::new(m, receiver)
                 })

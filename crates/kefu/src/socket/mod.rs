@@ -68,6 +68,11 @@ async fn authenticate(
     match app.accounts.authenticate(&token).await {
         Ok(identity) => {
             socket.extensions.insert(app.connections.new_conn(identity));
+            // Registered here, before the server confirms the connection: the connect handler
+            // runs as a task of its own, and an event sent right after connecting must not
+            // find the socket without handlers.
+            handlers::register(&socket);
+            socket.on_disconnect(on_disconnect);
             Ok(())
         }
         Err(Error::Unavailable) => Err(Refused("unavailable")),
@@ -78,10 +83,18 @@ async fn authenticate(
     }
 }
 
-async fn on_connect(socket: SocketRef, Extension(conn): Extension<Arc<Conn>>, State(app): State<AppState>) {
-    handlers::register(&socket);
-    socket.on_disconnect(on_disconnect);
-    if app.connections.add(conn.clone(), socket.clone()) {
+async fn on_connect(
+    socket: SocketRef,
+    Extension(conn): Extension<Arc<Conn>>,
+    State(app): State<AppState>,
+) {
+    let first = app.connections.add(conn.clone(), socket.clone());
+    if !socket.connected() {
+        // It closed before this task ran: its disconnect handler found nothing to remove.
+        on_disconnect(Extension(conn), State(app)).await;
+        return;
+    }
+    if first {
         tracing::debug!(user = %conn.identity.user_id, "online");
         if let Err(error) = app.chat.presence_changed(conn.identity, true).await {
             error.log("announcing presence");

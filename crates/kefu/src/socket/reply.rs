@@ -4,13 +4,13 @@
 use std::{convert::Infallible, sync::Arc};
 
 use serde::Serialize;
+use socketioxide::handler::Value;
 use socketioxide::{
     adapter::LocalAdapter,
     extract::{AckSender, SocketRef},
     handler::FromMessageParts,
     socket::Socket,
 };
-use socketioxide::handler::Value;
 
 use super::events::{self, ErrorAck, ErrorEvent};
 use crate::services::Error;
@@ -24,7 +24,11 @@ pub struct Reply {
 impl FromMessageParts<LocalAdapter> for Reply {
     type Error = Infallible;
 
-    fn from_message_parts(s: &Arc<Socket>, v: &mut Value, ack_id: &Option<i64>) -> Result<Self, Infallible> {
+    fn from_message_parts(
+        s: &Arc<Socket>,
+        v: &mut Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
         Ok(Self {
             ack: AckSender::from_message_parts(s, v, ack_id)?,
             has_ack: ack_id.is_some(),
@@ -42,9 +46,16 @@ impl Reply {
 
     pub fn error(self, event: &str, error: &Error) {
         let sent = if self.has_ack {
-            self.ack.send(&ErrorAck { ok: false, error: error.into() })
+            self.ack.send(&ErrorAck {
+                ok: false,
+                error: error.into(),
+            })
         } else {
-            let body = ErrorEvent { event, code: error.code(), message: error.public_message() };
+            let body = ErrorEvent {
+                event,
+                code: error.code(),
+                message: error.public_message(),
+            };
             self.socket.emit(events::ERROR, &body)
         };
         if let Err(e) = sent {
@@ -61,5 +72,21 @@ impl Reply {
                 self.error(event, &error);
             }
         }
+    }
+}
+
+impl FromMessageParts<LocalAdapter> for super::connections::Ticket {
+    type Error = socketioxide::extract::ExtensionNotFound<Arc<super::connections::Conn>>;
+
+    /// Runs synchronously as the event arrives, before the handler's task is spawned.
+    fn from_message_parts(
+        s: &Arc<Socket>,
+        v: &mut Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Self::Error> {
+        let socketioxide::extract::Extension(conn) = socketioxide::extract::Extension::<
+            Arc<super::connections::Conn>,
+        >::from_message_parts(s, v, ack_id)?;
+        Ok(conn.ticket())
     }
 }

@@ -44,7 +44,8 @@ fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
     Ok(Member {
         user: User {
             id: UserId(row.try_get("id")?),
-            role: Role::parse(&role).map_err(|e| StoreError::Other(sqlx::Error::Decode(e.to_string().into())))?,
+            role: Role::parse(&role)
+                .map_err(|e| StoreError::Other(sqlx::Error::Decode(e.to_string().into())))?,
             username: text(row, "username")?,
             display_name: text(row, "display_name")?,
         },
@@ -76,14 +77,23 @@ impl Store {
             Ok(_) | Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e),
         }
-        self.current_conversation(customer).await?.ok_or(StoreError::NotFound)
+        self.current_conversation(customer)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// The customer's open conversation, if any.
-    pub async fn current_conversation(&self, customer: UserId) -> Result<Option<Conversation>, StoreError> {
+    pub async fn current_conversation(
+        &self,
+        customer: UserId,
+    ) -> Result<Option<Conversation>, StoreError> {
         let row = sqlx::query(sql!(
             self,
-            concat!("SELECT ", conversation_columns!(), " FROM conversations WHERE open_key = ?")
+            concat!(
+                "SELECT ",
+                conversation_columns!(),
+                " FROM conversations WHERE open_key = ?"
+            )
         ))
         .bind(customer.0)
         .fetch_optional(&self.pool)
@@ -92,7 +102,10 @@ impl Store {
     }
 
     /// The customer's most recent conversation, open or not.
-    pub async fn latest_conversation(&self, customer: UserId) -> Result<Option<Conversation>, StoreError> {
+    pub async fn latest_conversation(
+        &self,
+        customer: UserId,
+    ) -> Result<Option<Conversation>, StoreError> {
         let row = sqlx::query(sql!(
             self,
             concat!(
@@ -108,10 +121,17 @@ impl Store {
     }
 
     pub async fn conversation(&self, id: ConversationId) -> Result<Conversation, StoreError> {
-        let row = sqlx::query(sql!(self, concat!("SELECT ", conversation_columns!(), " FROM conversations WHERE id = ?")))
-            .bind(id.0)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(sql!(
+            self,
+            concat!(
+                "SELECT ",
+                conversation_columns!(),
+                " FROM conversations WHERE id = ?"
+            )
+        ))
+        .bind(id.0)
+        .fetch_one(&self.pool)
+        .await?;
         conversation_from_row(&row)
     }
 
@@ -121,12 +141,19 @@ impl Store {
         agent: UserId,
         customer: UserId,
     ) -> Result<Option<Conversation>, StoreError> {
-        Ok(self.current_conversation(customer).await?.filter(|c| c.agent_id == Some(agent)))
+        Ok(self
+            .current_conversation(customer)
+            .await?
+            .filter(|c| c.agent_id == Some(agent)))
     }
 
     /// Gives a queued conversation to an agent. `false` when it is no longer queued (another
     /// node or task assigned it first), so nobody is assigned twice.
-    pub async fn assign_conversation(&self, id: ConversationId, agent: UserId) -> Result<bool, StoreError> {
+    pub async fn assign_conversation(
+        &self,
+        id: ConversationId,
+        agent: UserId,
+    ) -> Result<bool, StoreError> {
         let now = now_millis();
         let result = sqlx::query(sql!(
             self,
@@ -161,7 +188,10 @@ impl Store {
     }
 
     /// How many open conversations each of these agents holds (absent agents hold none).
-    pub async fn open_conversation_counts(&self, agents: &[UserId]) -> Result<HashMap<UserId, i64>, StoreError> {
+    pub async fn open_conversation_counts(
+        &self,
+        agents: &[UserId],
+    ) -> Result<HashMap<UserId, i64>, StoreError> {
         let mut counts: HashMap<UserId, i64> = agents.iter().map(|a| (*a, 0)).collect();
         if agents.is_empty() {
             return Ok(counts);
@@ -240,11 +270,18 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
         };
-        rows.iter().map(|row| Ok(UserId(row.try_get("peer")?))).collect()
+        rows.iter()
+            .map(|row| Ok(UserId(row.try_get("peer")?)))
+            .collect()
     }
 
     /// Moves my read mark in a conversation forward to `seq` (never backwards).
-    pub async fn mark_read(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<(), StoreError> {
+    pub async fn mark_read(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> Result<(), StoreError> {
         let now = now_millis();
         let upsert = match self.dialect {
             super::Dialect::MySql => {

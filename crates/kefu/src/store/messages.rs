@@ -71,7 +71,10 @@ impl Store {
     /// per input, in input order. A message whose `(sender, clientMsgId)` was stored before, in an
     /// earlier batch or earlier in this one, is answered with the first copy and `duplicate: true`.
     /// Each conversation's `seq` numbers are handed out in input order without gaps.
-    pub async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<StoredMessage>, StoreError> {
+    pub async fn append_messages(
+        &self,
+        batch: &[NewMessage],
+    ) -> Result<Vec<StoredMessage>, StoreError> {
         let mut tx = self.begin_write().await?;
         let now = now_millis();
         let mut results: Vec<Option<StoredMessage>> = vec![None; batch.len()];
@@ -89,9 +92,13 @@ impl Store {
                 }
             }
         }
-        let keyed: Vec<(UserId, &str, usize)> = first_with_key.iter().map(|(&(s, k), &i)| (s, k, i)).collect();
+        let keyed: Vec<(UserId, &str, usize)> = first_with_key
+            .iter()
+            .map(|(&(s, k), &i)| (s, k, i))
+            .collect();
         for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
-            let conditions = vec!["(sender_id = ? AND client_msg_id = ?)"; chunk.len()].join(" OR ");
+            let conditions =
+                vec!["(sender_id = ? AND client_msg_id = ?)"; chunk.len()].join(" OR ");
             let query = self.dialect.dynamic(format!(
                 concat!("SELECT ", message_columns!(), " FROM messages WHERE {}"),
                 conditions
@@ -103,8 +110,14 @@ impl Store {
             for row in q.fetch_all(&mut *tx).await? {
                 let mut stored = message_from_row(&row)?;
                 stored.duplicate = true;
-                let key = (stored.sender_id, stored.client_msg_id.clone().unwrap_or_default());
-                if let Some(&(_, _, i)) = chunk.iter().find(|(s, k, _)| (*s, *k) == (key.0, key.1.as_str())) {
+                let key = (
+                    stored.sender_id,
+                    stored.client_msg_id.clone().unwrap_or_default(),
+                );
+                if let Some(&(_, _, i)) = chunk
+                    .iter()
+                    .find(|(s, k, _)| (*s, *k) == (key.0, key.1.as_str()))
+                {
                     results[i] = Some(stored);
                 }
             }
@@ -117,7 +130,10 @@ impl Store {
             if results[i].is_some() || copy_indexes.contains(&i) {
                 continue;
             }
-            match by_conversation.iter_mut().find(|(c, _)| *c == message.conversation_id) {
+            match by_conversation
+                .iter_mut()
+                .find(|(c, _)| *c == message.conversation_id)
+            {
                 Some((_, indexes)) => indexes.push(i),
                 None => by_conversation.push((message.conversation_id, vec![i])),
             }
@@ -137,12 +153,14 @@ impl Store {
                 .await?
                 .try_get("last_seq")?
             } else {
-                sqlx::query("UPDATE conversations SET last_seq = last_seq + ?, updated_at = ? WHERE id = ?")
-                    .bind(count)
-                    .bind(now)
-                    .bind(conversation.0)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE conversations SET last_seq = last_seq + ?, updated_at = ? WHERE id = ?",
+                )
+                .bind(count)
+                .bind(now)
+                .bind(conversation.0)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("SELECT last_seq FROM conversations WHERE id = ?")
                     .bind(conversation.0)
                     .fetch_one(&mut *tx)
@@ -154,7 +172,10 @@ impl Store {
             }
         }
 
-        let new: Vec<usize> = by_conversation.iter().flat_map(|(_, indexes)| indexes.iter().copied()).collect();
+        let new: Vec<usize> = by_conversation
+            .iter()
+            .flat_map(|(_, indexes)| indexes.iter().copied())
+            .collect();
         let mut ids: HashMap<(ConversationId, i64), MessageId> = HashMap::with_capacity(new.len());
         for chunk in new.chunks(ROWS_PER_STATEMENT) {
             let mut query = String::from(
@@ -180,10 +201,14 @@ impl Store {
                 q.fetch_all(&mut *tx).await?
             } else {
                 q.execute(&mut *tx).await?;
-                self.inserted_ids_mysql(&mut tx, chunk, batch, &seqs).await?
+                self.inserted_ids_mysql(&mut tx, chunk, batch, &seqs)
+                    .await?
             };
             for row in rows {
-                let key = (ConversationId(row.try_get("conversation_id")?), row.try_get("seq")?);
+                let key = (
+                    ConversationId(row.try_get("conversation_id")?),
+                    row.try_get("seq")?,
+                );
                 ids.insert(key, MessageId(row.try_get("id")?));
             }
         }
@@ -191,7 +216,9 @@ impl Store {
 
         for &i in &new {
             let m = &batch[i];
-            let id = *ids.get(&(m.conversation_id, seqs[i])).ok_or(StoreError::NotFound)?;
+            let id = *ids
+                .get(&(m.conversation_id, seqs[i]))
+                .ok_or(StoreError::NotFound)?;
             results[i] = Some(StoredMessage {
                 id,
                 conversation_id: m.conversation_id,
@@ -209,7 +236,10 @@ impl Store {
             copy.duplicate = true;
             results[i] = Some(copy);
         }
-        results.into_iter().map(|r| r.ok_or(StoreError::NotFound)).collect()
+        results
+            .into_iter()
+            .map(|r| r.ok_or(StoreError::NotFound))
+            .collect()
     }
 
     /// MySQL has no `INSERT … RETURNING`: read the ids back by `(conversation_id, seq)`, which is unique.
@@ -231,10 +261,18 @@ impl Store {
     }
 
     /// A message, if it belongs to that conversation.
-    pub async fn message_in(&self, conversation: ConversationId, id: MessageId) -> Result<StoredMessage, StoreError> {
+    pub async fn message_in(
+        &self,
+        conversation: ConversationId,
+        id: MessageId,
+    ) -> Result<StoredMessage, StoreError> {
         let row = sqlx::query(sql!(
             self,
-            concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ? AND conversation_id = ?")
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE id = ? AND conversation_id = ?"
+            )
         ))
         .bind(id.0)
         .bind(conversation.0)
@@ -244,51 +282,59 @@ impl Store {
     }
 
     /// One page of a conversation, ascending by `seq`.
-    pub async fn history(&self, conversation: ConversationId, page: Page, limit: u32) -> Result<HistoryPage, StoreError> {
+    pub async fn history(
+        &self,
+        conversation: ConversationId,
+        page: Page,
+        limit: u32,
+    ) -> Result<HistoryPage, StoreError> {
         let fetch = i64::from(limit) + 1;
         let rows = match page {
             Page::Latest => {
                 sqlx::query(sql!(
                     self,
-                    concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?")
-                ))
-                .bind(conversation.0)
-                .bind(fetch)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            Page::Before { seq } => {
-                sqlx::query(sql!(
-                    self,
                     concat!(
                         "SELECT ",
                         message_columns!(),
-                        " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+                        " FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?"
                     )
                 ))
                 .bind(conversation.0)
-                .bind(seq)
                 .bind(fetch)
                 .fetch_all(&self.pool)
                 .await?
             }
-            Page::After { seq } => {
-                sqlx::query(sql!(
-                    self,
-                    concat!(
-                        "SELECT ",
-                        message_columns!(),
-                        " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
-                    )
-                ))
-                .bind(conversation.0)
-                .bind(seq)
-                .bind(fetch)
-                .fetch_all(&self.pool)
-                .await?
-            }
+            Page::Before { seq } => sqlx::query(sql!(
+                self,
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+                )
+            ))
+            .bind(conversation.0)
+            .bind(seq)
+            .bind(fetch)
+            .fetch_all(&self.pool)
+            .await?,
+            Page::After { seq } => sqlx::query(sql!(
+                self,
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+                )
+            ))
+            .bind(conversation.0)
+            .bind(seq)
+            .bind(fetch)
+            .fetch_all(&self.pool)
+            .await?,
         };
-        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut messages = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let has_more = messages.len() > limit as usize;
         messages.truncate(limit as usize);
         if !matches!(page, Page::After { .. }) {

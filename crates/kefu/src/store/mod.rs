@@ -43,13 +43,18 @@ impl From<sqlx::Error> for StoreError {
         use sqlx::Error as E;
         match error {
             E::RowNotFound => StoreError::NotFound,
-            E::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+            E::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_owned())
+            }
             E::Database(db) if is_unavailable_code(db.code().as_deref()) => {
                 StoreError::Unavailable(db.message().to_owned())
             }
-            E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::Tls(_) | E::WorkerCrashed | E::Protocol(_) => {
-                StoreError::Unavailable(error.to_string())
-            }
+            E::Io(_)
+            | E::PoolTimedOut
+            | E::PoolClosed
+            | E::Tls(_)
+            | E::WorkerCrashed
+            | E::Protocol(_) => StoreError::Unavailable(error.to_string()),
             other => StoreError::Other(other),
         }
     }
@@ -59,11 +64,19 @@ impl From<sqlx::Error> for StoreError {
 fn is_unavailable_code(code: Option<&str>) -> bool {
     let Some(code) = code else { return false };
     // SQLite: BUSY(5), LOCKED(6), NOMEM(7), READONLY(8), IOERR(10), FULL(13), CANTOPEN(14), and their extended codes
-    let sqlite = code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14));
+    let sqlite = code
+        .parse::<u32>()
+        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14));
     // PostgreSQL: connection exceptions (08), insufficient resources (53), operator intervention (57)
-    let postgres = ["08", "53", "57"].iter().any(|class| code.starts_with(class)) && code.len() == 5;
+    let postgres = ["08", "53", "57"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        && code.len() == 5;
     // MySQL/MariaDB: server gone or shutting down, lock wait timeout, too many connections
-    let mysql = matches!(code, "HY000" | "08S01" | "40001" | "1040" | "1053" | "1205" | "2006" | "2013");
+    let mysql = matches!(
+        code,
+        "HY000" | "08S01" | "40001" | "1040" | "1053" | "1205" | "2006" | "2013"
+    );
     sqlite || postgres || mysql
 }
 
@@ -81,7 +94,9 @@ impl Dialect {
             "sqlite" => Ok(Dialect::Sqlite),
             "mysql" | "mariadb" => Ok(Dialect::MySql),
             "postgres" | "postgresql" => Ok(Dialect::Postgres),
-            _ => anyhow::bail!("unsupported database URL scheme {scheme:?}: use sqlite://, mysql:// or postgres://"),
+            _ => anyhow::bail!(
+                "unsupported database URL scheme {scheme:?}: use sqlite://, mysql:// or postgres://"
+            ),
         }
     }
 
@@ -187,7 +202,10 @@ impl Store {
             Dialect::MySql => &MYSQL_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&self.pool).await.context("running database migrations")
+        migrator
+            .run(&self.pool)
+            .await
+            .context("running database migrations")
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -219,7 +237,8 @@ fn text(row: &AnyRow, column: &str) -> Result<String, StoreError> {
         Ok(value) => Ok(value),
         Err(_) => {
             let bytes: Vec<u8> = row.try_get(column)?;
-            String::from_utf8(bytes).map_err(|e| StoreError::Other(sqlx::Error::Decode(Box::new(e))))
+            String::from_utf8(bytes)
+                .map_err(|e| StoreError::Other(sqlx::Error::Decode(Box::new(e))))
         }
     }
 }
@@ -255,14 +274,23 @@ mod tests {
 
     #[test]
     fn postgres_placeholders_are_numbered_in_order() {
-        assert_eq!(numbered_placeholders("a = ? AND b IN (?, ?)"), "a = $1 AND b IN ($2, $3)");
+        assert_eq!(
+            numbered_placeholders("a = ? AND b IN (?, ?)"),
+            "a = $1 AND b IN ($2, $3)"
+        );
     }
 
     #[test]
     fn the_scheme_picks_the_dialect() {
         assert_eq!(Dialect::from_url("sqlite://x.db").unwrap(), Dialect::Sqlite);
-        assert_eq!(Dialect::from_url("mariadb://root@h/db").unwrap(), Dialect::MySql);
-        assert_eq!(Dialect::from_url("postgresql://h/db").unwrap(), Dialect::Postgres);
+        assert_eq!(
+            Dialect::from_url("mariadb://root@h/db").unwrap(),
+            Dialect::MySql
+        );
+        assert_eq!(
+            Dialect::from_url("postgresql://h/db").unwrap(),
+            Dialect::Postgres
+        );
         assert!(Dialect::from_url("oracle://h").is_err());
     }
 

@@ -28,7 +28,8 @@ macro_rules! user_columns {
 
 fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     let role = text(row, "role")?;
-    let role = Role::parse(&role).map_err(|e| StoreError::Other(sqlx::Error::Decode(e.to_string().into())))?;
+    let role = Role::parse(&role)
+        .map_err(|e| StoreError::Other(sqlx::Error::Decode(e.to_string().into())))?;
     Ok(UserRecord {
         user: User {
             id: UserId(row.try_get("id")?),
@@ -85,18 +86,24 @@ impl Store {
     }
 
     pub async fn user(&self, id: UserId) -> Result<UserRecord, StoreError> {
-        let row = sqlx::query(sql!(self, concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?")))
-            .bind(id.0)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(sql!(
+            self,
+            concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?")
+        ))
+        .bind(id.0)
+        .fetch_one(&self.pool)
+        .await?;
         user_from_row(&row)
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<UserRecord, StoreError> {
-        let row = sqlx::query(sql!(self, concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?")))
-            .bind(username)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(sql!(
+            self,
+            concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?")
+        ))
+        .bind(username)
+        .fetch_one(&self.pool)
+        .await?;
         user_from_row(&row)
     }
 
@@ -105,21 +112,31 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let query = format!(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ({})"), super::placeholders(ids.len()));
+        let query = format!(
+            concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ({})"),
+            super::placeholders(ids.len())
+        );
         let query = self.dialect.dynamic(query);
         let mut q = sqlx::query(query.as_ref());
         for id in ids {
             q = q.bind(id.0);
         }
-        q.fetch_all(&self.pool).await?.iter().map(user_from_row).collect()
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
     }
 
     pub async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<(), StoreError> {
-        sqlx::query(sql!(self, "UPDATE users SET password_hash = ? WHERE id = ?"))
-            .bind(hash)
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(sql!(
+            self,
+            "UPDATE users SET password_hash = ? WHERE id = ?"
+        ))
+        .bind(hash)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

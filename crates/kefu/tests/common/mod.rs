@@ -1,0 +1,276 @@
+//! Black-box harness: a real kefu server on port 0 with a fresh database of each kind, driven over
+//! HTTP and Socket.IO.
+#![allow(dead_code)]
+
+use std::{path::PathBuf, time::Duration};
+
+use kefu::Settings;
+use kefu_wire::Client;
+use serde_json::{Value, json};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::MySql => "mysql",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// `KEFU_TEST_BACKENDS=sqlite,postgres` narrows the run; by default every backend runs, and a
+    /// backend that cannot be reached fails its tests.
+    pub fn enabled(self) -> bool {
+        match std::env::var("KEFU_TEST_BACKENDS") {
+            Ok(list) => list.split(',').any(|b| b.trim() == self.name()),
+            Err(_) => true,
+        }
+    }
+}
+
+/// Generates one `#[tokio::test]` per backend for each story `async fn story(backend: Backend)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $story() { if $crate::common::Backend::Sqlite.enabled() { super::$story($crate::common::Backend::Sqlite).await } } )* }
+        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $story() { if $crate::common::Backend::MySql.enabled() { super::$story($crate::common::Backend::MySql).await } } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $story() { if $crate::common::Backend::Postgres.enabled() { super::$story($crate::common::Backend::Postgres).await } } )* }
+    };
+}
+
+/// A fresh database, dropped by [`TestDatabase::drop_now`].
+pub struct TestDatabase {
+    pub backend: Backend,
+    pub url: Option<String>,
+    name: String,
+}
+
+pub const MYSQL_ADMIN_URL: &str = "mysql://root@127.0.0.1:3306/test";
+pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        let name = format!("kefu_test_{}", kefu::services::auth::random_hex(6));
+        let url = match backend {
+            Backend::Sqlite => None,
+            Backend::MySql => {
+                admin_execute(MYSQL_ADMIN_URL, &format!("CREATE DATABASE {name}")).await;
+                Some(format!("mysql://root@127.0.0.1:3306/{name}"))
+            }
+            Backend::Postgres => {
+                admin_execute(POSTGRES_ADMIN_URL, &format!("CREATE DATABASE {name}")).await;
+                Some(format!("postgres://postgres@127.0.0.1:5432/{name}"))
+            }
+        };
+        Self { backend, url, name }
+    }
+
+    pub async fn drop_now(&self) {
+        match self.backend {
+            Backend::Sqlite => {}
+            Backend::MySql => {
+                admin_execute(
+                    MYSQL_ADMIN_URL,
+                    &format!("DROP DATABASE IF EXISTS {}", self.name),
+                )
+                .await
+            }
+            Backend::Postgres => {
+                admin_execute(
+                    POSTGRES_ADMIN_URL,
+                    &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+                )
+                .await
+            }
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+pub async fn admin_execute(url: &str, statement: &str) {
+    use sqlx::{Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    conn.execute(statement)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    let _ = conn.close().await;
+}
+
+pub fn temp_dir() -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("kefu-test-{}", kefu::services::auth::random_hex(6)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn settings(data_dir: PathBuf, database_url: Option<String>) -> Settings {
+    Settings {
+        data_dir,
+        database_url,
+        admin_password: Some(kefu::config::Secret::new(ADMIN_PASSWORD)),
+        log: std::env::var("KEFU_LOG").unwrap_or_else(|_| "warn".into()),
+        ..Settings::default()
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub db: TestDatabase,
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+    http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDatabase::create(backend).await;
+        let data_dir = temp_dir();
+        let mut settings = settings(data_dir.clone(), db.url.clone());
+        configure(&mut settings);
+        kefu::telemetry::init(&settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = kefu::Server::open(settings).await.expect("server opens");
+        let handle = tokio::spawn(server.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            db,
+            data_dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Graceful stop; the database stays.
+    pub async fn stop_keep_database(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(20), handle)
+                .await
+                .expect("the server stops within 20 s")
+                .expect("the server task does not panic")
+                .expect("the server stops cleanly");
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.stop_keep_database().await;
+        self.db.drop_now().await;
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("HTTP request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("HTTP request");
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let (status, body) = self
+            .post(
+                "/api/login",
+                json!({"username": "admin", "password": ADMIN_PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A new agent: (token, id).
+    pub async fn agent(&self, username: &str) -> (String, String) {
+        let admin = self.admin_token().await;
+        let password = "agent-password";
+        let (status, body) = self
+            .post(
+                "/api/agents",
+                json!({"username": username, "password": password}),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = self
+            .post(
+                "/api/login",
+                json!({"username": username, "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        (
+            body["token"].as_str().unwrap().to_owned(),
+            body["user"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A new visitor: (token, id).
+    pub async fn visitor(&self) -> (String, String) {
+        let (status, body) = self.post("/api/visitors", json!({}), None).await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["token"].as_str().unwrap().to_owned(),
+            body["user"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn connect(&self, token: &str) -> Client {
+        Client::connect(&self.base, json!({ "token": token }))
+            .await
+            .expect("socket connects")
+    }
+
+    /// Connects and logs in.
+    pub async fn login(&self, token: &str, user_id: &str) -> (Client, Value) {
+        let client = self.connect(token).await;
+        let ack = client
+            .call("login", json!({ "userId": user_id }))
+            .await
+            .unwrap();
+        assert_eq!(ack["ok"], true, "{ack}");
+        (client, ack)
+    }
+}
