@@ -81,7 +81,7 @@ impl Settings {
     pub fn load(
         file: Option<&std::path::Path>,
         flags: impl Serialize,
-    ) -> Result<Self, figment::Error> {
+    ) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
@@ -95,6 +95,7 @@ impl Settings {
             .merge(Serialized::globals(flags))
             .extract::<Settings>()
             .map(Settings::normalized)
+            .map_err(Box::new)
     }
 
     /// Empty strings in the environment mean "not set".
@@ -156,6 +157,7 @@ impl fmt::Debug for Secret {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail wants its own error type
 mod tests {
     use super::*;
 
@@ -165,7 +167,7 @@ mod tests {
     #[test]
     fn defaults_listen_on_localhost_3000_with_sqlite_in_the_data_dir() {
         figment::Jail::expect_with(|_| {
-            let settings = Settings::load(None, NoFlags::default())?;
+            let settings = Settings::load(None, NoFlags::default()).map_err(|e| *e)?;
             assert_eq!(settings.listen.to_string(), "127.0.0.1:3000");
             assert!(
                 settings
@@ -195,7 +197,8 @@ mod tests {
                 Flags {
                     listen: "127.0.0.1:3",
                 },
-            )?;
+            )
+            .map_err(|e| *e)?;
             assert_eq!(settings.max_message_bytes, 200);
             assert_eq!(settings.log, "debug");
             assert_eq!(settings.listen.to_string(), "127.0.0.1:3");
