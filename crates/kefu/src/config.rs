@@ -40,6 +40,10 @@ pub struct Settings {
     pub heartbeat_timeout_ms: u64,
     /// Outgoing packets buffered per connection before it counts as a slow consumer.
     pub socket_buffer_packets: usize,
+    /// Engine.IO ping interval and timeout in milliseconds (Socket.IO's defaults: 25 s and 20 s).
+    /// A connection whose buffer is full is closed at its next ping.
+    pub ping_interval_ms: u64,
+    pub ping_timeout_ms: u64,
     /// Messages written in one database transaction at most.
     pub write_batch_max: usize,
     /// Create the demo agents `alice` and `bob` on start.
@@ -67,6 +71,8 @@ impl Default for Settings {
             message_rate_burst: 40,
             heartbeat_timeout_ms: 4000,
             socket_buffer_packets: 1024,
+            ping_interval_ms: 25_000,
+            ping_timeout_ms: 20_000,
             write_batch_max: 256,
             demo: false,
             log: "info".into(),

@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicI64, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -30,6 +30,9 @@ pub struct Conn {
     /// Milliseconds since the registry started at the last `heartbeat`; 0 until the first one.
     last_heartbeat: AtomicI64,
     order: Turnstile,
+    /// Its outgoing buffer overflowed: it has missed something and must resync, so nothing more
+    /// is sent to it while it is being closed.
+    lagging: AtomicBool,
 }
 
 impl Conn {
@@ -200,6 +203,7 @@ impl Connections {
             rate: Mutex::new(TokenBucket::new(self.message_rate, self.message_burst)),
             last_heartbeat: AtomicI64::new(0),
             order: Turnstile::default(),
+            lagging: AtomicBool::new(false),
         })
     }
 
@@ -267,8 +271,8 @@ impl Connections {
         self.len() == 0
     }
 
-    /// Emits to each connection of `to` but `except`; disconnects those whose buffer is full, so
-    /// that they resync with `history` instead of silently missing a message.
+    /// Emits to each connection of `to` but `except`. A connection whose buffer is full is
+    /// disconnected, so that it resyncs with `history` instead of silently missing a message.
     fn emit<T: Serialize + ?Sized>(
         &self,
         to: UserId,
@@ -283,10 +287,14 @@ impl Connections {
                 return;
             };
             for entry in entries.iter().filter(|e| Some(e.conn.id) != except) {
+                if entry.conn.lagging.load(Ordering::Relaxed) {
+                    continue;
+                }
                 match entry.socket.emit(event, payload) {
                     Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
                     Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                        slow.push(entry.socket.clone())
+                        entry.conn.lagging.store(true, Ordering::Relaxed);
+                        slow.push(entry.socket.clone());
                     }
                     Err(e) => tracing::error!(error = %e, event, "cannot encode an event"),
                 }
@@ -294,6 +302,8 @@ impl Connections {
         }
         for socket in slow {
             tracing::warn!(sid = %socket.id, "disconnecting a connection that does not keep up");
+            // With its buffer full even the disconnect packet may not fit; then the connection is
+            // closed at its next Engine.IO ping, which cannot be queued either.
             let _ = socket.disconnect();
         }
     }

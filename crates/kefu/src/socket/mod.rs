@@ -6,7 +6,7 @@ pub mod events;
 mod handlers;
 mod reply;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use serde::Deserialize;
 use socketioxide::{
@@ -28,6 +28,8 @@ pub fn layer(settings: &Settings, state: AppState) -> (SocketIoLayer, SocketIo) 
     let max_payload = (settings.max_message_bytes as u64 * 2 + 16 * 1024).max(64 * 1024);
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(settings.socket_buffer_packets)
+        .ping_interval(Duration::from_millis(settings.ping_interval_ms))
+        .ping_timeout(Duration::from_millis(settings.ping_timeout_ms))
         .max_payload(max_payload)
         .ws_max_message_size(max_payload as usize)
         .ws_max_frame_size(max_payload as usize)
