@@ -192,6 +192,15 @@ async fn reading_clears_unread_counts_and_tells_the_peer(backend: Backend) {
     assert_eq!(notice["upToId"], last["id"]);
     let members = agent.call("all_member", Value::Null).await.unwrap();
     assert_eq!(members["users"][0]["message_count"], 0);
+    assert_eq!(
+        members["users"][0]["lastMessage"]["content"], "m2",
+        "the preview is the latest message"
+    );
+    let history = visitor.call("history", json!({})).await.unwrap();
+    assert_eq!(
+        history["peerReadSeq"], 3,
+        "a reloaded client still knows what was read"
+    );
     // Reading never moves backwards.
     let first = visitor.call("history", json!({})).await.unwrap()["messages"][0]["id"].clone();
     agent

@@ -48,6 +48,8 @@ pub struct HistoryRequest {
 pub struct History {
     pub conversation: Option<Conversation>,
     pub page: HistoryPage,
+    /// How far the other side has read (0 before its first `read`).
+    pub peer_read_seq: i64,
 }
 
 pub struct ReadOutcome {
@@ -227,11 +229,18 @@ impl Chat {
         if me.role.is_staff() {
             let customer =
                 peer.ok_or_else(|| Error::InvalidPayload("receiverId/peerId is required".into()))?;
-            return self
+            if let Some(conversation) = self
                 .store
                 .conversation_of_agent_with(me.user_id, customer)
                 .await?
-                .ok_or(Error::Forbidden("that user is not one of your customers"));
+            {
+                return Ok(conversation);
+            }
+            return match self.store.user(customer).await {
+                Err(StoreError::NotFound) => Err(Error::NotFound("no such user")),
+                Err(e) => Err(e.into()),
+                Ok(_) => Err(Error::Forbidden("that user is not one of your customers")),
+            };
         }
         let conversation = self.store.open_conversation(me.user_id).await?;
         match peer {
@@ -382,6 +391,7 @@ impl Chat {
                     messages: Vec::new(),
                     has_more: false,
                 },
+                peer_read_seq: 0,
             });
         };
         let page = match (request.before, request.after_seq) {
@@ -412,9 +422,14 @@ impl Chat {
             (None, None) => Page::Latest,
         };
         let page = self.store.history(conversation.id, page, limit).await?;
+        let peer_read_seq = match other_side(me, &conversation) {
+            Some(peer) => self.store.read_seq(peer, conversation.id).await?,
+            None => 0,
+        };
         Ok(History {
             conversation: Some(conversation),
             page,
+            peer_read_seq,
         })
     }
 

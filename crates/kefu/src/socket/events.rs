@@ -28,6 +28,33 @@ pub const UPDATE_MEMBER_LIST: &str = "update_member_list";
 pub const CONVERSATION_ASSIGNED: &str = "conversation_assigned";
 pub const ERROR: &str = "error";
 
+/// An event's argument, which must be a JSON object: serde would otherwise also read a struct
+/// from an array (`[1, 2, 3]`), positionally.
+#[derive(Debug)]
+pub struct Payload<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Payload<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectOnly<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<T, M::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectOnly(std::marker::PhantomData))
+            .map(Payload)
+    }
+}
+
 /// Accepts a missing field, `null` and `""` as "not given": clients of the reference design send
 /// `String(undefined)`-style placeholders for ids they do not have.
 fn optional_id<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -141,10 +168,20 @@ pub struct MemberPayload<'a> {
     pub message_count: i64,
     pub online: bool,
     pub conversation_id: ConversationId,
+    pub last_message: Option<MessagePayload<'a>>,
 }
 
 impl<'a> MemberPayload<'a> {
-    pub fn new(member: &'a Member, online: bool) -> Self {
+    /// `me` is who asked: the receiver of the last message is whoever did not send it.
+    pub fn new(member: &'a Member, online: bool, me: UserId) -> Self {
+        let last_message = member.last_message.as_ref().map(|m| {
+            let receiver = if m.sender_id == me {
+                member.user.id
+            } else {
+                me
+            };
+            MessagePayload::new(m, Some(receiver))
+        });
         Self {
             id: member.user.id,
             role: member.user.role,
@@ -153,6 +190,7 @@ impl<'a> MemberPayload<'a> {
             message_count: member.unread,
             online,
             conversation_id: member.conversation_id,
+            last_message,
         }
     }
 }
@@ -234,6 +272,7 @@ pub struct HistoryAck<'a> {
     pub conversation_id: Option<ConversationId>,
     pub messages: Vec<MessagePayload<'a>>,
     pub has_more: bool,
+    pub peer_read_seq: i64,
 }
 
 #[derive(Debug, Serialize)]

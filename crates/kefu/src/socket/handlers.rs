@@ -37,11 +37,11 @@ async fn login(
     socket: SocketRef,
     Extension(conn): Ext,
     State(app): State<AppState>,
-    TryData(request): TryData<LoginRequest>,
+    TryData(request): TryData<Payload<LoginRequest>>,
     reply: Reply,
 ) {
     let result = async {
-        let request = request.map_err(|e| invalid(events::LOGIN, e))?;
+        let Payload(request) = request.map_err(|e| invalid(events::LOGIN, e))?;
         let outcome = app
             .chat
             .login(conn.identity, request.user_id, request.cs_id)
@@ -74,7 +74,7 @@ async fn all_member(
         Ok(members) => {
             let users: Vec<MemberPayload> = members
                 .iter()
-                .map(|(m, online)| MemberPayload::new(m, *online))
+                .map(|(m, online)| MemberPayload::new(m, *online, conn.identity.user_id))
                 .collect();
             let _ = socket.emit(events::MY_USERS_LIST, &(&users,));
             reply.ok(&MembersAck {
@@ -90,11 +90,11 @@ async fn private_message(
     Extension(conn): Ext,
     State(app): State<AppState>,
     ticket: Ticket,
-    TryData(request): TryData<PrivateMessageRequest>,
+    TryData(request): TryData<Payload<PrivateMessageRequest>>,
     reply: Reply,
 ) {
     let request = match request {
-        Ok(request) => request,
+        Ok(Payload(request)) => request,
         Err(e) => {
             return reply.send::<()>(
                 events::PRIVATE_MESSAGE,
@@ -139,11 +139,11 @@ async fn private_message(
 async fn read(
     Extension(conn): Ext,
     State(app): State<AppState>,
-    TryData(request): TryData<ReadRequest>,
+    TryData(request): TryData<Payload<ReadRequest>>,
     reply: Reply,
 ) {
     let result = async {
-        let request = request.map_err(|e| invalid(events::READ, e))?;
+        let Payload(request) = request.map_err(|e| invalid(events::READ, e))?;
         let outcome = app
             .chat
             .read(
@@ -167,11 +167,11 @@ async fn read(
 async fn typing(
     Extension(conn): Ext,
     State(app): State<AppState>,
-    TryData(request): TryData<TypingRequest>,
+    TryData(request): TryData<Payload<TypingRequest>>,
     reply: Reply,
 ) {
     let result = async {
-        let request = request.map_err(|e| invalid(events::TYPING, e))?;
+        let Payload(request) = request.map_err(|e| invalid(events::TYPING, e))?;
         app.chat
             .typing(conn.identity, request.receiver_id, request.typing)
             .await?;
@@ -184,11 +184,11 @@ async fn typing(
 async fn history(
     Extension(conn): Ext,
     State(app): State<AppState>,
-    TryData(request): TryData<HistoryRequest>,
+    TryData(request): TryData<Payload<HistoryRequest>>,
     reply: Reply,
 ) {
     let result = async {
-        let request = request.map_err(|e| invalid(events::HISTORY, e))?;
+        let Payload(request) = request.map_err(|e| invalid(events::HISTORY, e))?;
         let history = app
             .chat
             .history(
@@ -228,6 +228,7 @@ async fn history(
                 conversation_id: conversation.map(|c| c.id),
                 messages,
                 has_more: history.page.has_more,
+                peer_read_seq: history.peer_read_seq,
             });
         }
         Err(error) => reply.send::<()>(events::HISTORY, Err(error)),

@@ -21,6 +21,8 @@ pub struct Member {
     pub conversation_id: ConversationId,
     /// Messages they sent me that I have not marked read.
     pub unread: i64,
+    /// The latest message of the conversation, from either side.
+    pub last_message: Option<super::StoredMessage>,
 }
 
 macro_rules! conversation_columns {
@@ -51,6 +53,7 @@ fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
         },
         conversation_id: ConversationId(row.try_get("conversation_id")?),
         unread: row.try_get("unread")?,
+        last_message: None,
     })
 }
 
@@ -213,9 +216,9 @@ impl Store {
 
     /// An agent's members: the customers of its open conversations, latest activity first.
     pub async fn members_of_agent(&self, agent: UserId) -> Result<Vec<Member>, StoreError> {
-        sqlx::query(sql!(
+        let rows = sqlx::query(sql!(
             self,
-            "SELECT c.id AS conversation_id, u.id, u.role, u.username, u.display_name, \
+            "SELECT c.id AS conversation_id, c.last_seq, u.id, u.role, u.username, u.display_name, \
                (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = c.customer_id \
                   AND m.seq > COALESCE((SELECT r.last_read_seq FROM read_states r \
                                         WHERE r.user_id = ? AND r.conversation_id = c.id), 0)) AS unread \
@@ -225,17 +228,15 @@ impl Store {
         .bind(agent.0)
         .bind(agent.0)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(member_from_row)
-        .collect()
+        .await?;
+        self.members_with_last_message(&rows).await
     }
 
     /// A customer's member: the agent of its open conversation, if one is assigned.
     pub async fn members_of_customer(&self, customer: UserId) -> Result<Vec<Member>, StoreError> {
-        sqlx::query(sql!(
+        let rows = sqlx::query(sql!(
             self,
-            "SELECT c.id AS conversation_id, u.id, u.role, u.username, u.display_name, \
+            "SELECT c.id AS conversation_id, c.last_seq, u.id, u.role, u.username, u.display_name, \
                (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id <> c.customer_id \
                   AND m.seq > COALESCE((SELECT r.last_read_seq FROM read_states r \
                                         WHERE r.user_id = ? AND r.conversation_id = c.id), 0)) AS unread \
@@ -245,10 +246,47 @@ impl Store {
         .bind(customer.0)
         .bind(customer.0)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(member_from_row)
-        .collect()
+        .await?;
+        self.members_with_last_message(&rows).await
+    }
+
+    async fn members_with_last_message(&self, rows: &[AnyRow]) -> Result<Vec<Member>, StoreError> {
+        let mut members = rows
+            .iter()
+            .map(member_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut latest = Vec::with_capacity(rows.len());
+        for (row, member) in rows.iter().zip(&members) {
+            let last_seq: i64 = row.try_get("last_seq")?;
+            if last_seq > 0 {
+                latest.push((member.conversation_id, last_seq));
+            }
+        }
+        let mut last_messages = self.messages_at(&latest).await?;
+        for member in &mut members {
+            member.last_message = last_messages.remove(&member.conversation_id);
+        }
+        Ok(members)
+    }
+
+    /// How far `user` has read in a conversation (0 before the first `read`).
+    pub async fn read_seq(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(sql!(
+            self,
+            "SELECT last_read_seq FROM read_states WHERE user_id = ? AND conversation_id = ?"
+        ))
+        .bind(user.0)
+        .bind(conversation.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => row.try_get("last_read_seq")?,
+            None => 0,
+        })
     }
 
     /// Who shares an open conversation with this user: presence goes to them and nobody else.

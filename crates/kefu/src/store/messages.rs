@@ -260,6 +260,30 @@ impl Store {
         Ok(q.fetch_all(&mut **tx).await?)
     }
 
+    /// The messages at these `(conversation, seq)` places, by conversation.
+    pub async fn messages_at(
+        &self,
+        places: &[(ConversationId, i64)],
+    ) -> Result<HashMap<ConversationId, StoredMessage>, StoreError> {
+        let mut found = HashMap::with_capacity(places.len());
+        for chunk in places.chunks(ROWS_PER_STATEMENT) {
+            let conditions = vec!["(conversation_id = ? AND seq = ?)"; chunk.len()].join(" OR ");
+            let query = self.dialect.dynamic(format!(
+                concat!("SELECT ", message_columns!(), " FROM messages WHERE {}"),
+                conditions
+            ));
+            let mut q = sqlx::query(query.as_ref());
+            for (conversation, seq) in chunk {
+                q = q.bind(conversation.0).bind(*seq);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let message = message_from_row(&row)?;
+                found.insert(message.conversation_id, message);
+            }
+        }
+        Ok(found)
+    }
+
     /// A message, if it belongs to that conversation.
     pub async fn message_in(
         &self,

@@ -1,0 +1,307 @@
+// Browser tests of the built UI against the real server: a visitor and an agent chat both ways,
+// typing and read receipts show, history survives reloads, content stays text, and the embedded
+// widget survives a hostile shop page. Screenshots go to e2e/screenshots/.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  createAgent,
+  launchBrowser,
+  newContext,
+  screenshot,
+  signIn,
+  startKefu,
+  startShop,
+  uiFor,
+} from "./harness.mjs";
+
+const MOBILE = { viewport: { width: 390, height: 780 }, isMobile: true, hasTouch: true };
+const XSS = "<img src=x onerror=alert(1)>";
+
+let kefu;
+let ui;
+let browser;
+
+before(async () => {
+  kefu = await startKefu();
+  ui = await uiFor(kefu);
+  browser = await launchBrowser();
+  if (ui.proxied) console.log(`# serving web/dist from a local proxy in front of ${kefu.url}`);
+});
+
+after(async () => {
+  await browser?.close();
+  await ui?.close();
+  await kefu?.close();
+});
+
+/** Fails the test if the page ever opens a JavaScript dialog (an XSS payload that ran). */
+function forbidDialogs(page, sink) {
+  page.on("dialog", (d) => {
+    sink.push(d.message());
+    void d.dismiss();
+  });
+}
+
+const messageWith = (page, text) => page.getByTestId("message").filter({ hasText: text }).last();
+
+async function waitForStatus(page, text, status) {
+  await page.waitForFunction(
+    ([t, s]) =>
+      [...document.querySelectorAll('[data-testid="message"]')].some(
+        (el) => el.querySelector('[data-testid="message-content"]')?.textContent === t && el.getAttribute("data-status") === s,
+      ),
+    [text, status],
+    { timeout: 15_000 },
+  );
+}
+
+async function send(page, text) {
+  const box = page.getByTestId("composer");
+  await box.fill(text);
+  await box.press("Enter");
+}
+
+describe("visitor and agent", () => {
+  it("chat both ways with typing, read receipts, history and text-only content", async () => {
+    const alice = await createAgent(kefu, "alice", "Alice Chen");
+    const dialogs = [];
+
+    // The visitor arrives while no agent is online: the chat says so and still takes messages.
+    const visitorCtx = await newContext(browser, MOBILE);
+    const visitor = await visitorCtx.newPage();
+    forbidDialogs(visitor, dialogs);
+    await visitor.goto(`${ui.url}/chat`);
+    await visitor.getByTestId("queued").waitFor();
+    await screenshot(visitor, "chat-queued-mobile");
+    await send(visitor, "Hello, I need help with my order");
+    await waitForStatus(visitor, "Hello, I need help with my order", "sent");
+
+    // The agent signs in, takes the queued conversation, and the visitor sees who joined.
+    const agentCtx = await newContext(browser);
+    const agent = await agentCtx.newPage();
+    forbidDialogs(agent, dialogs);
+    await signIn(agent, ui.url, "/console", "alice", alice.password);
+    const customer = agent.getByTestId("customer").first();
+    await customer.waitFor();
+    await customer.getByTestId("unread").filter({ hasText: "1" }).waitFor();
+    await visitor.getByTestId("agent-state").filter({ hasText: "Alice Chen" }).waitFor();
+    await visitor.getByTestId("queued").waitFor({ state: "detached" });
+
+    // Opening the conversation marks it read; the visitor sees "read".
+    await customer.click();
+    await messageWith(agent, "Hello, I need help with my order").waitFor();
+    await waitForStatus(visitor, "Hello, I need help with my order", "read");
+    await customer.getByTestId("unread").waitFor({ state: "detached" });
+
+    // Typing shows on the other side.
+    await agent.getByTestId("composer").pressSequentially("Sure, what is", { delay: 20 });
+    await visitor.getByTestId("typing").filter({ hasText: "Alice Chen is typing" }).waitFor();
+    await agent.getByTestId("composer").pressSequentially(" the order number?", { delay: 5 });
+    await agent.getByTestId("composer").press("Enter");
+    await messageWith(visitor, "Sure, what is the order number?").waitFor();
+    await visitor.getByTestId("typing").waitFor({ state: "detached" });
+    // The visitor has the chat in front of them, so the reply is read at once.
+    await waitForStatus(agent, "Sure, what is the order number?", "read");
+
+    await visitor.getByTestId("composer").pressSequentially("It's", { delay: 20 });
+    await agent.getByTestId("typing").waitFor();
+
+    // Shift+Enter is a new line; Enter sends.
+    await visitor.getByTestId("composer").fill("");
+    await visitor.getByTestId("composer").pressSequentially("Line one");
+    await visitor.getByTestId("composer").press("Shift+Enter");
+    await visitor.getByTestId("composer").pressSequentially("Line two");
+    await visitor.getByTestId("composer").press("Enter");
+    await waitForStatus(visitor, "Line one\nLine two", "read");
+
+    // Content is text, never HTML, on both sides.
+    await send(visitor, XSS);
+    await messageWith(agent, XSS).waitFor();
+    for (const page of [visitor, agent]) {
+      const content = await messageWith(page, XSS).getByTestId("message-content").textContent();
+      assert.equal(content, XSS);
+      assert.equal(await page.getByTestId("messages").locator("img").count(), 0);
+    }
+    await send(agent, "Order #4521 ships tomorrow. 明天发货 🚚");
+    await messageWith(visitor, "Order #4521 ships tomorrow").waitFor();
+    await screenshot(agent, "console-desktop");
+    await screenshot(visitor, "chat-mobile");
+
+    // The agent reloads: the conversation and its history come back.
+    await agent.reload();
+    await messageWith(agent, "Hello, I need help with my order").waitFor();
+    await messageWith(agent, XSS).waitFor();
+    assert.equal(await agent.getByTestId("peer-name").count(), 1);
+
+    // The visitor reloads, and opens a second tab: the same conversation with its history.
+    await visitor.reload();
+    await messageWith(visitor, "Order #4521 ships tomorrow").waitFor();
+    const second = await visitorCtx.newPage();
+    await second.goto(`${ui.url}/chat`);
+    await messageWith(second, "Hello, I need help with my order").waitFor();
+    await send(second, "Sent from my other tab");
+    await messageWith(visitor, "Sent from my other tab").waitFor();
+    await messageWith(agent, "Sent from my other tab").waitFor();
+
+    // The console at phone width.
+    await agent.setViewportSize({ width: 360, height: 740 });
+    await screenshot(agent, "console-mobile-conversation");
+    await agent.getByRole("button", { name: "Back to customers" }).click();
+    await screenshot(agent, "console-mobile-list");
+
+    assert.deepEqual(dialogs, []);
+
+    // The agent leaves: the visitor is told, and can still write.
+    await agentCtx.close();
+    await visitor.getByTestId("agent-away").filter({ hasText: "Alice Chen is away" }).waitFor();
+    await visitor.getByTestId("agent-state").filter({ hasText: "Offline" }).waitFor();
+    await send(visitor, "I'll wait for your answer");
+    await waitForStatus(visitor, "I'll wait for your answer", "sent");
+    await screenshot(visitor, "chat-agent-away-mobile");
+    await visitorCtx.close();
+  });
+});
+
+describe("embedded widget", () => {
+  it("works on a hostile shop page and shows an unread badge while closed", async () => {
+    const bob = await createAgent(kefu, "bob", "Bob Li");
+    const agentCtx = await newContext(browser);
+    const agent = await agentCtx.newPage();
+    await signIn(agent, ui.url, "/console", "bob", bob.password);
+    await agent.getByText("No conversations yet").waitFor();
+
+    const shop = await startShop(ui.url);
+    const shopCtx = await newContext(browser);
+    const page = await shopCtx.newPage();
+    const dialogs = [];
+    forbidDialogs(page, dialogs);
+    try {
+      await page.goto(shop.url);
+      const bubble = page.locator("kefu-widget").getByRole("button", { name: "Help desk" });
+      await bubble.waitFor();
+      const box = await bubble.boundingBox();
+      assert.ok(box, "the bubble is rendered");
+      assert.equal(Math.round(box.width), 58);
+      assert.equal(Math.round(box.height), 58);
+      assert.ok(box.x + box.width > 1280 - 40 && box.y + box.height > 800 - 40, `bubble at the bottom right, got ${JSON.stringify(box)}`);
+      await screenshot(page, "widget-closed");
+
+      await bubble.click();
+      const frameEl = page.locator("kefu-widget iframe");
+      await frameEl.waitFor();
+      const frameBox = await frameEl.boundingBox();
+      assert.ok(frameBox && frameBox.width >= 360 && frameBox.height >= 400, `chat panel is usable: ${JSON.stringify(frameBox)}`);
+      const chat = page.frameLocator("kefu-widget iframe");
+      await chat.getByTestId("composer").waitFor();
+      await chat.getByText("Help desk").first().waitFor();
+      await chat.getByTestId("composer").fill("Hi from the shop");
+      await chat.getByTestId("composer").press("Enter");
+      await chat.getByTestId("message").filter({ hasText: "Hi from the shop" }).waitFor();
+
+      const customer = agent.getByTestId("customer").first();
+      await customer.waitFor();
+      await customer.click();
+      await messageWith(agent, "Hi from the shop").waitFor();
+      await send(agent, "Welcome! How can I help?");
+      await chat.getByTestId("message").filter({ hasText: "Welcome! How can I help?" }).waitFor();
+      await screenshot(page, "widget-open");
+
+      // Escape closes the panel; so does the minimize button.
+      await chat.getByTestId("composer").press("Escape");
+      await page.waitForFunction(() => document.querySelector("kefu-widget")?.getAttribute("data-open") === "false");
+      await bubble.click();
+      await page.waitForFunction(() => document.querySelector("kefu-widget")?.getAttribute("data-open") === "true");
+
+      // Closed: new replies raise the badge on the bubble.
+      await chat.getByRole("button", { name: "Minimize chat" }).click();
+      await page.waitForFunction(() => document.querySelector("kefu-widget")?.getAttribute("data-open") === "false");
+      await send(agent, "Are you still there?");
+      await page.waitForFunction(() => document.querySelector("kefu-widget")?.getAttribute("data-unread") === "1");
+      const badge = page.locator("kefu-widget [data-kefu-badge]");
+      assert.equal(await badge.textContent(), "1");
+      assert.ok(await badge.isVisible());
+      await screenshot(page, "widget-unread-badge");
+
+      // Opening reads it: the badge goes and the agent sees "read".
+      await page.locator("kefu-widget").getByRole("button", { name: /Help desk/ }).click();
+      await page.waitForFunction(() => document.querySelector("kefu-widget")?.getAttribute("data-unread") === "0");
+      assert.equal(await badge.isVisible(), false);
+      await waitForStatus(agent, "Are you still there?", "read");
+
+      // A page at phone width gets the chat full screen.
+      await page.setViewportSize({ width: 360, height: 700 });
+      await page.waitForTimeout(400);
+      const full = await frameEl.boundingBox();
+      assert.ok(full && Math.round(full.width) === 360, `full width on phones: ${JSON.stringify(full)}`);
+      await screenshot(page, "widget-open-mobile");
+      assert.deepEqual(dialogs, []);
+    } finally {
+      await shopCtx.close();
+      await agentCtx.close();
+      await shop.close();
+    }
+  });
+});
+
+describe("admin", () => {
+  it("creates an agent who can then sign in to the console", async () => {
+    const ctx = await newContext(browser);
+    const page = await ctx.newPage();
+    try {
+      await signIn(page, ui.url, "/admin", "admin", kefu.adminPassword);
+      const form = page.getByTestId("create-agent");
+      await form.waitFor();
+      await form.getByLabel("Username").fill("carol");
+      await form.getByLabel(/Display name/).fill("Carol Wang");
+      await form.getByLabel("Password").fill("short");
+      await form.getByLabel("Username").focus();
+      await form.getByText("Use 8–128 characters.").waitFor();
+      await form.getByLabel("Password").fill("a-long-enough-password");
+      await form.getByRole("button", { name: "Create agent" }).click();
+      await page.getByTestId("create-success").waitFor();
+      await page.getByTestId("created-agents").getByText("Carol Wang").waitFor();
+
+      // The same username again is a conflict, said plainly.
+      await form.getByLabel("Username").fill("carol");
+      await form.getByLabel("Password").fill("a-long-enough-password");
+      await form.getByRole("button", { name: "Create agent" }).click();
+      await page.getByTestId("create-error").filter({ hasText: "already taken" }).waitFor();
+      await screenshot(page, "admin");
+      await page.setViewportSize({ width: 360, height: 740 });
+      await screenshot(page, "admin-mobile", { fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 800 });
+
+      const res = await fetch(`${ui.url}/api/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ username: "carol", password: "a-long-enough-password" }),
+      });
+      assert.equal(res.status, 200);
+      assert.equal((await res.json()).user.role, "agent");
+
+      // A non-admin is refused by the admin page.
+      await page.getByTestId("logout").click();
+      await signIn(page, ui.url, "/admin", "carol", "a-long-enough-password");
+      await page.getByTestId("login-error").filter({ hasText: "not an administrator" }).waitFor();
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it("shows the pages in Chinese for a Chinese browser", async () => {
+    const ctx = await newContext(browser, { ...MOBILE, locale: "zh-CN" });
+    const page = await ctx.newPage();
+    try {
+      await page.goto(`${ui.url}/chat`);
+      await page.getByText("您好！有什么可以帮您？").waitFor();
+      await screenshot(page, "chat-zh-mobile");
+      await page.goto(`${ui.url}/console`);
+      await page.getByRole("button", { name: "登录" }).waitFor();
+      await screenshot(page, "console-login-zh-mobile");
+      await page.goto(`${ui.url}/`);
+      await screenshot(page, "landing-zh");
+    } finally {
+      await ctx.close();
+    }
+  });
+});

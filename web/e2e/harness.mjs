@@ -1,0 +1,290 @@
+// Browser-test harness: the real kefu binary on port 0 with a fresh data dir, the built UI (web/dist),
+// a "shop" page on another origin that embeds widget.js, and Debian's Chromium driven by playwright-core.
+//
+// When the server does not serve web/dist itself (yet), a small static server serves dist/ the way
+// the server does (/X -> dist/X, dist/X.html, else dist/index.html) and proxies /api, /socket.io and
+// /healthz to it, WebSockets included.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const webRoot = path.resolve(here, "..");
+export const distDir = path.join(webRoot, "dist");
+export const screenshotDir = path.join(here, "screenshots");
+const repoRoot = path.resolve(webRoot, "..");
+
+export const KEFU_BIN = process.env.KEFU_BIN
+  ? path.resolve(process.cwd(), process.env.KEFU_BIN)
+  : path.join(repoRoot, "target", "debug", "kefu");
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+// ---- the kefu server ----
+
+export async function startKefu() {
+  if (!existsSync(KEFU_BIN)) throw new Error(`kefu binary not found at ${KEFU_BIN}; build it or set KEFU_BIN`);
+  const dataDir = await mkdtemp(path.join(tmpdir(), "kefu-web-e2e-"));
+  const adminPassword = `pw-${randomBytes(12).toString("hex")}`;
+  const child = spawn(KEFU_BIN, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
+    env: { ...process.env, KEFU_ADMIN_PASSWORD: adminPassword, KEFU_LOG: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log = [];
+  const keep = (chunk) => {
+    log.push(...chunk.toString().split("\n").filter(Boolean));
+    if (log.length > 300) log.splice(0, log.length - 300);
+  };
+  child.stderr.on("data", keep);
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`kefu did not start:\n${log.join("\n")}`)), 30_000);
+    let buf = "";
+    child.stdout.on("data", (chunk) => {
+      keep(chunk);
+      buf += chunk.toString();
+      const m = /listening on (http:\/\/[^\s]+)/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1].replace(/\/$/, ""));
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`kefu exited with ${code}:\n${log.join("\n")}`));
+    });
+  });
+  return {
+    url,
+    adminPassword,
+    log,
+    async close() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function json(res) {
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(`${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+export async function adminToken(kefu) {
+  const res = await fetch(`${kefu.url}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "admin", password: kefu.adminPassword }),
+  });
+  return (await json(res)).token;
+}
+
+export async function createAgent(kefu, username, displayName) {
+  const token = await adminToken(kefu);
+  const password = `pw-${randomBytes(8).toString("hex")}`;
+  const res = await fetch(`${kefu.url}/api/agents`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ username, password, displayName }),
+  });
+  const { user } = await json(res);
+  return { ...user, password };
+}
+
+// ---- serving web/dist ----
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".json": "application/json",
+};
+const PROXIED = /^\/(api|socket\.io|healthz|readyz)(\/|$|\?)/;
+
+async function isFile(p) {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The file the server serves for a path: dist/X, else dist/X.html, else dist/index.html. */
+async function resolveDist(urlPath) {
+  const clean = path.posix.normalize(decodeURIComponent(urlPath)).replace(/^(\.\.(\/|$))+/, "");
+  const rel = clean === "/" ? "/index.html" : clean;
+  const direct = path.join(distDir, rel);
+  if (!direct.startsWith(distDir)) return path.join(distDir, "index.html");
+  if (await isFile(direct)) return direct;
+  if (await isFile(`${direct}.html`)) return `${direct}.html`;
+  return path.join(distDir, "index.html");
+}
+
+function listen(server) {
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server.address().port)));
+}
+
+/** dist/ plus a proxy to kefu for the API and Socket.IO (HTTP and WebSocket). */
+export async function startUiProxy(kefuUrl) {
+  const target = new URL(kefuUrl);
+  const sockets = new Set();
+  let blocked = false;
+  const server = http.createServer(async (req, res) => {
+    if (PROXIED.test(req.url)) {
+      if (blocked) {
+        res.writeHead(503);
+        res.end();
+        return;
+      }
+      const up = http.request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on("error", () => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+      req.pipe(up);
+      return;
+    }
+    const file = await resolveDist(new URL(req.url, "http://x").pathname);
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  server.on("upgrade", (req, client, head) => {
+    if (blocked) {
+      client.destroy();
+      return;
+    }
+    const up = net.connect(Number(target.port), target.hostname, () => {
+      const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      up.write(`${lines.join("\r\n")}\r\n\r\n`);
+      if (head?.length) up.write(head);
+      up.pipe(client);
+      client.pipe(up);
+    });
+    sockets.add(up);
+    up.on("close", () => sockets.delete(up));
+    const end = () => {
+      up.destroy();
+      client.destroy();
+    };
+    up.on("error", end);
+    client.on("error", end);
+  });
+  const port = await listen(server);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    /** Cuts every connection and refuses API and Socket.IO traffic until unblocked: a network outage. */
+    setBlocked(value) {
+      blocked = value;
+      if (value) for (const s of sockets) s.destroy();
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** The kefu server itself when it embeds this very dist/, else a proxy in front of it. */
+export async function uiFor(kefu) {
+  try {
+    const [served, ours] = await Promise.all([
+      fetch(`${kefu.url}/widget.js`).then((r) => (r.ok ? r.text() : null)),
+      readFile(path.join(distDir, "widget.js"), "utf8"),
+    ]);
+    if (served === ours) return { url: kefu.url, proxied: false, close: async () => {} };
+  } catch {
+    // Fall through to the proxy.
+  }
+  return { ...(await startUiProxy(kefu.url)), proxied: true };
+}
+
+/** A shop page on its own origin that embeds the widget, with CSS that would break a careless one. */
+export async function startShop(uiUrl) {
+  const page = `<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Hostile shop</title>
+<style>
+  * { display: block !important; font-size: 40px !important; color: #c00 !important; line-height: 3 !important;
+      box-sizing: content-box !important; margin: 7px !important; border: 3px dashed #0a0 !important; }
+  head, script, style, title, meta { display: none !important; }
+  div, span, button, iframe { position: static !important; width: 50px !important; opacity: 0.5 !important; }
+  iframe { display: none !important; }
+  body { background: repeating-linear-gradient(45deg, #fffbe6, #fffbe6 20px, #ffe7e7 20px, #ffe7e7 40px) !important; }
+</style></head>
+<body>
+  <h1>Hostile Shop</h1>
+  <p>Our styles try hard to break any embedded widget.</p>
+  <script src="${uiUrl}/widget.js" data-title="Help desk" data-color="#0f766e" async></script>
+</body></html>`;
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(page);
+  });
+  const port = await listen(server);
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(r)) };
+}
+
+// ---- the browser ----
+
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+}
+
+export async function newContext(browser, options = {}) {
+  return browser.newContext({ locale: "en-US", viewport: { width: 1280, height: 800 }, ...options });
+}
+
+export async function screenshot(page, name, options = {}) {
+  await mkdir(screenshotDir, { recursive: true });
+  await page.screenshot({ path: path.join(screenshotDir, `${name}.png`), ...options });
+}
+
+/** Signs in to the console (or the admin page) through the form. */
+export async function signIn(page, baseUrl, pathName, username, password) {
+  await page.goto(`${baseUrl}${pathName}`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}

@@ -1,0 +1,5 @@
+import { createApp } from "vue";
+import "../../shared/styles.css";
+import ChatApp from "./ChatApp.vue";
+
+createApp(ChatApp).mount("#app");

@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import {
+  applyMessage,
+  applyPreview,
+  mergeMemberList,
+  setOnline,
+  setOnlineSet,
+  setUnread,
+  sortByActivity,
+  totalUnread,
+  type MemberEntry,
+} from "./members";
+import type { Member, Message } from "./protocol";
+
+const ME = "3";
+const member = (id: string, over: Partial<Member> = {}): Member => ({
+  id,
+  role: "customer",
+  username: `visitor-${id}`,
+  displayName: `Visitor ${id}`,
+  message_count: 0,
+  online: true,
+  conversationId: `c${id}`,
+  ...over,
+});
+const message = (from: string, to: string, ts: string, content = "hi"): Message => ({
+  id: "1",
+  seq: 1,
+  conversationId: "c",
+  senderId: from,
+  receiverId: to,
+  kind: "text",
+  content,
+  timestamp: ts,
+  clientMsgId: null,
+});
+
+describe("mergeMemberList", () => {
+  it("takes unread counts and presence from the server and keeps known previews", () => {
+    const prev = mergeMemberList([], [member("12")]);
+    const withPreview = applyPreview(prev, "12", { content: "x", timestamp: "2026-01-01T00:00:00.000Z", fromMe: false });
+    const out = mergeMemberList(withPreview, [member("12", { message_count: 4, online: false }), member("13")]);
+    expect(out.map((e) => [e.id, e.unread, e.online, e.last?.content ?? null])).toEqual([
+      ["12", 4, false, "x"],
+      ["13", 0, true, null],
+    ]);
+  });
+
+  it("drops the preview of a customer who has a new conversation", () => {
+    const prev = applyPreview(mergeMemberList([], [member("12")]), "12", {
+      content: "old",
+      timestamp: "2026-01-01T00:00:00.000Z",
+      fromMe: true,
+    });
+    expect(mergeMemberList(prev, [member("12", { conversationId: "other" })])[0]!.last).toBeNull();
+  });
+});
+
+describe("sortByActivity", () => {
+  it("puts the latest activity first and silent conversations last, by name", () => {
+    let list: MemberEntry[] = mergeMemberList([], [member("1", { displayName: "Zoe" }), member("2", { displayName: "Amy" }), member("3"), member("4")]);
+    list = applyMessage(list, message("3", ME, "2026-01-01T10:00:00.000Z"), ME, false).list;
+    list = applyMessage(list, message("4", ME, "2026-01-01T11:00:00.000Z"), ME, false).list;
+    expect(sortByActivity(list).map((e) => e.id)).toEqual(["4", "3", "2", "1"]);
+  });
+});
+
+describe("applyMessage", () => {
+  const list = mergeMemberList([], [member("12"), member("13", { message_count: 1 })]);
+
+  it("counts a customer's message as unread unless the agent is reading that conversation", () => {
+    const m = message("12", ME, "2026-01-01T10:00:00.000Z", "hello");
+    expect(applyMessage(list, m, ME, false).list[0]).toMatchObject({ unread: 1, last: { content: "hello", fromMe: false } });
+    expect(applyMessage(list, m, ME, true).list[0]!.unread).toBe(0);
+  });
+
+  it("updates the preview but not the unread count for my own messages", () => {
+    const out = applyMessage(list, message(ME, "13", "2026-01-01T10:00:00.000Z", "reply"), ME, false).list;
+    expect(out[1]).toMatchObject({ unread: 1, last: { content: "reply", fromMe: true } });
+  });
+
+  it("reports a message from a customer not in the list", () => {
+    expect(applyMessage(list, message("99", ME, "2026-01-01T10:00:00.000Z"), ME, false).known).toBe(false);
+  });
+
+  it("keeps a newer preview when an older message arrives late", () => {
+    const newer = applyMessage(list, message("12", ME, "2026-01-01T11:00:00.000Z", "new"), ME, false).list;
+    const out = applyMessage(newer, message("12", ME, "2026-01-01T10:00:00.000Z", "old"), ME, false).list;
+    expect(out[0]!.last?.content).toBe("new");
+    expect(out[0]!.unread).toBe(2);
+  });
+});
+
+describe("presence and counts", () => {
+  const list = mergeMemberList([], [member("12", { message_count: 2 }), member("13", { message_count: 3, online: false })]);
+
+  it("setOnline changes one member", () => {
+    expect(setOnline(list, "13", true).map((e) => e.online)).toEqual([true, true]);
+  });
+  it("setOnlineSet makes exactly the listed members online", () => {
+    expect(setOnlineSet(list, ["13"]).map((e) => e.online)).toEqual([false, true]);
+  });
+  it("setUnread and totalUnread", () => {
+    expect(totalUnread(list)).toBe(5);
+    expect(totalUnread(setUnread(list, "13", 0))).toBe(2);
+  });
+});

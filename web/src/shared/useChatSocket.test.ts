@@ -1,0 +1,144 @@
+import { describe, expect, it, vi } from "vitest";
+import type { Socket } from "socket.io-client";
+import { ChatError, useChatSocket, type ChatHandlers } from "./useChatSocket";
+
+type Handler = (...args: unknown[]) => void;
+type Responder = (event: string, payload: unknown) => unknown;
+
+/** Just enough of a socket.io-client Socket: events in, emits answered by `respond`. */
+class FakeSocket {
+  connected = false;
+  emitted: Array<{ event: string; payload: unknown }> = [];
+  private handlers = new Map<string, Handler[]>();
+  constructor(public respond: Responder) {}
+
+  on(event: string, fn: Handler) {
+    this.handlers.set(event, [...(this.handlers.get(event) ?? []), fn]);
+    return this;
+  }
+  fire(event: string, ...args: unknown[]) {
+    for (const fn of this.handlers.get(event) ?? []) fn(...args);
+  }
+  connect() {
+    this.connected = true;
+    this.fire("connect");
+    return this;
+  }
+  drop(reason = "transport close") {
+    this.connected = false;
+    this.fire("disconnect", reason);
+  }
+  disconnect() {
+    if (this.connected) this.drop("io client disconnect");
+    return this;
+  }
+  timeout() {
+    return {
+      emitWithAck: async (event: string, payload?: unknown) => {
+        this.emitted.push({ event, payload });
+        const answer = this.respond(event, payload);
+        if (answer === undefined) throw new Error("operation has timed out");
+        return answer;
+      },
+    };
+  }
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+function setup(respond: Responder, handlers: ChatHandlers = {}) {
+  const fake = new FakeSocket(respond);
+  const chat = useChatSocket({
+    token: "t",
+    userId: "12",
+    handlers,
+    connect: () => fake as unknown as Socket,
+    requestTimeoutMs: 200,
+  });
+  return { fake, chat };
+}
+
+const okLogin = { ok: true, csId: "3", conversationId: "8", queued: false };
+
+describe("useChatSocket", () => {
+  it("logs in on every connection and tells the store whether it resumed", async () => {
+    const ready = vi.fn();
+    const { fake, chat } = setup((e) => (e === "login" ? okLogin : { ok: true }), { ready });
+    chat.start();
+    await flush();
+    expect(fake.emitted[0]).toEqual({ event: "login", payload: { userId: "12" } });
+    expect(chat.state.value).toBe("online");
+    expect(ready).toHaveBeenLastCalledWith(okLogin, false);
+
+    fake.drop();
+    expect(chat.state.value).toBe("reconnecting");
+    fake.connect();
+    await flush();
+    expect(fake.emitted.filter((e) => e.event === "login")).toHaveLength(2);
+    expect(ready).toHaveBeenLastCalledWith(okLogin, true);
+    expect(chat.state.value).toBe("online");
+  });
+
+  it("holds requests until the connection has logged in", async () => {
+    const { fake, chat } = setup((e) => (e === "login" ? okLogin : { ok: true, id: "1", seq: 1 }));
+    const sent = chat.sendMessage({ content: "hi", clientMsgId: "c-1" });
+    chat.start();
+    await sent;
+    expect(fake.emitted.map((e) => e.event)).toEqual(["login", "private_message"]);
+  });
+
+  it("fails a request that gets no answer, and one that the server refuses", async () => {
+    const { chat } = setup((e, p) => {
+      if (e === "login") return okLogin;
+      if ((p as { content: string }).content === "slow") return undefined;
+      return { ok: false, error: { code: "rate_limited", message: "slow down" } };
+    });
+    chat.start();
+    await expect(chat.sendMessage({ content: "slow" })).rejects.toMatchObject({ code: "timeout" });
+    const refused = chat.sendMessage({ content: "x" });
+    await expect(refused).rejects.toBeInstanceOf(ChatError);
+    await expect(refused).rejects.toMatchObject({ code: "rate_limited" });
+  });
+
+  it("resyncs page after page while the server has more", async () => {
+    const page = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => ({ id: String(from + i), seq: from + i }));
+    const { fake, chat } = setup((e, p) => {
+      if (e === "login") return okLogin;
+      const after = (p as { afterSeq: number }).afterSeq;
+      return after === 7
+        ? { ok: true, conversationId: "8", messages: page(8, 107), hasMore: true }
+        : { ok: true, conversationId: "8", messages: page(108, 120), hasMore: false };
+    });
+    chat.start();
+    const { messages, conversationId } = await chat.historyAfter(7, "99");
+    expect(conversationId).toBe("8");
+    expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: 113 }, (_, i) => i + 8));
+    expect(fake.emitted.filter((e) => e.event === "history").map((e) => e.payload)).toEqual([
+      { peerId: "99", afterSeq: 7, limit: 100 },
+      { peerId: "99", afterSeq: 107, limit: 100 },
+    ]);
+  });
+
+  it("reports a refused token", async () => {
+    const unauthorized = vi.fn();
+    const { fake, chat } = setup(() => okLogin, { unauthorized });
+    fake.fire("connect_error", new Error("unauthorized"));
+    expect(chat.state.value).toBe("unauthorized");
+    expect(unauthorized).toHaveBeenCalledOnce();
+  });
+
+  it("routes server events to the store", async () => {
+    const presence = vi.fn();
+    const message = vi.fn();
+    const { fake } = setup(() => okLogin, { presence, message });
+    fake.fire("user_online", "3");
+    fake.fire("update_member_list", { userId: "4", online: false });
+    fake.fire("new_private_message", { id: "1" });
+    expect(presence.mock.calls).toEqual([
+      ["3", true],
+      ["4", false],
+    ]);
+    expect(message).toHaveBeenCalledWith({ id: "1" });
+  });
+});

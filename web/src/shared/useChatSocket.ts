@@ -1,0 +1,271 @@
+// The one place that talks Socket.IO: connection, login on every (re)connect, typed requests with
+// acks and timeouts, and resync after a reconnect. Components use the stores built on it, never the
+// socket itself.
+import { io, type Socket } from "socket.io-client";
+import { readonly, ref } from "vue";
+import type {
+  Ack,
+  AllMemberAck,
+  ConversationAssigned,
+  ErrorCode,
+  HistoryAck,
+  HistoryPayload,
+  Id,
+  LoginAck,
+  Member,
+  Message,
+  MessagesRead,
+  PrivateMessageAck,
+  PrivateMessagePayload,
+  ReadAck,
+  ServerToClientEvents,
+  TypingEvent,
+} from "./protocol";
+import { HISTORY_MAX_LIMIT } from "./protocol";
+
+export type ConnectionState =
+  /** First connection, not logged in yet. */
+  | "connecting"
+  /** Connected and logged in. */
+  | "online"
+  /** Lost the connection; the client retries with backoff. */
+  | "reconnecting"
+  /** The browser says it has no network. */
+  | "offline"
+  /** The server refused the token: sign in again (or start a new visitor). */
+  | "unauthorized"
+  /** Closed on purpose. */
+  | "closed";
+
+/** A failed request: the server's error code, or "timeout" when no ack came in time. */
+export class ChatError extends Error {
+  constructor(
+    readonly code: ErrorCode | "timeout",
+    message: string,
+  ) {
+    super(message);
+    this.name = "ChatError";
+  }
+}
+
+export interface ChatHandlers {
+  message?(m: Message): void;
+  messagesRead?(e: MessagesRead): void;
+  typing?(e: TypingEvent): void;
+  members?(list: Member[]): void;
+  onlineUsers?(ids: Id[]): void;
+  presence?(userId: Id, online: boolean): void;
+  assigned?(e: ConversationAssigned): void;
+  /**
+   * After each successful login: the first connection (`resumed` false) and every reconnect
+   * (`resumed` true), where the store fetches what it missed with {@link ChatSocket.historyAfter}.
+   */
+  ready?(login: LoginAck, resumed: boolean): void | Promise<void>;
+  unauthorized?(): void;
+}
+
+export interface ChatSocketOptions {
+  token: string;
+  userId: Id;
+  csId?: Id;
+  handlers: ChatHandlers;
+  /** For tests: the socket factory. */
+  connect?: (auth: { token: string }) => Socket;
+  requestTimeoutMs?: number;
+}
+
+export type ChatSocket = ReturnType<typeof useChatSocket>;
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+export function useChatSocket(opts: ChatSocketOptions) {
+  const state = ref<ConnectionState>("connecting");
+  const timeoutMs = opts.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const h = opts.handlers;
+  const socket: Socket =
+    opts.connect?.({ token: opts.token }) ??
+    io({
+      auth: { token: opts.token },
+      autoConnect: false,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 8000,
+    });
+
+  let everReady = false;
+  let closed = false;
+  let readyWaiters: Array<() => void> = [];
+
+  const offlineOr = (s: ConnectionState): ConnectionState =>
+    typeof navigator !== "undefined" && navigator.onLine === false ? "offline" : s;
+
+  async function login(): Promise<void> {
+    try {
+      const ack = await rawRequest<LoginAck>("login", { userId: opts.userId, ...(opts.csId ? { csId: opts.csId } : {}) });
+      if (!socket.connected) return;
+      const resumed = everReady;
+      everReady = true;
+      state.value = "online";
+      const waiters = readyWaiters;
+      readyWaiters = [];
+      waiters.forEach((w) => w());
+      await h.ready?.(ack, resumed);
+    } catch (e) {
+      if (e instanceof ChatError && (e.code === "unauthorized" || e.code === "forbidden")) {
+        state.value = "unauthorized";
+        socket.disconnect();
+        h.unauthorized?.();
+      } else if (socket.connected && !closed) {
+        // Try the login again on a fresh connection, after a pause (the database may be down).
+        socket.disconnect();
+        state.value = offlineOr("reconnecting");
+        setTimeout(() => {
+          if (!closed) socket.connect();
+        }, 3000);
+      }
+    }
+  }
+
+  const on = <E extends keyof ServerToClientEvents>(event: E, fn: ServerToClientEvents[E]) => {
+    // socket.io-client's untyped `on` takes any listener.
+    socket.on(event as string, fn as (...args: unknown[]) => void);
+  };
+
+  socket.on("connect", () => {
+    state.value = everReady ? "reconnecting" : "connecting";
+    void login();
+  });
+  socket.on("disconnect", (reason) => {
+    if (closed) return;
+    state.value = offlineOr("reconnecting");
+    // The client does not reconnect by itself after a server-side disconnect (e.g. a slow consumer).
+    if (reason === "io server disconnect") socket.connect();
+  });
+  socket.on("connect_error", (err: Error) => {
+    if (err.message === "unauthorized") {
+      state.value = "unauthorized";
+      h.unauthorized?.();
+      return;
+    }
+    state.value = offlineOr(everReady ? "reconnecting" : "connecting");
+  });
+
+  on("new_private_message", (m) => h.message?.(m));
+  on("messages_read", (e) => h.messagesRead?.(e));
+  on("typing", (e) => h.typing?.(e));
+  on("myUsersList", (list) => h.members?.(list));
+  on("Online_user", (ids) => h.onlineUsers?.(ids));
+  on("user_online", (id) => h.presence?.(id, true));
+  on("user_offline", (id) => h.presence?.(id, false));
+  on("update_member_list", (e) => h.presence?.(e.userId, e.online));
+  on("conversation_assigned", (e) => h.assigned?.(e));
+
+  const onOnline = () => {
+    if (state.value === "offline") state.value = "reconnecting";
+    if (!socket.connected && !closed && state.value !== "unauthorized") socket.connect();
+  };
+  const onOffline = () => {
+    if (state.value !== "unauthorized" && state.value !== "closed") state.value = "offline";
+  };
+  if (typeof window !== "undefined") {
+    window.addEventListener("online", onOnline);
+    window.addEventListener("offline", onOffline);
+  }
+
+  async function rawRequest<T>(event: string, payload?: unknown, ms = timeoutMs): Promise<T> {
+    let ack: Ack<T>;
+    try {
+      const s = socket.timeout(ms);
+      ack = (payload === undefined ? await s.emitWithAck(event) : await s.emitWithAck(event, payload)) as Ack<T>;
+    } catch {
+      throw new ChatError("timeout", `${event}: no answer within ${ms} ms`);
+    }
+    if (!ack || typeof ack !== "object") throw new ChatError("internal", `${event}: malformed ack`);
+    if (ack.ok) return ack;
+    throw new ChatError(ack.error?.code ?? "internal", ack.error?.message ?? "");
+  }
+
+  /** Resolves once logged in (at once if already), or rejects after `ms`. */
+  function whenReady(ms: number): Promise<void> {
+    if (state.value === "online" && socket.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        readyWaiters = readyWaiters.filter((w) => w !== done);
+        reject(new ChatError("timeout", "not connected"));
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      readyWaiters.push(done);
+    });
+  }
+
+  /** A request that waits for the login of the current connection, within one overall timeout. */
+  async function request<T>(event: string, payload?: unknown): Promise<T> {
+    const started = Date.now();
+    await whenReady(timeoutMs);
+    return rawRequest<T>(event, payload, Math.max(1000, timeoutMs - (Date.now() - started)));
+  }
+
+  async function history(p: HistoryPayload): Promise<HistoryAck> {
+    return request<HistoryAck>("history", p);
+  }
+
+  return {
+    state: readonly(state),
+
+    start() {
+      closed = false;
+      socket.connect();
+    },
+
+    close() {
+      closed = true;
+      state.value = "closed";
+      socket.disconnect();
+      if (typeof window !== "undefined") {
+        window.removeEventListener("online", onOnline);
+        window.removeEventListener("offline", onOffline);
+      }
+    },
+
+    sendMessage(p: PrivateMessagePayload): Promise<PrivateMessageAck> {
+      return request<PrivateMessageAck>("private_message", p);
+    },
+
+    markRead(peerId: Id, upToId: Id): Promise<ReadAck> {
+      return request<ReadAck>("read", { peerId, upToId });
+    },
+
+    /** Fire and forget; skipped while not connected (a stale "typing" is worse than none). */
+    setTyping(typing: boolean, receiverId?: Id): void {
+      if (state.value !== "online") return;
+      rawRequest("typing", receiverId ? { receiverId, typing } : { typing }, 5000).catch(() => undefined);
+    },
+
+    async allMembers(): Promise<Member[]> {
+      return (await request<AllMemberAck>("all_member")).users;
+    },
+
+    history,
+
+    /**
+     * Resync: every message after `afterSeq`, page after page while the server has more. Used after
+     * a reconnect so that nothing sent meanwhile is missing.
+     */
+    async historyAfter(afterSeq: number, peerId?: Id): Promise<{ conversationId: Id | null; messages: Message[] }> {
+      const all: Message[] = [];
+      let conversationId: Id | null = null;
+      let cursor = afterSeq;
+      for (let page = 0; page < 1000; page++) {
+        const ack = await history({ ...(peerId ? { peerId } : {}), afterSeq: cursor, limit: HISTORY_MAX_LIMIT });
+        conversationId = ack.conversationId;
+        all.push(...ack.messages);
+        const last = ack.messages[ack.messages.length - 1];
+        if (!ack.hasMore || !last || last.seq <= cursor) break;
+        cursor = last.seq;
+      }
+      return { conversationId, messages: all };
+    },
+  };
+}
