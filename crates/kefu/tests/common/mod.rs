@@ -131,6 +131,7 @@ pub fn settings(data_dir: PathBuf, database_url: Option<String>) -> Settings {
 
 pub struct TestServer {
     pub base: String,
+    pub state: kefu::AppState,
     pub db: TestDatabase,
     pub data_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
@@ -153,11 +154,13 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let server = kefu::Server::open(settings).await.expect("server opens");
+        let state = server.state().clone();
         let handle = tokio::spawn(server.serve(listener, async move {
             let _ = rx.await;
         }));
         Self {
             base,
+            state,
             db,
             data_dir,
             shutdown: Some(tx),
@@ -390,4 +393,15 @@ impl Outage {
     pub fn restore(&self) {
         self.down.send_replace(false);
     }
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
 }
