@@ -14,7 +14,7 @@ import {
   uiFor,
 } from "./harness.mjs";
 
-const MOBILE = { viewport: { width: 390, height: 780 }, isMobile: true, hasTouch: true };
+const MOBILE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 const XSS = "<img src=x onerror=alert(1)>";
 
 let kefu;
@@ -122,16 +122,21 @@ describe("visitor and agent", () => {
       assert.equal(content, XSS);
       assert.equal(await page.getByTestId("messages").locator("img").count(), 0);
     }
-    await send(agent, "Order #4521 ships tomorrow. 明天发货 🚚");
+    const reply = "Order #4521 ships tomorrow. 明天发货";
+    await send(agent, reply);
     await messageWith(visitor, "Order #4521 ships tomorrow").waitFor();
+    await waitForStatus(agent, reply, "read");
     await screenshot(agent, "console-desktop");
     await screenshot(visitor, "chat-mobile");
 
-    // The agent reloads: the conversation and its history come back.
+    // The agent reloads: the conversation, its history, the list's preview and the read receipts come
+    // back. The visitor wrote nothing after the reply: only the server's read position says "read".
     await agent.reload();
     await messageWith(agent, "Hello, I need help with my order").waitFor();
     await messageWith(agent, XSS).waitFor();
     assert.equal(await agent.getByTestId("peer-name").count(), 1);
+    await agent.getByTestId("preview").filter({ hasText: "Order #4521 ships tomorrow" }).waitFor();
+    await waitForStatus(agent, reply, "read");
 
     // The visitor reloads, and opens a second tab: the same conversation with its history.
     await visitor.reload();
@@ -142,6 +147,11 @@ describe("visitor and agent", () => {
     await send(second, "Sent from my other tab");
     await messageWith(visitor, "Sent from my other tab").waitFor();
     await messageWith(agent, "Sent from my other tab").waitFor();
+    // The agent reads it; the visitor still sees "read" after a reload, with no reply after it.
+    await waitForStatus(visitor, "Sent from my other tab", "read");
+    await visitor.reload();
+    await messageWith(visitor, "Sent from my other tab").waitFor();
+    await waitForStatus(visitor, "Sent from my other tab", "read");
 
     // The console at phone width.
     await agent.setViewportSize({ width: 360, height: 740 });
@@ -199,7 +209,7 @@ describe("embedded widget", () => {
       await chat.getByTestId("message").filter({ hasText: "Hi from the shop" }).waitFor();
 
       const customer = agent.getByTestId("customer").first();
-      await customer.waitFor();
+      await customer.getByTestId("preview").filter({ hasText: "Hi from the shop" }).waitFor();
       await customer.click();
       await messageWith(agent, "Hi from the shop").waitFor();
       await send(agent, "Welcome! How can I help?");

@@ -1,13 +1,14 @@
 // Browser-test harness: the real kefu binary on port 0 with a fresh data dir, the built UI (web/dist),
 // a "shop" page on another origin that embeds widget.js, and Debian's Chromium driven by playwright-core.
 //
-// When the server does not serve web/dist itself (yet), a small static server serves dist/ the way
-// the server does (/X -> dist/X, dist/X.html, else dist/index.html) and proxies /api, /socket.io and
-// /healthz to it, WebSockets included.
+// When the server does not serve this very web/dist (a release binary embeds dist/ when it is built,
+// so one built before the last `npm run build` serves an older UI), a small static server serves dist/
+// the way the server does (/X -> dist/X, dist/X.html, else dist/index.html) and proxies /api,
+// /socket.io and /healthz to it, WebSockets included.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -226,14 +227,25 @@ export async function startUiProxy(kefuUrl) {
   };
 }
 
-/** The kefu server itself when it embeds this very dist/, else a proxy in front of it. */
+/** Whether the server answers every file of dist/ with the same bytes. */
+async function servesDist(baseUrl) {
+  const files = (await readdir(distDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+  const same = await Promise.all(
+    files.map(async (e) => {
+      const file = path.join(e.parentPath, e.name);
+      const rel = path.relative(distDir, file).split(path.sep).join("/");
+      const res = await fetch(`${baseUrl}/${rel}`);
+      if (!res.ok) return false;
+      return Buffer.from(await res.arrayBuffer()).equals(await readFile(file));
+    }),
+  );
+  return same.every(Boolean);
+}
+
+/** The kefu server itself when it serves this very dist/, else a proxy in front of it. */
 export async function uiFor(kefu) {
   try {
-    const [served, ours] = await Promise.all([
-      fetch(`${kefu.url}/widget.js`).then((r) => (r.ok ? r.text() : null)),
-      readFile(path.join(distDir, "widget.js"), "utf8"),
-    ]);
-    if (served === ours) return { url: kefu.url, proxied: false, close: async () => {} };
+    if (await servesDist(kefu.url)) return { url: kefu.url, proxied: false, close: async () => {} };
   } catch {
     // Fall through to the proxy.
   }

@@ -21,6 +21,7 @@ const member = (id: string, over: Partial<Member> = {}): Member => ({
   message_count: 0,
   online: true,
   conversationId: `c${id}`,
+  lastMessage: null,
   ...over,
 });
 const message = (from: string, to: string, ts: string, content = "hi"): Message => ({
@@ -37,9 +38,9 @@ const message = (from: string, to: string, ts: string, content = "hi"): Message 
 
 describe("mergeMemberList", () => {
   it("takes unread counts and presence from the server and keeps known previews", () => {
-    const prev = mergeMemberList([], [member("12")]);
+    const prev = mergeMemberList([], [member("12")], ME);
     const withPreview = applyPreview(prev, "12", { content: "x", timestamp: "2026-01-01T00:00:00.000Z", fromMe: false });
-    const out = mergeMemberList(withPreview, [member("12", { message_count: 4, online: false }), member("13")]);
+    const out = mergeMemberList(withPreview, [member("12", { message_count: 4, online: false }), member("13")], ME);
     expect(out.map((e) => [e.id, e.unread, e.online, e.last?.content ?? null])).toEqual([
       ["12", 4, false, "x"],
       ["13", 0, true, null],
@@ -47,18 +48,54 @@ describe("mergeMemberList", () => {
   });
 
   it("drops the preview of a customer who has a new conversation", () => {
-    const prev = applyPreview(mergeMemberList([], [member("12")]), "12", {
+    const prev = applyPreview(mergeMemberList([], [member("12")], ME), "12", {
       content: "old",
       timestamp: "2026-01-01T00:00:00.000Z",
       fromMe: true,
     });
-    expect(mergeMemberList(prev, [member("12", { conversationId: "other" })])[0]!.last).toBeNull();
+    expect(mergeMemberList(prev, [member("12", { conversationId: "other" })], ME)[0]!.last).toBeNull();
+  });
+});
+
+describe("previews from lastMessage", () => {
+  const at = (h: number) => `2026-01-01T${String(h).padStart(2, "0")}:00:00.000Z`;
+
+  it("shows each conversation's latest message, mine or the customer's, with no request per customer", () => {
+    const out = mergeMemberList(
+      [],
+      [
+        member("12", { lastMessage: message("12", ME, at(9), "where is my parcel?") }),
+        member("13", { lastMessage: message(ME, "13", at(10), "on its way") }),
+        member("14"),
+      ],
+      ME,
+    );
+    expect(out.map((e) => e.last)).toEqual([
+      { content: "where is my parcel?", timestamp: at(9), fromMe: false },
+      { content: "on its way", timestamp: at(10), fromMe: true },
+      null,
+    ]);
+    expect(sortByActivity(out).map((e) => e.id)).toEqual(["13", "12", "14"]);
+  });
+
+  it("keeps a live message newer than the server's answer, and takes the server's when it is newer", () => {
+    const first = mergeMemberList([], [member("12", { lastMessage: message("12", ME, at(9), "old") })], ME);
+    const live = applyMessage(first, message("12", ME, at(11), "live"), ME, false).list;
+    // An all_member answer computed before the live message arrived.
+    const stale = mergeMemberList(live, [member("12", { lastMessage: message("12", ME, at(9), "old") })], ME);
+    expect(stale[0]!.last?.content).toBe("live");
+    const fresh = mergeMemberList(live, [member("12", { lastMessage: message(ME, "12", at(12), "answer") })], ME);
+    expect(fresh[0]!.last).toEqual({ content: "answer", timestamp: at(12), fromMe: true });
   });
 });
 
 describe("sortByActivity", () => {
   it("puts the latest activity first and silent conversations last, by name", () => {
-    let list: MemberEntry[] = mergeMemberList([], [member("1", { displayName: "Zoe" }), member("2", { displayName: "Amy" }), member("3"), member("4")]);
+    let list: MemberEntry[] = mergeMemberList(
+      [],
+      [member("1", { displayName: "Zoe" }), member("2", { displayName: "Amy" }), member("3"), member("4")],
+      ME,
+    );
     list = applyMessage(list, message("3", ME, "2026-01-01T10:00:00.000Z"), ME, false).list;
     list = applyMessage(list, message("4", ME, "2026-01-01T11:00:00.000Z"), ME, false).list;
     expect(sortByActivity(list).map((e) => e.id)).toEqual(["4", "3", "2", "1"]);
@@ -66,7 +103,7 @@ describe("sortByActivity", () => {
 });
 
 describe("applyMessage", () => {
-  const list = mergeMemberList([], [member("12"), member("13", { message_count: 1 })]);
+  const list = mergeMemberList([], [member("12"), member("13", { message_count: 1 })], ME);
 
   it("counts a customer's message as unread unless the agent is reading that conversation", () => {
     const m = message("12", ME, "2026-01-01T10:00:00.000Z", "hello");
@@ -92,7 +129,7 @@ describe("applyMessage", () => {
 });
 
 describe("presence and counts", () => {
-  const list = mergeMemberList([], [member("12", { message_count: 2 }), member("13", { message_count: 3, online: false })]);
+  const list = mergeMemberList([], [member("12", { message_count: 2 }), member("13", { message_count: 3, online: false })], ME);
 
   it("setOnline changes one member", () => {
     expect(setOnline(list, "13", true).map((e) => e.online)).toEqual([true, true]);

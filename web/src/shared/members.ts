@@ -17,7 +17,20 @@ export interface MemberEntry {
   last: Preview | null;
 }
 
-export function entryFromMember(m: Member, previous?: MemberEntry): MemberEntry {
+/** `b` when it is at least as recent as `a` (or `a` is null), else `a`. */
+function newer(a: Preview | null, b: Preview | null): Preview | null {
+  if (!a) return b;
+  if (!b) return a;
+  return Date.parse(b.timestamp) >= Date.parse(a.timestamp) ? b : a;
+}
+
+/**
+ * One member of the server's list. Its preview is the conversation's `lastMessage`, unless
+ * `previous` (the same conversation) knows a newer one: a live message or my own send that came after
+ * the server answered.
+ */
+export function entryFromMember(m: Member, me: Id, previous?: MemberEntry): MemberEntry {
+  const last = m.lastMessage ? previewOf(m.lastMessage, me) : null;
   return {
     id: m.id,
     displayName: m.displayName,
@@ -25,19 +38,20 @@ export function entryFromMember(m: Member, previous?: MemberEntry): MemberEntry 
     conversationId: m.conversationId,
     online: m.online,
     unread: m.message_count,
-    last: previous?.last ?? null,
+    last: newer(previous?.last ?? null, last),
   };
 }
 
 /**
- * The server's fresh list is the truth for who is in it, unread counts and presence; previews we
- * already know are kept, unless that conversation changed.
+ * The server's fresh list is the truth for who is in it, unread counts, presence and each
+ * conversation's latest message; a newer preview we already know is kept, unless that conversation
+ * changed.
  */
-export function mergeMemberList(previous: readonly MemberEntry[], fresh: readonly Member[]): MemberEntry[] {
+export function mergeMemberList(previous: readonly MemberEntry[], fresh: readonly Member[], me: Id): MemberEntry[] {
   const byId = new Map(previous.map((e) => [e.id, e]));
   return fresh.map((m) => {
     const old = byId.get(m.id);
-    return entryFromMember(m, old && old.conversationId === m.conversationId ? old : undefined);
+    return entryFromMember(m, me, old && old.conversationId === m.conversationId ? old : undefined);
   });
 }
 
@@ -85,9 +99,7 @@ export function previewOf(m: Pick<Message, "content" | "timestamp" | "senderId">
 /** The latest message of a conversation, when a history page (or my own send) tells us about it. */
 export function applyPreview(list: readonly MemberEntry[], peer: Id, p: Preview | undefined): MemberEntry[] {
   if (!p) return list.slice();
-  return list.map((e) =>
-    e.id === peer && (!e.last || Date.parse(p.timestamp) >= Date.parse(e.last.timestamp)) ? { ...e, last: p } : e,
-  );
+  return list.map((e) => (e.id === peer && newer(e.last, p) === p ? { ...e, last: p } : e));
 }
 
 export function setUnread(list: readonly MemberEntry[], peer: Id, unread: number): MemberEntry[] {

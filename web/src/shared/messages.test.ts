@@ -10,7 +10,6 @@ import {
   localMessage,
   mergeMessages,
   oldestStored,
-  peerReadPosition,
   readSeqFromUnread,
   setDelivery,
   statusOf,
@@ -149,12 +148,19 @@ describe("statusOf", () => {
   });
 });
 
-describe("peerReadPosition", () => {
-  it("is what messages_read reported, or everything before the peer's latest reply", () => {
-    const list = [1, 2, 3, 4].map((s) => fromServer(msg(s, { senderId: s === 3 ? AGENT : ME })));
-    expect(peerReadPosition(list, ME, 0)).toBe(2);
-    expect(peerReadPosition(list, ME, 4)).toBe(4);
-    expect(peerReadPosition([fromServer(msg(1, { senderId: ME }))], ME, 0)).toBe(0);
+describe("read receipts after a reload", () => {
+  // Me at 1, 3, 4 and 6; the peer at 2 and 5.
+  const list = [1, 2, 3, 4, 5, 6].map((s) => fromServer(msg(s, { senderId: s === 2 || s === 5 ? AGENT : ME })));
+  const statuses = (peerReadSeq: number) => list.map((m) => statusOf(m, ME, peerReadSeq));
+
+  it("shows read exactly up to the history's peerReadSeq, whether or not the peer replied after", () => {
+    expect(statuses(4)).toEqual(["read", null, "read", "read", null, "sent"]);
+    expect(statuses(6)).toEqual(["read", null, "read", "read", null, "read"]);
+  });
+
+  it("does not take the peer's reply as proof that it read what came before", () => {
+    // The peer wrote seq 5 without having marked anything read (e.g. it answered from another tab).
+    expect(statuses(0)).toEqual(["sent", null, "sent", "sent", null, "sent"]);
   });
 });
 

@@ -150,16 +150,9 @@ export function countUnread(list: readonly ChatMessage[], me: Id, myReadSeq: num
 }
 
 /**
- * How far the peer has read, as far as this client can tell: what `messages_read` said, and at least
- * everything before the peer's own latest message (they wrote after seeing it). The protocol does not
- * give the peer's read position with the history, so after a reload only this inference is left.
+ * The status line under one of my messages; `null` for messages others sent. `peerReadSeq` is how far
+ * the peer has read: from `history` (so it survives a reload), then from `messages_read`.
  */
-export function peerReadPosition(list: readonly ChatMessage[], me: Id, reported: number): number {
-  const latest = latestFromPeer(list, me);
-  return Math.max(reported, latest?.seq != null ? latest.seq - 1 : 0);
-}
-
-/** The status line under one of my messages; `null` for messages others sent. */
 export function statusOf(m: ChatMessage, me: Id, peerReadSeq: number): MessageStatus | null {
   if (m.senderId !== me) return null;
   if (m.delivery !== "sent" || m.seq === null) return m.delivery;

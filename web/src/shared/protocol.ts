@@ -87,6 +87,8 @@ export interface Member {
   message_count: number;
   online: boolean;
   conversationId: Id;
+  /** The conversation's latest message from either side; null before the first one. */
+  lastMessage: Message | null;
 }
 
 export interface LoginPayload {
@@ -144,6 +146,8 @@ export interface HistoryAck {
   conversationId: Id | null;
   messages: Message[];
   hasMore: boolean;
+  /** How far the other side has read (0 before its first `read`, and while queued). */
+  peerReadSeq: number;
 }
 
 export interface MessagesRead {

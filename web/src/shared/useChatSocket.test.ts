@@ -107,12 +107,14 @@ describe("useChatSocket", () => {
       if (e === "login") return okLogin;
       const after = (p as { afterSeq: number }).afterSeq;
       return after === 7
-        ? { ok: true, conversationId: "8", messages: page(8, 107), hasMore: true }
-        : { ok: true, conversationId: "8", messages: page(108, 120), hasMore: false };
+        ? { ok: true, conversationId: "8", messages: page(8, 107), hasMore: true, peerReadSeq: 6 }
+        : { ok: true, conversationId: "8", messages: page(108, 120), hasMore: false, peerReadSeq: 110 };
     });
     chat.start();
-    const { messages, conversationId } = await chat.historyAfter(7, "99");
+    const { messages, conversationId, peerReadSeq } = await chat.historyAfter(7, "99");
     expect(conversationId).toBe("8");
+    // The peer read on while we were away: the latest position counts.
+    expect(peerReadSeq).toBe(110);
     expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: 113 }, (_, i) => i + 8));
     expect(fake.emitted.filter((e) => e.event === "history").map((e) => e.payload)).toEqual([
       { peerId: "99", afterSeq: 7, limit: 100 },

@@ -250,22 +250,28 @@ export function useChatSocket(opts: ChatSocketOptions) {
     history,
 
     /**
-     * Resync: every message after `afterSeq`, page after page while the server has more. Used after
-     * a reconnect so that nothing sent meanwhile is missing.
+     * Resync: every message after `afterSeq`, page after page while the server has more, and how far
+     * the peer has read (the `messages_read` sent while disconnected are lost). Used after a reconnect
+     * so that nothing sent meanwhile is missing.
      */
-    async historyAfter(afterSeq: number, peerId?: Id): Promise<{ conversationId: Id | null; messages: Message[] }> {
+    async historyAfter(
+      afterSeq: number,
+      peerId?: Id,
+    ): Promise<{ conversationId: Id | null; messages: Message[]; peerReadSeq: number }> {
       const all: Message[] = [];
       let conversationId: Id | null = null;
+      let peerReadSeq = 0;
       let cursor = afterSeq;
       for (let page = 0; page < 1000; page++) {
         const ack = await history({ ...(peerId ? { peerId } : {}), afterSeq: cursor, limit: HISTORY_MAX_LIMIT });
         conversationId = ack.conversationId;
+        peerReadSeq = Math.max(peerReadSeq, ack.peerReadSeq);
         all.push(...ack.messages);
         const last = ack.messages[ack.messages.length - 1];
         if (!ack.hasMore || !last || last.seq <= cursor) break;
         cursor = last.seq;
       }
-      return { conversationId, messages: all };
+      return { conversationId, messages: all, peerReadSeq };
     },
   };
 }

@@ -126,7 +126,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
   }
 
   function setMembers(fresh: Member[]) {
-    members.value = mergeMemberList(members.value, fresh);
+    members.value = mergeMemberList(members.value, fresh, me.id);
     membersLoaded.value = true;
     // Unread counts of loaded conversations are known more precisely here.
     for (const e of members.value) {
@@ -148,10 +148,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     }
     refreshing = c
       .allMembers()
-      .then((list) => {
-        setMembers(list);
-        void loadPreviews();
-      })
+      .then(setMembers)
       .catch(() => undefined)
       .finally(() => {
         refreshing = null;
@@ -161,27 +158,6 @@ export function useConsole(session: SessionResponse, attention: Attention) {
         }
       });
     return refreshing;
-  }
-
-  const previewing = new Set<Id>();
-  /** The list shows each customer's last message; fetch it for those we know nothing of. */
-  async function loadPreviews() {
-    const c = chat.value;
-    if (!c) return;
-    const todo = members.value.filter((e) => !e.last && !conversations[e.id]?.loaded && !previewing.has(e.id)).map((e) => e.id);
-    todo.forEach((id) => previewing.add(id));
-    const worker = async () => {
-      for (let id = todo.shift(); id !== undefined; id = todo.shift()) {
-        previewing.delete(id);
-        try {
-          const page = await c.history({ peerId: id, limit: 1 });
-          members.value = applyPreview(members.value, id, lastPreview(page.messages));
-        } catch {
-          // A preview is a nicety.
-        }
-      }
-    };
-    await Promise.all([worker(), worker(), worker()]);
   }
 
   let reading = new Set<Id>();
@@ -216,6 +192,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
       const page = await c.history({ peerId, limit: PAGE });
       cv.messages = mergeMessages(cv.messages, page.messages.map(fromServer));
       cv.hasMoreBefore = page.hasMore;
+      cv.peerReadSeq = Math.max(cv.peerReadSeq, page.peerReadSeq);
       cv.myReadSeq = readSeqFromUnread(cv.messages, me.id, member(peerId)?.unread ?? 0);
       cv.loaded = true;
       members.value = applyPreview(members.value, peerId, lastPreview(page.messages));
@@ -235,6 +212,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
       try {
         const missed = await c.historyAfter(lastSeq(cv.messages), cv.peerId);
         cv.messages = mergeMessages(cv.messages, missed.messages.map(fromServer));
+        cv.peerReadSeq = Math.max(cv.peerReadSeq, missed.peerReadSeq);
         members.value = applyPreview(members.value, cv.peerId, lastPreview(missed.messages));
       } catch {
         // The next reconnect tries again.
@@ -367,6 +345,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
       const page = await c.history({ peerId, beforeId: oldest.id, limit: PAGE });
       cv.messages = mergeMessages(cv.messages, page.messages.map(fromServer));
       cv.hasMoreBefore = page.hasMore;
+      cv.peerReadSeq = Math.max(cv.peerReadSeq, page.peerReadSeq);
     } catch {
       // Scrolling up again retries.
     } finally {

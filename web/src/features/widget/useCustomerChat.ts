@@ -102,11 +102,13 @@ export function useCustomerChat() {
       const page = await c.history({ limit: PAGE });
       merge(page.messages.map(fromServer));
       hasMoreBefore.value = page.hasMore;
+      peerReadSeq.value = Math.max(peerReadSeq.value, page.peerReadSeq);
       myReadSeq.value = readSeqFromUnread(messages.value, myId(), members?.[0]?.message_count ?? 0);
       loaded.value = true;
     } else {
       const missed = await c.historyAfter(lastSeq(messages.value));
       merge(missed.messages.map(fromServer));
+      peerReadSeq.value = Math.max(peerReadSeq.value, missed.peerReadSeq);
     }
     void markReadIfVisible();
   }
@@ -224,6 +226,7 @@ export function useCustomerChat() {
       const page = await c.history({ beforeId: oldest.id, limit: PAGE });
       merge(page.messages.map(fromServer));
       hasMoreBefore.value = page.hasMore;
+      peerReadSeq.value = Math.max(peerReadSeq.value, page.peerReadSeq);
     } catch {
       // The user can scroll up again.
     } finally {
