@@ -183,7 +183,7 @@ async fn sweep_silent_connections(state: AppState, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         for socket in state.connections.silent(timeout) {
-            tracing::debug!(sid = %socket.id, "heartbeat timeout");
+            tracing::debug!("disconnecting a connection whose heartbeats stopped");
             let _ = socket.disconnect();
         }
     }

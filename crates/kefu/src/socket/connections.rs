@@ -294,14 +294,15 @@ impl Connections {
                     Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
                     Err(SendError::Socket(SocketError::InternalChannelFull)) => {
                         entry.conn.lagging.store(true, Ordering::Relaxed);
-                        slow.push(entry.socket.clone());
+                        slow.push((entry.socket.clone(), entry.conn.id));
                     }
                     Err(e) => tracing::error!(error = %e, event, "cannot encode an event"),
                 }
             }
         }
-        for socket in slow {
-            tracing::warn!(sid = %socket.id, "disconnecting a connection that does not keep up");
+        // Session ids stay out of the logs: they would let a reader hijack a polling session.
+        for (socket, connection) in slow {
+            tracing::warn!(user = %to, connection = connection.0, "disconnecting a connection that does not keep up");
             // With its buffer full even the disconnect packet may not fit; then the connection is
             // closed at its next Engine.IO ping, which cannot be queued either.
             let _ = socket.disconnect();
