@@ -140,6 +140,12 @@ impl Client {
                     }
                     continue;
                 };
+                // The server closed the namespace: what the official client calls
+                // "io server disconnect".
+                if text.as_str().starts_with("41") {
+                    let _ = reader_out.send(Message::Close(None));
+                    break;
+                }
                 handle_packet(text.as_str(), &reader_out, &reader_pending, &events_tx);
             }
             reader_closed.store(true, Ordering::Release);

@@ -22,6 +22,8 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// Redis for several nodes (not used by a single node).
     pub redis_url: Option<String>,
+    /// This node's name on the admin page; default `<hostname>-<pid>`.
+    pub node_id: Option<String>,
     /// Password of the `admin` user, created on first start when no admin exists.
     pub admin_password: Option<Secret>,
     /// HS256 secret; default: generated once and kept in `<data_dir>/jwt-secret`.
@@ -62,6 +64,7 @@ impl Default for Settings {
             database_url: None,
             database_max_connections: 8,
             redis_url: None,
+            node_id: None,
             admin_password: None,
             jwt_secret: None,
             customer_token_ttl: 30 * 24 * 3600,

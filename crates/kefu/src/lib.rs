@@ -36,6 +36,7 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub settings: Settings,
+    pub node: Node,
     pub store: Store,
     pub accounts: Accounts,
     pub chat: Chat,
@@ -46,6 +47,31 @@ impl Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {
         &self.0
+    }
+}
+
+/// This process, as the admin page lists it.
+pub struct Node {
+    pub id: String,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+}
+
+impl Node {
+    fn new(configured: Option<&str>) -> Self {
+        let id = configured.map(str::to_owned).unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            let host = host.trim();
+            format!(
+                "{}-{}",
+                if host.is_empty() { "kefu" } else { host },
+                std::process::id()
+            )
+        });
+        Self {
+            id,
+            started_at: domain::now_millis(),
+        }
     }
 }
 
@@ -103,8 +129,10 @@ impl Server {
             &mut tasks,
         );
         let chat = Chat::new(store.clone(), writer, delivery, settings.max_message_bytes);
+        let node = Node::new(settings.node_id.as_deref());
         let state = AppState(Arc::new(Shared {
             settings,
+            node,
             store,
             accounts,
             chat,

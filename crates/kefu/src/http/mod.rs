@@ -1,5 +1,6 @@
 //! The HTTP side: the REST API under `/api`, health checks, and the embedded web UI.
 
+mod admin;
 mod api;
 pub mod error;
 mod ui;
@@ -8,7 +9,7 @@ use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, State},
     http::StatusCode,
-    routing::{any, get, post},
+    routing::{any, get, patch, post},
 };
 use serde_json::json;
 
@@ -21,7 +22,9 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/visitors", post(api::create_visitor))
         .route("/login", post(api::login))
-        .route("/agents", post(api::create_agent))
+        .route("/agents", post(api::create_agent).get(admin::list_agents))
+        .route("/agents/{id}", patch(admin::update_agent))
+        .route("/admin/nodes", get(admin::nodes))
         .route("/me", get(api::me))
         .fallback(any(api::not_found))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));

@@ -5,7 +5,7 @@ use super::{
     auth::{self, Auth, Identity},
 };
 use crate::{
-    domain::{DisplayName, Email, Password, Role, User, Username},
+    domain::{DisplayName, Email, Password, Role, User, UserId, Username},
     store::{NewUser, Store, StoreError},
 };
 
@@ -145,6 +145,34 @@ impl Accounts {
             Ok(_) | Err(StoreError::NotFound) => Err(Error::Unauthorized),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Agents and admins, with whether each is disabled.
+    pub async fn staff(&self) -> Result<Vec<(User, bool)>> {
+        Ok(self
+            .store
+            .staff()
+            .await?
+            .into_iter()
+            .map(|r| (r.user, r.disabled))
+            .collect())
+    }
+
+    /// Disables or enables a staff account. A disabled account cannot log in, and its tokens stop
+    /// working at once.
+    #[tracing::instrument(skip_all, fields(user = %id, disabled))]
+    pub async fn set_disabled(&self, by: Identity, id: UserId, disabled: bool) -> Result<User> {
+        if by.user_id == id && disabled {
+            return Err(Error::Forbidden("you cannot disable your own account"));
+        }
+        let record = match self.store.user(id).await {
+            Ok(record) if record.user.role.is_staff() => record,
+            Ok(_) | Err(StoreError::NotFound) => return Err(Error::NotFound("no such agent")),
+            Err(e) => return Err(e.into()),
+        };
+        self.store.set_disabled(id, disabled).await?;
+        tracing::info!("account {}", if disabled { "disabled" } else { "enabled" });
+        Ok(record.user)
     }
 
     pub async fn user(&self, identity: Identity) -> Result<User> {

@@ -267,6 +267,32 @@ impl Connections {
         self.lock().count
     }
 
+    /// Users with at least one connection.
+    pub fn online_users(&self) -> usize {
+        self.lock().by_user.len()
+    }
+
+    pub fn connections_of(&self, user: UserId) -> usize {
+        self.lock().by_user.get(&user).map_or(0, Vec::len)
+    }
+
+    /// Closes every connection of a user (a disabled account).
+    pub fn disconnect_user(&self, user: UserId) {
+        let sockets: Vec<SocketRef> = {
+            let inner = self.lock();
+            inner
+                .by_user
+                .get(&user)
+                .into_iter()
+                .flatten()
+                .map(|e| e.socket.clone())
+                .collect()
+        };
+        for socket in sockets {
+            let _ = socket.disconnect();
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -128,6 +128,33 @@ impl Store {
             .collect()
     }
 
+    /// Agents and admins, oldest first.
+    pub async fn staff(&self) -> Result<Vec<UserRecord>, StoreError> {
+        sqlx::query(sql!(
+            self,
+            concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE role <> 'customer' ORDER BY id"
+            )
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+
+    /// `false` when there is no such user.
+    pub async fn set_disabled(&self, id: UserId, disabled: bool) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql!(self, "UPDATE users SET disabled = ? WHERE id = ?"))
+            .bind(i64::from(disabled))
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     pub async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<(), StoreError> {
         sqlx::query(sql!(
             self,
