@@ -160,6 +160,32 @@ fn assert_gapless(conversations: &[Vec<Value>]) {
     }
 }
 
+/// Restarts kefu on the same storage and checks that every acknowledged message is there, with
+/// gapless `seq` numbers; then drops the database.
+async fn assert_every_acked_message_survives_a_restart(
+    data_dir: &std::path::Path,
+    db: &TestDatabase,
+    chat: &Chat,
+    acked: &BTreeSet<String>,
+) {
+    let restarted = Process::spawn(data_dir, db.url.as_deref());
+    let stored = stored_messages(&restarted.base, chat).await;
+    let stored_ids: BTreeSet<String> = stored
+        .iter()
+        .flatten()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    let lost: Vec<_> = acked.difference(&stored_ids).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged messages lost: {lost:?}",
+        lost.len()
+    );
+    assert_gapless(&stored);
+    drop(restarted);
+    db.drop_now().await;
+}
+
 async fn kill_9_mid_traffic_loses_no_acknowledged_message(backend: Backend) {
     let db = TestDatabase::create(backend).await;
     let data_dir = common::temp_dir();
@@ -179,22 +205,7 @@ async fn kill_9_mid_traffic_loses_no_acknowledged_message(backend: Backend) {
         acked.len()
     );
 
-    let restarted = Process::spawn(&data_dir, db.url.as_deref());
-    let stored = stored_messages(&restarted.base, &chat).await;
-    let stored_ids: BTreeSet<String> = stored
-        .iter()
-        .flatten()
-        .map(|m| m["id"].as_str().unwrap().to_owned())
-        .collect();
-    let lost: Vec<_> = acked.difference(&stored_ids).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged messages lost: {lost:?}",
-        lost.len()
-    );
-    assert_gapless(&stored);
-    drop(restarted);
-    db.drop_now().await;
+    assert_every_acked_message_survives_a_restart(&data_dir, &db, &chat, &acked).await;
 }
 
 async fn sigterm_finishes_the_writes_in_flight_and_exits_0(backend: Backend) {
@@ -214,20 +225,7 @@ async fn sigterm_finishes_the_writes_in_flight_and_exits_0(backend: Backend) {
     assert_eq!(code, Some(0), "a graceful stop exits 0");
     assert!(!acked.is_empty());
 
-    let restarted = Process::spawn(&data_dir, db.url.as_deref());
-    let stored = stored_messages(&restarted.base, &chat).await;
-    let stored_ids: BTreeSet<String> = stored
-        .iter()
-        .flatten()
-        .map(|m| m["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(
-        acked.is_subset(&stored_ids),
-        "every acknowledged message survives a restart"
-    );
-    assert_gapless(&stored);
-    drop(restarted);
-    db.drop_now().await;
+    assert_every_acked_message_survives_a_restart(&data_dir, &db, &chat, &acked).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

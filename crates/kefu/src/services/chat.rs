@@ -200,11 +200,7 @@ impl Chat {
 
     /// My members (`all_member`): an agent's customers, or a customer's agent.
     pub async fn members(&self, me: Identity) -> Result<Vec<(Member, bool)>> {
-        let members = if me.role.is_staff() {
-            self.store.members_of_agent(me.user_id).await?
-        } else {
-            self.store.members_of_customer(me.user_id).await?
-        };
+        let members = self.store.members_of(me.user_id, me.role).await?;
         Ok(members
             .into_iter()
             .map(|m| {

@@ -214,39 +214,36 @@ impl Store {
         Ok(counts)
     }
 
-    /// An agent's members: the customers of its open conversations, latest activity first.
-    pub async fn members_of_agent(&self, agent: UserId) -> Result<Vec<Member>, StoreError> {
-        let rows = sqlx::query(sql!(
-            self,
-            "SELECT c.id AS conversation_id, c.last_seq, u.id, u.role, u.username, u.display_name, \
-               (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = c.customer_id \
-                  AND m.seq > COALESCE((SELECT r.last_read_seq FROM read_states r \
-                                        WHERE r.user_id = ? AND r.conversation_id = c.id), 0)) AS unread \
-             FROM conversations c JOIN users u ON u.id = c.customer_id \
-             WHERE c.agent_id = ? AND c.status = 'open' ORDER BY c.updated_at DESC, c.id DESC"
-        ))
-        .bind(agent.0)
-        .bind(agent.0)
-        .fetch_all(&self.pool)
-        .await?;
-        self.members_with_last_message(&rows).await
-    }
-
-    /// A customer's member: the agent of its open conversation, if one is assigned.
-    pub async fn members_of_customer(&self, customer: UserId) -> Result<Vec<Member>, StoreError> {
-        let rows = sqlx::query(sql!(
-            self,
-            "SELECT c.id AS conversation_id, c.last_seq, u.id, u.role, u.username, u.display_name, \
-               (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id <> c.customer_id \
-                  AND m.seq > COALESCE((SELECT r.last_read_seq FROM read_states r \
-                                        WHERE r.user_id = ? AND r.conversation_id = c.id), 0)) AS unread \
-             FROM conversations c JOIN users u ON u.id = c.agent_id \
-             WHERE c.open_key = ?"
-        ))
-        .bind(customer.0)
-        .bind(customer.0)
-        .fetch_all(&self.pool)
-        .await?;
+    /// My members: for an agent (or admin), the customers of its open conversations, latest
+    /// activity first; for a customer, the agent of its open conversation, if one is assigned.
+    pub async fn members_of(&self, user: UserId, role: Role) -> Result<Vec<Member>, StoreError> {
+        // `unread` counts what the other side sent after my read mark.
+        let query = if role == Role::Customer {
+            sql!(
+                self,
+                "SELECT c.id AS conversation_id, c.last_seq, u.id, u.role, u.username, u.display_name, \
+                   (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id <> c.customer_id \
+                      AND m.seq > COALESCE((SELECT r.last_read_seq FROM read_states r \
+                                            WHERE r.user_id = ? AND r.conversation_id = c.id), 0)) AS unread \
+                 FROM conversations c JOIN users u ON u.id = c.agent_id \
+                 WHERE c.open_key = ?"
+            )
+        } else {
+            sql!(
+                self,
+                "SELECT c.id AS conversation_id, c.last_seq, u.id, u.role, u.username, u.display_name, \
+                   (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = c.customer_id \
+                      AND m.seq > COALESCE((SELECT r.last_read_seq FROM read_states r \
+                                            WHERE r.user_id = ? AND r.conversation_id = c.id), 0)) AS unread \
+                 FROM conversations c JOIN users u ON u.id = c.customer_id \
+                 WHERE c.agent_id = ? AND c.status = 'open' ORDER BY c.updated_at DESC, c.id DESC"
+            )
+        };
+        let rows = sqlx::query(query)
+            .bind(user.0)
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await?;
         self.members_with_last_message(&rows).await
     }
 
