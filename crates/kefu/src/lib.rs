@@ -50,6 +50,9 @@ impl Deref for AppState {
     }
 }
 
+/// How long a stopping server waits for open HTTP requests after closing every socket.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// This process, as the admin page lists it.
 pub struct Node {
     pub id: String,
@@ -169,14 +172,25 @@ impl Server {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
         let closing_io = io.clone();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: closing connections");
-                closing_io.close().await;
-            })
-            .await
-            .context("serving HTTP")?;
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let stopped = stopping.clone();
+        let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing connections");
+            closing_io.close().await;
+            stopping.notify_one();
+        });
+        // A long-polling request of a session that never joined a namespace is not closed by
+        // `io.close()` and would hold the shutdown until its next ping: past a short grace, the
+        // requests still open are dropped.
+        let grace = async {
+            stopped.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            served = serving => served.context("serving HTTP")?,
+            () = grace => tracing::info!("dropping requests still open after {SHUTDOWN_GRACE:?}"),
+        }
 
         stop_sweeper.cancel();
         self.stop_writers.cancel();

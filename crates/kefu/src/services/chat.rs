@@ -225,25 +225,32 @@ impl Chat {
         if me.role.is_staff() {
             let customer =
                 peer.ok_or_else(|| Error::InvalidPayload("receiverId/peerId is required".into()))?;
-            if let Some(conversation) = self
+            return match self
                 .store
                 .conversation_of_agent_with(me.user_id, customer)
                 .await?
             {
-                return Ok(conversation);
-            }
-            return match self.store.user(customer).await {
-                Err(StoreError::NotFound) => Err(Error::NotFound("no such user")),
-                Err(e) => Err(e.into()),
-                Ok(_) => Err(Error::Forbidden("that user is not one of your customers")),
+                Some(conversation) => Ok(conversation),
+                None => Err(self
+                    .refusal(customer, "that user is not one of your customers")
+                    .await),
             };
         }
         let conversation = self.store.open_conversation(me.user_id).await?;
         match peer {
-            Some(peer) if Some(peer) != conversation.agent_id => {
-                Err(Error::Forbidden("you can only write to your own agent"))
-            }
+            Some(peer) if Some(peer) != conversation.agent_id => Err(self
+                .refusal(peer, "you can only write to your own agent")
+                .await),
             _ => Ok(conversation),
+        }
+    }
+
+    /// Why `peer` is out of reach: it does not exist (`not_found`), or it is someone else's.
+    async fn refusal(&self, peer: UserId, forbidden: &'static str) -> Error {
+        match self.store.user(peer).await {
+            Ok(_) => Error::Forbidden(forbidden),
+            Err(StoreError::NotFound) => Error::NotFound("no such user"),
+            Err(e) => e.into(),
         }
     }
 
