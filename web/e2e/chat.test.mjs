@@ -1,6 +1,7 @@
 // Browser tests of the built UI against the real server: a visitor and an agent chat both ways,
-// typing and read receipts show, history survives reloads, content stays text, and the embedded
-// widget survives a hostile shop page. Screenshots go to e2e/screenshots/.
+// typing and read receipts show, history survives reloads, content stays text, the embedded widget
+// survives a hostile shop page, and the pages speak Chinese. Screenshots go to e2e/screenshots/.
+// The admin page has its own file (admin.test.mjs).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
@@ -253,51 +254,7 @@ describe("embedded widget", () => {
   });
 });
 
-describe("admin", () => {
-  it("creates an agent who can then sign in to the console", async () => {
-    const ctx = await newContext(browser);
-    const page = await ctx.newPage();
-    try {
-      await signIn(page, ui.url, "/admin", "admin", kefu.adminPassword);
-      const form = page.getByTestId("create-agent");
-      await form.waitFor();
-      await form.getByLabel("Username").fill("carol");
-      await form.getByLabel(/Display name/).fill("Carol Wang");
-      await form.getByLabel("Password").fill("short");
-      await form.getByLabel("Username").focus();
-      await form.getByText("Use 8–128 characters.").waitFor();
-      await form.getByLabel("Password").fill("a-long-enough-password");
-      await form.getByRole("button", { name: "Create agent" }).click();
-      await page.getByTestId("create-success").waitFor();
-      await page.getByTestId("created-agents").getByText("Carol Wang").waitFor();
-
-      // The same username again is a conflict, said plainly.
-      await form.getByLabel("Username").fill("carol");
-      await form.getByLabel("Password").fill("a-long-enough-password");
-      await form.getByRole("button", { name: "Create agent" }).click();
-      await page.getByTestId("create-error").filter({ hasText: "already taken" }).waitFor();
-      await screenshot(page, "admin");
-      await page.setViewportSize({ width: 360, height: 740 });
-      await screenshot(page, "admin-mobile", { fullPage: true });
-      await page.setViewportSize({ width: 1280, height: 800 });
-
-      const res = await fetch(`${ui.url}/api/login`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ username: "carol", password: "a-long-enough-password" }),
-      });
-      assert.equal(res.status, 200);
-      assert.equal((await res.json()).user.role, "agent");
-
-      // A non-admin is refused by the admin page.
-      await page.getByTestId("logout").click();
-      await signIn(page, ui.url, "/admin", "carol", "a-long-enough-password");
-      await page.getByTestId("login-error").filter({ hasText: "not an administrator" }).waitFor();
-    } finally {
-      await ctx.close();
-    }
-  });
-
+describe("languages", () => {
   it("shows the pages in Chinese for a Chinese browser", async () => {
     const ctx = await newContext(browser, { ...MOBILE, locale: "zh-CN" });
     const page = await ctx.newPage();
@@ -310,6 +267,13 @@ describe("admin", () => {
       await screenshot(page, "console-login-zh-mobile");
       await page.goto(`${ui.url}/`);
       await screenshot(page, "landing-zh");
+      await page.goto(`${ui.url}/admin`);
+      await page.getByLabel("用户名").fill("admin");
+      await page.getByLabel("密码").fill(kefu.adminPassword);
+      await page.getByRole("button", { name: "登录" }).click();
+      await page.getByRole("heading", { name: "节点" }).waitFor();
+      await page.getByTestId("node-uptime").filter({ hasText: /^已运行 \d+(秒|分\d\d秒)$/ }).waitFor();
+      await screenshot(page, "admin-zh-mobile", { fullPage: true });
     } finally {
       await ctx.close();
     }

@@ -39,15 +39,12 @@ const CHROMIUM_ARGS = [
 
 // ---- the kefu server ----
 
-export async function startKefu() {
-  if (!existsSync(KEFU_BIN)) throw new Error(`kefu binary not found at ${KEFU_BIN}; build it or set KEFU_BIN`);
-  const dataDir = await mkdtemp(path.join(tmpdir(), "kefu-web-e2e-"));
-  const adminPassword = `pw-${randomBytes(12).toString("hex")}`;
-  const child = spawn(KEFU_BIN, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
+/** Runs `kefu serve` on `listen` with `dataDir`; resolves with the child and its URL once it listens. */
+async function spawnKefu(listen, dataDir, adminPassword, log) {
+  const child = spawn(KEFU_BIN, ["serve", "--listen", listen, "--data-dir", dataDir], {
     env: { ...process.env, KEFU_ADMIN_PASSWORD: adminPassword, KEFU_LOG: "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const log = [];
   const keep = (chunk) => {
     log.push(...chunk.toString().split("\n").filter(Boolean));
     if (log.length > 300) log.splice(0, log.length - 300);
@@ -70,18 +67,52 @@ export async function startKefu() {
       reject(new Error(`kefu exited with ${code}:\n${log.join("\n")}`));
     });
   });
+  return { child, url };
+}
+
+/** SIGTERM, as a service manager stops it; SIGKILL if it has not exited 10 s later. */
+async function terminate(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * kefu on a free port with a fresh data directory. `stop()` and `start()` stop it (SIGTERM) and start
+ * it again on the same port and data directory, as a restart in production does.
+ */
+export async function startKefu() {
+  if (!existsSync(KEFU_BIN)) throw new Error(`kefu binary not found at ${KEFU_BIN}; build it or set KEFU_BIN`);
+  const dataDir = await mkdtemp(path.join(tmpdir(), "kefu-web-e2e-"));
+  const adminPassword = `pw-${randomBytes(12).toString("hex")}`;
+  const log = [];
+  let { child, url } = await spawnKefu("127.0.0.1:0", dataDir, adminPassword, log);
+  const listen = new URL(url).host;
   return {
     url,
     adminPassword,
     log,
-    async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-        await exited;
-        clearTimeout(timer);
+    async stop() {
+      await terminate(child);
+    },
+    async start() {
+      if (child.exitCode === null && child.signalCode === null) throw new Error("kefu is already running");
+      // The port was just released; a few tries in case the system has not let go of it yet.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          ({ child } = await spawnKefu(listen, dataDir, adminPassword, log));
+          return;
+        } catch (e) {
+          if (attempt >= 5) throw e;
+          await new Promise((r) => setTimeout(r, 300));
+        }
       }
+    },
+    async close() {
+      await terminate(child);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
@@ -242,10 +273,15 @@ async function servesDist(baseUrl) {
   return same.every(Boolean);
 }
 
-/** The kefu server itself when it serves this very dist/, else a proxy in front of it. */
+/**
+ * The kefu server itself when it serves this very dist/, else a proxy in front of it (always the proxy
+ * with KEFU_E2E_PROXY=1). The proxy outlives restarts of kefu: it connects to it per request.
+ */
 export async function uiFor(kefu) {
   try {
-    if (await servesDist(kefu.url)) return { url: kefu.url, proxied: false, close: async () => {} };
+    if (process.env.KEFU_E2E_PROXY !== "1" && (await servesDist(kefu.url))) {
+      return { url: kefu.url, proxied: false, close: async () => {} };
+    }
   } catch {
     // Fall through to the proxy.
   }
@@ -291,6 +327,11 @@ export async function newContext(browser, options = {}) {
 export async function screenshot(page, name, options = {}) {
   await mkdir(screenshotDir, { recursive: true });
   await page.screenshot({ path: path.join(screenshotDir, `${name}.png`), ...options });
+}
+
+/** The session a page keeps in localStorage (slot "visitor", "console" or "admin"). */
+export async function storedSession(page, slot) {
+  return JSON.parse(await page.evaluate((k) => window.localStorage.getItem(k), `kefu.session.${slot}`));
 }
 
 /** Signs in to the console (or the admin page) through the form. */

@@ -1,12 +1,16 @@
 // The HTTP half of the protocol. Relative URLs: the UI is served from the same origin as the API.
 import type {
+  AgentsResponse,
   CreateAgentRequest,
   CreateAgentResponse,
   ErrorBody,
   ErrorCode,
+  Id,
   LoginRequest,
   MeResponse,
+  NodesResponse,
   SessionResponse,
+  UpdateAgentResponse,
   VisitorRequest,
 } from "./protocol";
 
@@ -31,6 +35,19 @@ function isErrorBody(v: unknown): v is { error: ErrorBody } {
   );
 }
 
+/**
+ * The code of an error answer without kefu's error body, i.e. not from kefu itself: a proxy or load
+ * balancer in front of it answering 502/503/504 could not reach kefu.
+ */
+export function codeOfBareStatus(status: number): ErrorCode | "network" {
+  if (status === 502 || status === 503 || status === 504) return "network";
+  if (status >= 500) return "internal";
+  if (status === 401) return "unauthorized";
+  if (status === 403) return "forbidden";
+  if (status === 404) return "not_found";
+  return "invalid_payload";
+}
+
 async function request<T>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
@@ -49,7 +66,7 @@ async function request<T>(method: string, path: string, body?: unknown, token?: 
   }
   if (!res.ok) {
     if (isErrorBody(data)) throw new ApiError(res.status, data.error.code, data.error.message);
-    throw new ApiError(res.status, res.status >= 500 ? "unavailable" : "invalid_payload", res.statusText);
+    throw new ApiError(res.status, codeOfBareStatus(res.status), res.statusText);
   }
   return data as T;
 }
@@ -60,4 +77,8 @@ export const api = {
   me: (token: string) => request<MeResponse>("GET", "/api/me", undefined, token),
   createAgent: (token: string, body: CreateAgentRequest) =>
     request<CreateAgentResponse>("POST", "/api/agents", body, token),
+  listAgents: (token: string) => request<AgentsResponse>("GET", "/api/agents", undefined, token),
+  setAgentDisabled: (token: string, id: Id, disabled: boolean) =>
+    request<UpdateAgentResponse>("PATCH", `/api/agents/${encodeURIComponent(id)}`, { disabled }, token),
+  nodes: (token: string) => request<NodesResponse>("GET", "/api/admin/nodes", undefined, token),
 };

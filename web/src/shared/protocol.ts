@@ -57,6 +57,39 @@ export interface MeResponse {
   user: User;
 }
 
+/** An agent or admin as `GET /api/agents` lists it: the account, its presence and its load. */
+export interface AgentSummary extends User {
+  disabled: boolean;
+  online: boolean;
+  /** Open Socket.IO connections of this account (tabs, devices). */
+  connections: number;
+  openConversations: number;
+}
+export interface AgentsResponse {
+  agents: AgentSummary[];
+}
+export interface UpdateAgentRequest {
+  disabled: boolean;
+}
+export interface UpdateAgentResponse {
+  user: User;
+  disabled: boolean;
+}
+
+/** What one kefu node holds (`GET /api/admin/nodes`). */
+export interface NodeSummary {
+  id: string;
+  startedAt: Timestamp;
+  connections: number;
+  onlineUsers: number;
+  onlineAgents: number;
+  /** Open conversations of the agents connected to this node. */
+  openConversations: number;
+}
+export interface NodesResponse {
+  nodes: NodeSummary[];
+}
+
 // ---- Socket.IO ----
 
 export interface AckError {

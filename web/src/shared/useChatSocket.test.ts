@@ -8,6 +8,8 @@ type Responder = (event: string, payload: unknown) => unknown;
 /** Just enough of a socket.io-client Socket: events in, emits answered by `respond`. */
 class FakeSocket {
   connected = false;
+  /** Set to refuse the next handshakes, as the server does for a disabled account. */
+  refuse = false;
   emitted: Array<{ event: string; payload: unknown }> = [];
   private handlers = new Map<string, Handler[]>();
   constructor(public respond: Responder) {}
@@ -20,6 +22,10 @@ class FakeSocket {
     for (const fn of this.handlers.get(event) ?? []) fn(...args);
   }
   connect() {
+    if (this.refuse) {
+      this.fire("connect_error", new Error("unauthorized"));
+      return this;
+    }
     this.connected = true;
     this.fire("connect");
     return this;
@@ -127,7 +133,40 @@ describe("useChatSocket", () => {
     const { fake, chat } = setup(() => okLogin, { unauthorized });
     fake.fire("connect_error", new Error("unauthorized"));
     expect(chat.state.value).toBe("unauthorized");
-    expect(unauthorized).toHaveBeenCalledOnce();
+    expect(unauthorized).toHaveBeenCalledExactlyOnceWith("expired");
+  });
+
+  it("reconnects at once after a server-side disconnect, and resumes", async () => {
+    const ready = vi.fn();
+    const { fake, chat } = setup(() => okLogin, { ready });
+    chat.start();
+    await flush();
+    fake.drop("io server disconnect");
+    await flush();
+    expect(chat.state.value).toBe("online");
+    expect(ready).toHaveBeenLastCalledWith(okLogin, true);
+  });
+
+  it("tells a disabled account apart: closed by the server, then refused", async () => {
+    const unauthorized = vi.fn();
+    const { fake, chat } = setup(() => okLogin, { unauthorized });
+    chat.start();
+    await flush();
+    fake.refuse = true;
+    fake.drop("io server disconnect");
+    expect(chat.state.value).toBe("unauthorized");
+    expect(unauthorized).toHaveBeenCalledExactlyOnceWith("revoked");
+  });
+
+  it("a token refused after a network drop is not called revoked", async () => {
+    const unauthorized = vi.fn();
+    const { fake, chat } = setup(() => okLogin, { unauthorized });
+    chat.start();
+    await flush();
+    fake.drop("transport close");
+    fake.refuse = true;
+    fake.connect();
+    expect(unauthorized).toHaveBeenCalledExactlyOnceWith("expired");
   });
 
   it("routes server events to the store", async () => {

@@ -61,8 +61,14 @@ export interface ChatHandlers {
    * (`resumed` true), where the store fetches what it missed with {@link ChatSocket.historyAfter}.
    */
   ready?(login: LoginAck, resumed: boolean): void | Promise<void>;
-  unauthorized?(): void;
+  /**
+   * The server refused the token. `revoked` when it had just closed a working connection and then
+   * refused the token (the account was disabled); `expired` otherwise.
+   */
+  unauthorized?(reason: UnauthorizedReason): void;
 }
+
+export type UnauthorizedReason = "revoked" | "expired";
 
 export interface ChatSocketOptions {
   token: string;
@@ -93,6 +99,8 @@ export function useChatSocket(opts: ChatSocketOptions) {
 
   let everReady = false;
   let closed = false;
+  /** The server closed the connection on purpose and no login has succeeded since. */
+  let closedByServer = false;
   let readyWaiters: Array<() => void> = [];
 
   const offlineOr = (s: ConnectionState): ConnectionState =>
@@ -104,6 +112,7 @@ export function useChatSocket(opts: ChatSocketOptions) {
       if (!socket.connected) return;
       const resumed = everReady;
       everReady = true;
+      closedByServer = false;
       state.value = "online";
       const waiters = readyWaiters;
       readyWaiters = [];
@@ -113,7 +122,7 @@ export function useChatSocket(opts: ChatSocketOptions) {
       if (e instanceof ChatError && (e.code === "unauthorized" || e.code === "forbidden")) {
         state.value = "unauthorized";
         socket.disconnect();
-        h.unauthorized?.();
+        h.unauthorized?.(closedByServer ? "revoked" : "expired");
       } else if (socket.connected && !closed) {
         // Try the login again on a fresh connection, after a pause (the database may be down).
         socket.disconnect();
@@ -137,13 +146,18 @@ export function useChatSocket(opts: ChatSocketOptions) {
   socket.on("disconnect", (reason) => {
     if (closed) return;
     state.value = offlineOr("reconnecting");
-    // The client does not reconnect by itself after a server-side disconnect (e.g. a slow consumer).
-    if (reason === "io server disconnect") socket.connect();
+    // The client does not reconnect by itself after a server-side disconnect. The server does that to
+    // a connection that cannot keep up (reconnect and resync) and to a disabled account (the new
+    // handshake is then refused as unauthorized, and the user is told).
+    if (reason === "io server disconnect") {
+      closedByServer = true;
+      socket.connect();
+    }
   });
   socket.on("connect_error", (err: Error) => {
     if (err.message === "unauthorized") {
       state.value = "unauthorized";
-      h.unauthorized?.();
+      h.unauthorized?.(closedByServer ? "revoked" : "expired");
       return;
     }
     state.value = offlineOr(everReady ? "reconnecting" : "connecting");

@@ -29,7 +29,7 @@ import {
 } from "../../shared/messages";
 import type { Id, Member, Message, SessionResponse } from "../../shared/protocol";
 import { createTypingSender, TYPING_STALE_MS, type TypingSender } from "../../shared/typing";
-import { ChatError, useChatSocket, type ChatSocket } from "../../shared/useChatSocket";
+import { ChatError, useChatSocket, type ChatSocket, type UnauthorizedReason } from "../../shared/useChatSocket";
 
 export interface Conversation {
   peerId: Id;
@@ -283,8 +283,8 @@ export function useConsole(session: SessionResponse, attention: Attention) {
         assigned() {
           void refreshMembers();
         },
-        unauthorized() {
-          expired.value = true;
+        unauthorized(reason) {
+          expired.value = reason;
         },
       },
     });
@@ -292,7 +292,8 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     c.start();
   }
 
-  const expired = ref(false);
+  /** Set when the server refused this agent's token: the console signs out and says why. */
+  const expired = ref<UnauthorizedReason | null>(null);
 
   function select(peerId: Id | null) {
     const prev = activeId.value;
