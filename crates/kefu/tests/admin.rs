@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 on_every_backend!(
     an_admin_sees_every_agent_with_presence_and_load,
-    a_disabled_agent_is_out_at_once_and_can_come_back
+    a_disabled_agent_is_out_at_once_and_can_come_back,
+    a_disabled_agents_customers_go_to_another_agent,
 );
 
 async fn an_admin_sees_every_agent_with_presence_and_load(backend: Backend) {
@@ -128,7 +129,24 @@ async fn a_disabled_agent_is_out_at_once_and_can_come_back(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(server.post("/api/login", login, None).await.0, 200);
+    let (status, fresh) = server.post("/api/login", login, None).await;
+    assert_eq!(status, 200);
+    let fresh = fresh["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server
+            .request(Method::GET, "/api/me", None, Some(&fresh))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .request(Method::GET, "/api/me", None, Some(&alice_token))
+            .await
+            .0,
+        401,
+        "enabling an account does not revive the tokens it had before"
+    );
 
     // Mistakes get clear answers.
     let admin_id = server
@@ -150,5 +168,69 @@ async fn a_disabled_agent_is_out_at_once_and_can_come_back(backend: Backend) {
         assert_eq!(status, expected, "{path}: {answer}");
         assert!(answer["error"]["code"].is_string(), "{answer}");
     }
+    server.stop().await;
+}
+
+async fn a_disabled_agents_customers_go_to_another_agent(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice_token, alice_id) = server.agent("alice").await;
+    let (_alice, _) = server.login(&alice_token, &alice_id).await;
+    let (ann_token, ann_id) = server.visitor().await;
+    let (mut ann, ack) = server.login(&ann_token, &ann_id).await;
+    assert_eq!(ack["csId"], alice_id.as_str());
+    let (bob_token, bob_id) = server.agent("bob").await;
+    let (mut bob, _) = server.login(&bob_token, &bob_id).await;
+    ann.call("private_message", json!({"content": "hello alice"}))
+        .await
+        .unwrap();
+
+    let admin = server.admin_token().await;
+    let path = format!("/api/agents/{alice_id}");
+    let (status, _) = server
+        .request(
+            Method::PATCH,
+            &path,
+            Some(json!({"disabled": true})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    assert_eq!(
+        ann.expect("user_offline", common::WAIT).await.unwrap(),
+        alice_id.as_str()
+    );
+    let assigned = ann
+        .expect("conversation_assigned", common::WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        assigned["agentId"],
+        bob_id.as_str(),
+        "the customer is not left waiting for a disabled agent"
+    );
+    assert_eq!(
+        bob.expect("conversation_assigned", common::WAIT)
+            .await
+            .unwrap()["customerId"],
+        ann_id.as_str()
+    );
+    let history = bob
+        .call("history", json!({"peerId": ann_id}))
+        .await
+        .unwrap();
+    assert_eq!(
+        history["messages"][0]["content"], "hello alice",
+        "the new agent sees the whole history"
+    );
+    ann.call("private_message", json!({"content": "hello bob"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        bob.expect("new_private_message", common::WAIT)
+            .await
+            .unwrap()["content"],
+        "hello bob"
+    );
     server.stop().await;
 }

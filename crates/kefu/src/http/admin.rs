@@ -91,6 +91,7 @@ pub async fn update_agent(
         .await?;
     if update.disabled {
         app.connections.disconnect_user(id);
+        app.chat.release_agent(id).await?;
     }
     Ok(Json(Updated {
         user,

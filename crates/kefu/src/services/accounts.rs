@@ -139,9 +139,16 @@ impl Accounts {
 
     /// The identity behind a token, if the token is valid and its user still exists and is enabled.
     pub async fn authenticate(&self, token: &str) -> Result<Identity> {
-        let identity = self.auth.verify(token)?;
+        let verified = self.auth.verify(token)?;
+        let identity = verified.identity;
         match self.store.user(identity.user_id).await {
-            Ok(record) if !record.disabled && record.user.role == identity.role => Ok(identity),
+            Ok(record)
+                if !record.disabled
+                    && record.user.role == identity.role
+                    && verified.issued_at >= record.tokens_valid_from =>
+            {
+                Ok(identity)
+            }
             Ok(_) | Err(StoreError::NotFound) => Err(Error::Unauthorized),
             Err(e) => Err(e.into()),
         }

@@ -26,6 +26,17 @@ struct Claims {
     role: String,
     iat: u64,
     exp: u64,
+    /// When it was issued, in milliseconds: revocation compares against it.
+    #[serde(default, rename = "iatMs")]
+    iat_ms: u64,
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub identity: Identity,
+    /// Milliseconds since the Unix epoch.
+    pub issued_at: i64,
 }
 
 #[derive(Clone)]
@@ -88,24 +99,34 @@ impl Auth {
         } else {
             self.customer_ttl
         };
-        let now = jsonwebtoken::get_current_timestamp();
+        let now_ms = crate::domain::now_millis().max(0) as u64;
+        let now = now_ms / 1000;
         let claims = Claims {
             sub: user.id.to_string(),
             role: user.role.as_str().to_owned(),
             iat: now,
             exp: now + ttl.as_secs(),
+            iat_ms: now_ms,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Other(anyhow::Error::new(e).context("signing a token")))
     }
 
     /// A forged, expired or malformed token is `Unauthorized`, whatever the reason.
-    pub fn verify(&self, token: &str) -> Result<Identity> {
+    pub fn verify(&self, token: &str) -> Result<Verified> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| Error::Unauthorized)?;
         let user_id = UserId::parse(&data.claims.sub).map_err(|_| Error::Unauthorized)?;
         let role = Role::parse(&data.claims.role).map_err(|_| Error::Unauthorized)?;
-        Ok(Identity { user_id, role })
+        let issued_at = if data.claims.iat_ms > 0 {
+            data.claims.iat_ms
+        } else {
+            data.claims.iat * 1000
+        };
+        Ok(Verified {
+            identity: Identity { user_id, role },
+            issued_at: issued_at as i64,
+        })
     }
 }
 
@@ -176,7 +197,7 @@ mod tests {
     #[test]
     fn a_token_names_its_user_and_role() {
         let auth = auth("0123456789abcdef0123456789abcdef");
-        let identity = auth.verify(&auth.issue(&user()).unwrap()).unwrap();
+        let identity = auth.verify(&auth.issue(&user()).unwrap()).unwrap().identity;
         assert_eq!(
             identity,
             Identity {
@@ -220,6 +241,7 @@ mod tests {
             role: "agent".into(),
             iat: 0,
             exp: 1000,
+            iat_ms: 0,
         };
         let token = jsonwebtoken::encode(&Header::default(), &claims, &auth.encoding).unwrap();
         assert!(auth.verify(&token).is_err());

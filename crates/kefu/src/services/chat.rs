@@ -198,6 +198,31 @@ impl Chat {
         }
     }
 
+    /// An agent left for good (its account was disabled): its customers see it go offline, their
+    /// conversations go back to the queue and to the other online agents.
+    pub async fn release_agent(&self, agent: UserId) -> Result<()> {
+        let released = self.store.release_conversations(agent).await?;
+        for conversation in &released {
+            let customer = conversation.customer_id;
+            self.delivery.notify(
+                customer,
+                &Notice::Presence {
+                    user: agent,
+                    online: false,
+                },
+                None,
+            );
+            self.delivery.notify(
+                customer,
+                &Notice::Queued {
+                    conversation: conversation.id,
+                },
+                None,
+            );
+        }
+        self.assign_queue().await
+    }
+
     /// My members (`all_member`): an agent's customers, or a customer's agent.
     pub async fn members(&self, me: Identity) -> Result<Vec<(Member, bool)>> {
         let members = self.store.members_of(me.user_id, me.role).await?;

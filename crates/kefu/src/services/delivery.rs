@@ -31,6 +31,10 @@ pub enum Notice<'a> {
         user: UserId,
         online: bool,
     },
+    /// The conversation lost its agent and waits in the queue again.
+    Queued {
+        conversation: ConversationId,
+    },
     Assigned {
         conversation: ConversationId,
         customer: UserId,

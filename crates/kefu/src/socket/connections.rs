@@ -276,17 +276,15 @@ impl Connections {
         self.lock().by_user.get(&user).map_or(0, Vec::len)
     }
 
-    /// Closes every connection of a user (a disabled account).
+    /// Closes every connection of a user (a disabled account). The user is offline from this
+    /// call on, so that nothing is routed to it while the sockets close.
     pub fn disconnect_user(&self, user: UserId) {
         let sockets: Vec<SocketRef> = {
-            let inner = self.lock();
-            inner
-                .by_user
-                .get(&user)
-                .into_iter()
-                .flatten()
-                .map(|e| e.socket.clone())
-                .collect()
+            let mut inner = self.lock();
+            let entries = inner.by_user.remove(&user).unwrap_or_default();
+            inner.online_agents.retain(|a| *a != user);
+            inner.count -= entries.len();
+            entries.into_iter().map(|e| e.socket).collect()
         };
         for socket in sockets {
             let _ = socket.disconnect();
@@ -388,6 +386,12 @@ impl Delivery for Connections {
                     },
                     except,
                 );
+            }
+            Notice::Queued { conversation } => {
+                let payload = events::ConversationQueued {
+                    conversation_id: conversation,
+                };
+                self.emit(to, events::CONVERSATION_QUEUED, &payload, except);
             }
             Notice::Assigned {
                 conversation,

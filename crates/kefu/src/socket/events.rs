@@ -26,6 +26,7 @@ pub const USER_ONLINE: &str = "user_online";
 pub const USER_OFFLINE: &str = "user_offline";
 pub const UPDATE_MEMBER_LIST: &str = "update_member_list";
 pub const CONVERSATION_ASSIGNED: &str = "conversation_assigned";
+pub const CONVERSATION_QUEUED: &str = "conversation_queued";
 pub const ERROR: &str = "error";
 
 /// An event's argument, which must be a JSON object: serde would otherwise also read a struct
@@ -216,6 +217,12 @@ pub struct Typing {
 pub struct MemberUpdate {
     pub user_id: UserId,
     pub online: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationQueued {
+    pub conversation_id: ConversationId,
 }
 
 #[derive(Debug, Serialize)]

@@ -172,6 +172,39 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Takes an agent's open conversations away from it, back into the queue; returns them.
+    pub async fn release_conversations(
+        &self,
+        agent: UserId,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let conversations = sqlx::query(sql!(
+            self,
+            concat!(
+                "SELECT ",
+                conversation_columns!(),
+                " FROM conversations WHERE agent_id = ? AND status = 'open'"
+            )
+        ))
+        .bind(agent.0)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(conversation_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        sqlx::query(sql!(
+            self,
+            "UPDATE conversations SET agent_id = NULL, assigned_at = NULL, updated_at = ? \
+             WHERE agent_id = ? AND status = 'open'"
+        ))
+        .bind(now_millis())
+        .bind(agent.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(conversations)
+    }
+
     /// Open conversations without an agent, oldest first.
     pub async fn queued_conversations(&self, limit: u32) -> Result<Vec<Conversation>, StoreError> {
         sqlx::query(sql!(

@@ -10,6 +10,8 @@ pub struct UserRecord {
     pub email: Option<String>,
     pub password_hash: Option<String>,
     pub disabled: bool,
+    /// Tokens issued before this time (milliseconds) are refused.
+    pub tokens_valid_from: i64,
 }
 
 pub struct NewUser<'a> {
@@ -22,7 +24,7 @@ pub struct NewUser<'a> {
 
 macro_rules! user_columns {
     () => {
-        "id, role, username, display_name, email, password_hash, disabled"
+        "id, role, username, display_name, email, password_hash, disabled, tokens_valid_from"
     };
 }
 
@@ -40,6 +42,7 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
         email: optional_text(row, "email")?,
         password_hash: optional_text(row, "password_hash")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
+        tokens_valid_from: row.try_get("tokens_valid_from")?,
     })
 }
 
@@ -145,13 +148,23 @@ impl Store {
         .collect()
     }
 
-    /// `false` when there is no such user.
+    /// `false` when there is no such user. Disabling also revokes every token issued so far.
     pub async fn set_disabled(&self, id: UserId, disabled: bool) -> Result<bool, StoreError> {
-        let result = sqlx::query(sql!(self, "UPDATE users SET disabled = ? WHERE id = ?"))
-            .bind(i64::from(disabled))
+        let result = if disabled {
+            sqlx::query(sql!(
+                self,
+                "UPDATE users SET disabled = 1, tokens_valid_from = ? WHERE id = ?"
+            ))
+            .bind(crate::domain::now_millis())
             .bind(id.0)
             .execute(&self.pool)
-            .await?;
+            .await?
+        } else {
+            sqlx::query(sql!(self, "UPDATE users SET disabled = 0 WHERE id = ?"))
+                .bind(id.0)
+                .execute(&self.pool)
+                .await?
+        };
         Ok(result.rows_affected() == 1)
     }
 
