@@ -175,7 +175,8 @@ mod tests {
 
     #[test]
     fn defaults_listen_on_localhost_3000_with_sqlite_in_the_data_dir() {
-        figment::Jail::expect_with(|_| {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             let settings = Settings::load(None, NoFlags::default()).map_err(|e| *e)?;
             assert_eq!(settings.listen.to_string(), "127.0.0.1:3000");
             assert!(
@@ -194,6 +195,7 @@ mod tests {
             listen: &'static str,
         }
         figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.create_file(
                 "kefu.toml",
                 "listen = \"0.0.0.0:1\"\nmax_message_bytes = 100\nlog = \"debug\"",
