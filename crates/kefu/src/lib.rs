@@ -213,7 +213,8 @@ pub async fn run(
         .await
 }
 
-/// Disconnects connections whose heartbeats stopped (the reference design's 2 s / 4 s rhythm).
+/// Disconnects connections whose heartbeats stopped (the reference design's 2 s / 4 s rhythm),
+/// and forgets connections that closed without a disconnect.
 async fn sweep_silent_connections(state: AppState, stop: CancellationToken) {
     let timeout = state.settings.heartbeat_timeout();
     let mut tick = tokio::time::interval(
@@ -223,6 +224,14 @@ async fn sweep_silent_connections(state: AppState, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        for conn in state.connections.purge_closed() {
+            tracing::debug!(user = %conn.identity.user_id, "forgot a connection that never opened");
+            if !state.connections.is_online(conn.identity.user_id)
+                && let Err(error) = state.chat.presence_changed(conn.identity, false).await
+            {
+                error.log("announcing presence");
+            }
         }
         for socket in state.connections.silent(timeout) {
             tracing::debug!("disconnecting a connection whose heartbeats stopped");

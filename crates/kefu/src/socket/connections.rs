@@ -33,6 +33,9 @@ pub struct Conn {
     /// Its outgoing buffer overflowed: it has missed something and must resync, so nothing more
     /// is sent to it while it is being closed.
     lagging: AtomicBool,
+    /// It was its user's only connection when it opened: it announces the user online.
+    first_of_user: AtomicBool,
+    registered: Instant,
 }
 
 impl Conn {
@@ -42,6 +45,14 @@ impl Conn {
             .lock()
             .map(|mut bucket| bucket.take(Instant::now()))
             .unwrap_or(true)
+    }
+
+    pub fn set_first_of_user(&self, first: bool) {
+        self.first_of_user.store(first, Ordering::Relaxed);
+    }
+
+    pub fn first_of_user(&self) -> bool {
+        self.first_of_user.load(Ordering::Relaxed)
     }
 
     /// A place in this connection's line, taken in the order its events arrived, with the
@@ -204,6 +215,8 @@ impl Connections {
             last_heartbeat: AtomicI64::new(0),
             order: Turnstile::default(),
             lagging: AtomicBool::new(false),
+            first_of_user: AtomicBool::new(false),
+            registered: Instant::now(),
         })
     }
 
@@ -244,6 +257,34 @@ impl Connections {
     pub fn heartbeat(&self, conn: &Conn) {
         let now = self.started.elapsed().as_millis() as i64;
         conn.last_heartbeat.store(now.max(1), Ordering::Relaxed);
+    }
+
+    /// Forgets connections whose socket is closed but whose disconnect handler never ran (the
+    /// connection failed between the handshake and its confirmation). Young entries are left
+    /// alone: a socket is not marked connected until just after it is registered.
+    pub fn purge_closed(&self) -> Vec<Arc<Conn>> {
+        let mut purged = Vec::new();
+        let mut inner = self.lock();
+        let mut emptied = Vec::new();
+        for (user, entries) in inner.by_user.iter_mut() {
+            entries.retain(|e| {
+                let stale =
+                    !e.socket.connected() && e.conn.registered.elapsed() > Duration::from_secs(5);
+                if stale {
+                    purged.push(e.conn.clone());
+                }
+                !stale
+            });
+            if entries.is_empty() {
+                emptied.push(*user);
+            }
+        }
+        for user in emptied {
+            inner.by_user.remove(&user);
+            inner.online_agents.retain(|a| *a != user);
+        }
+        inner.count -= purged.len();
+        purged
     }
 
     /// Connections that sent a heartbeat once and then went silent for longer than `timeout`.

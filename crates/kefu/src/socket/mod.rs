@@ -69,12 +69,16 @@ async fn authenticate(
     };
     match app.accounts.authenticate(&token).await {
         Ok(identity) => {
-            socket.extensions.insert(app.connections.new_conn(identity));
-            // Registered here, before the server confirms the connection: the connect handler
-            // runs as a task of its own, and an event sent right after connecting must not
-            // find the socket without handlers.
+            let conn = app.connections.new_conn(identity);
+            socket.extensions.insert(conn.clone());
+            // Everything that must hold from the first event on happens here, before the server
+            // confirms the connection: the connect handler runs later, as a task of its own, and
+            // a message sent right after connecting must find the socket with its handlers and
+            // among its user's connections.
             handlers::register(&socket);
             socket.on_disconnect(on_disconnect);
+            let first = app.connections.add(conn.clone(), socket.clone());
+            conn.set_first_of_user(first);
             Ok(())
         }
         Err(Error::Unavailable) => Err(Refused("unavailable")),
@@ -85,18 +89,13 @@ async fn authenticate(
     }
 }
 
+/// Announces the user online when this is its first connection.
 async fn on_connect(
     socket: SocketRef,
     Extension(conn): Extension<Arc<Conn>>,
     State(app): State<AppState>,
 ) {
-    let first = app.connections.add(conn.clone(), socket.clone());
-    if !socket.connected() {
-        // It closed before this task ran: its disconnect handler found nothing to remove.
-        on_disconnect(Extension(conn), State(app)).await;
-        return;
-    }
-    if first {
+    if conn.first_of_user() && socket.connected() {
         tracing::debug!(user = %conn.identity.user_id, "online");
         if let Err(error) = app.chat.presence_changed(conn.identity, true).await {
             error.log("announcing presence");
