@@ -1,7 +1,12 @@
 //! The chat rules: who may talk to whom, routing customers to agents, reading, typing, history and
 //! presence. Identity always comes from the authenticated connection, never from a payload.
 
-use std::{future::Future, sync::Arc};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use super::{
     Error, Result,
@@ -19,6 +24,7 @@ use crate::{
 #[derive(Clone)]
 pub struct Chat {
     store: Store,
+    open: Arc<OpenConversations>,
     writer: Writer,
     delivery: Arc<dyn Delivery>,
     max_message_bytes: usize,
@@ -67,6 +73,7 @@ impl Chat {
     ) -> Self {
         Self {
             store,
+            open: Arc::default(),
             writer,
             delivery,
             max_message_bytes,
@@ -92,7 +99,7 @@ impl Chat {
                 queued: false,
             });
         }
-        let conversation = self.store.open_conversation(me.user_id).await?;
+        let conversation = self.open_conversation(me.user_id).await?;
         let conversation = match conversation.agent_id {
             Some(_) => conversation,
             None => {
@@ -149,8 +156,13 @@ impl Chat {
             .assign_conversation(conversation.id, agent.id)
             .await?
         {
+            self.open.forget(conversation.customer_id);
             return Ok(false);
         }
+        self.open.put(&Conversation {
+            agent_id: Some(agent.id),
+            ..conversation.clone()
+        });
         tracing::info!(conversation = %conversation.id, agent = %agent.id, "conversation assigned");
         let notice = Notice::Assigned {
             conversation: conversation.id,
@@ -204,6 +216,7 @@ impl Chat {
         let released = self.store.release_conversations(agent).await?;
         for conversation in &released {
             let customer = conversation.customer_id;
+            self.open.forget(customer);
             self.delivery.notify(
                 customer,
                 &Notice::Presence {
@@ -250,24 +263,40 @@ impl Chat {
         if me.role.is_staff() {
             let customer =
                 peer.ok_or_else(|| Error::InvalidPayload("receiverId/peerId is required".into()))?;
-            return match self
-                .store
-                .conversation_of_agent_with(me.user_id, customer)
-                .await?
-            {
+            let conversation = match self.open.get(customer) {
+                Some(conversation) => Some(conversation),
+                None => {
+                    let current = self.store.current_conversation(customer).await?;
+                    if let Some(conversation) = &current {
+                        self.open.put(conversation);
+                    }
+                    current
+                }
+            };
+            return match conversation.filter(|c| c.agent_id == Some(me.user_id)) {
                 Some(conversation) => Ok(conversation),
                 None => Err(self
                     .refusal(customer, "that user is not one of your customers")
                     .await),
             };
         }
-        let conversation = self.store.open_conversation(me.user_id).await?;
+        let conversation = self.open_conversation(me.user_id).await?;
         match peer {
             Some(peer) if Some(peer) != conversation.agent_id => Err(self
                 .refusal(peer, "you can only write to your own agent")
                 .await),
             _ => Ok(conversation),
         }
+    }
+
+    /// The customer's open conversation, created if it has none.
+    async fn open_conversation(&self, customer: UserId) -> Result<Conversation> {
+        if let Some(conversation) = self.open.get(customer) {
+            return Ok(conversation);
+        }
+        let conversation = self.store.open_conversation(customer).await?;
+        self.open.put(&conversation);
+        Ok(conversation)
     }
 
     /// Why `peer` is out of reach: it does not exist (`not_found`), or it is someone else's.
@@ -485,5 +514,47 @@ fn other_side(me: Identity, conversation: &Conversation) -> Option<UserId> {
         conversation.agent_id
     } else {
         Some(conversation.customer_id)
+    }
+}
+
+/// Customers' open conversations as last read, kept for a moment: every message needs its
+/// sender's conversation, and a query per message costs more than the rest of its path. Changes
+/// made through this node update it at once; a change made elsewhere (another node) is seen
+/// within [`FRESH_FOR`].
+#[derive(Default)]
+struct OpenConversations {
+    by_customer: std::sync::Mutex<HashMap<UserId, (Conversation, Instant)>>,
+}
+
+const FRESH_FOR: Duration = Duration::from_secs(2);
+/// Entries kept before the stale ones are swept out.
+const SWEEP_ABOVE: usize = 50_000;
+
+impl OpenConversations {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (Conversation, Instant)>> {
+        self.by_customer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, customer: UserId) -> Option<Conversation> {
+        let map = self.lock();
+        let (conversation, at) = map.get(&customer)?;
+        (at.elapsed() < FRESH_FOR).then(|| conversation.clone())
+    }
+
+    fn put(&self, conversation: &Conversation) {
+        let mut map = self.lock();
+        if map.len() >= SWEEP_ABOVE {
+            map.retain(|_, (_, at)| at.elapsed() < FRESH_FOR);
+        }
+        map.insert(
+            conversation.customer_id,
+            (conversation.clone(), Instant::now()),
+        );
+    }
+
+    fn forget(&self, customer: UserId) {
+        self.lock().remove(&customer);
     }
 }

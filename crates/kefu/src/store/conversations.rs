@@ -138,18 +138,6 @@ impl Store {
         conversation_from_row(&row)
     }
 
-    /// The open conversation between an agent and one of its customers.
-    pub async fn conversation_of_agent_with(
-        &self,
-        agent: UserId,
-        customer: UserId,
-    ) -> Result<Option<Conversation>, StoreError> {
-        Ok(self
-            .current_conversation(customer)
-            .await?
-            .filter(|c| c.agent_id == Some(agent)))
-    }
-
     /// Gives a queued conversation to an agent. `false` when it is no longer queued (another
     /// node or task assigned it first), so nobody is assigned twice.
     pub async fn assign_conversation(

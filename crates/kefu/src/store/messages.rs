@@ -138,37 +138,50 @@ impl Store {
                 None => by_conversation.push((message.conversation_id, vec![i])),
             }
         }
+        // One statement advances `last_seq` of every conversation in the chunk.
         let mut seqs: Vec<i64> = vec![0; batch.len()];
-        for (conversation, indexes) in &by_conversation {
-            let count = indexes.len() as i64;
-            let last_seq: i64 = if self.dialect.has_returning() {
-                sqlx::query(sql!(
-                    self,
-                    "UPDATE conversations SET last_seq = last_seq + ?, updated_at = ? WHERE id = ? RETURNING last_seq"
-                ))
-                .bind(count)
-                .bind(now)
-                .bind(conversation.0)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("last_seq")?
+        for chunk in by_conversation.chunks(ROWS_PER_STATEMENT) {
+            let mut query = String::from("UPDATE conversations SET last_seq = last_seq + CASE id");
+            query.push_str(&" WHEN ? THEN ?".repeat(chunk.len()));
+            query.push_str(" END, updated_at = ? WHERE id IN (");
+            query.push_str(&super::placeholders(chunk.len()));
+            query.push(')');
+            if self.dialect.has_returning() {
+                query.push_str(" RETURNING id, last_seq");
+            }
+            let query = self.dialect.dynamic(query);
+            let mut q = sqlx::query(query.as_ref());
+            for (conversation, indexes) in chunk {
+                q = q.bind(conversation.0).bind(indexes.len() as i64);
+            }
+            q = q.bind(now);
+            for (conversation, _) in chunk {
+                q = q.bind(conversation.0);
+            }
+            let rows = if self.dialect.has_returning() {
+                q.fetch_all(&mut *tx).await?
             } else {
-                sqlx::query(
-                    "UPDATE conversations SET last_seq = last_seq + ?, updated_at = ? WHERE id = ?",
-                )
-                .bind(count)
-                .bind(now)
-                .bind(conversation.0)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("SELECT last_seq FROM conversations WHERE id = ?")
-                    .bind(conversation.0)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("last_seq")?
+                q.execute(&mut *tx).await?;
+                let query = format!(
+                    "SELECT id, last_seq FROM conversations WHERE id IN ({})",
+                    super::placeholders(chunk.len())
+                );
+                let mut q = sqlx::query(&query);
+                for (conversation, _) in chunk {
+                    q = q.bind(conversation.0);
+                }
+                q.fetch_all(&mut *tx).await?
             };
-            for (offset, &i) in indexes.iter().enumerate() {
-                seqs[i] = last_seq - count + 1 + offset as i64;
+            let mut last_seqs: HashMap<ConversationId, i64> = HashMap::with_capacity(rows.len());
+            for row in rows {
+                last_seqs.insert(ConversationId(row.try_get("id")?), row.try_get("last_seq")?);
+            }
+            for (conversation, indexes) in chunk {
+                let last_seq = *last_seqs.get(conversation).ok_or(StoreError::NotFound)?;
+                let count = indexes.len() as i64;
+                for (offset, &i) in indexes.iter().enumerate() {
+                    seqs[i] = last_seq - count + 1 + offset as i64;
+                }
             }
         }
 
