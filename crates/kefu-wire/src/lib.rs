@@ -3,22 +3,27 @@
 //! the server's pings by itself and can stop reading to play a slow consumer.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
+    net::{IpAddr, SocketAddr},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    task::Poll,
     time::Duration,
 };
 
 use anyhow::{Context, anyhow, bail};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt, task::AtomicWaker};
 use serde_json::{Value, json};
 use tokio::{
-    net::TcpSocket,
-    sync::{Notify, mpsc, oneshot},
+    net::{TcpSocket, TcpStream},
+    sync::{mpsc, oneshot},
 };
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{Message, protocol::WebSocketConfig},
+};
 
 /// An event pushed by the server: its name and first argument.
 #[derive(Debug, Clone)]
@@ -45,57 +50,110 @@ pub struct Options {
     pub recv_buffer: Option<u32>,
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+/// Everything [`Client::dial`] can be told: [`Options`] plus what a load generator needs.
+#[derive(Debug, Clone, Default)]
+pub struct Dial {
+    /// Shrinks the socket's receive buffer (see [`Options::recv_buffer`]).
+    pub recv_buffer: Option<u32>,
+    /// The source address to connect from (the port is the kernel's choice). One source address
+    /// reaches about 28,000 ports of one server; spreading over 127.0.0.x reaches more.
+    pub local_addr: Option<IpAddr>,
+    /// Drops the events the server pushes instead of queueing them, for connections whose events
+    /// nobody reads: acks still arrive, pings are still answered.
+    pub discard_events: bool,
+}
+
+impl From<Options> for Dial {
+    fn from(options: Options) -> Self {
+        Self {
+            recv_buffer: options.recv_buffer,
+            ..Self::default()
+        }
+    }
+}
+
+/// What the caller's handle and the connection's task share.
+#[derive(Default)]
+struct Shared {
+    pending: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+    reading: AtomicBool,
+    resume: AtomicWaker,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Value>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The read buffer of a connection. tungstenite's default (128 KiB) is zero-filled on every read,
+/// so each connection would hold 128 KiB of resident memory; messages here are small.
+const READ_BUFFER: usize = 4096;
 
 pub struct Client {
     out: mpsc::UnboundedSender<Message>,
-    pending: Pending,
+    shared: Arc<Shared>,
     next_ack: AtomicU64,
     events: mpsc::UnboundedReceiver<Event>,
-    reading: Arc<(AtomicBool, Notify)>,
-    closed: Arc<AtomicBool>,
 }
 
 impl Client {
     /// Connects to `base` (`http://host:port`) with `auth` as the handshake payload.
     pub async fn connect(base: &str, auth: Value) -> anyhow::Result<Self> {
-        Self::connect_with(base, auth, Options::default()).await
+        Self::dial(base, auth, &Dial::default()).await
     }
 
     pub async fn connect_with(base: &str, auth: Value, options: Options) -> anyhow::Result<Self> {
+        Self::dial(base, auth, &options.into()).await
+    }
+
+    /// Connects with every setting of [`Dial`]. One task per connection drives both directions.
+    pub async fn dial(base: &str, auth: Value, dial: &Dial) -> anyhow::Result<Self> {
         let url = format!(
             "{}/socket.io/?EIO=4&transport=websocket",
             base.replacen("http", "ws", 1)
         );
         let addr = base.trim_start_matches("http://").trim_end_matches('/');
-        let addr: std::net::SocketAddr = tokio::net::lookup_host(addr)
-            .await?
-            .next()
-            .ok_or_else(|| anyhow!("cannot resolve {addr}"))?;
+        let addr: SocketAddr = match addr.parse() {
+            Ok(addr) => addr,
+            Err(_) => tokio::net::lookup_host(addr)
+                .await?
+                .next()
+                .ok_or_else(|| anyhow!("cannot resolve {addr}"))?,
+        };
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
             TcpSocket::new_v6()?
         };
-        if let Some(size) = options.recv_buffer {
+        if let Some(size) = dial.recv_buffer {
             socket.set_recv_buffer_size(size)?;
         }
+        if let Some(ip) = dial.local_addr {
+            // A client port in TIME_WAIT from an earlier connection may be taken again.
+            socket.set_reuseaddr(true)?;
+            socket
+                .bind(SocketAddr::new(ip, 0))
+                .with_context(|| format!("binding to {ip}"))?;
+        }
         let stream = socket.connect(addr).await.context("TCP connect")?;
-        let (ws, _) = tokio_tungstenite::client_async(url, stream)
+        stream.set_nodelay(true)?;
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
             .await
             .context("WebSocket handshake")?;
-        let (mut sink, mut stream) = ws.split();
 
         // Engine.IO open packet, then the Socket.IO CONNECT for the default namespace.
-        let open = next_text(&mut stream).await?;
+        let open = next_text(&mut ws).await?;
         if !open.starts_with('0') {
             bail!("expected an Engine.IO open packet, got {open:?}");
         }
-        sink.send(Message::text(format!("40{auth}"))).await?;
+        ws.send(Message::text(format!("40{auth}"))).await?;
         loop {
-            let packet = next_text(&mut stream).await?;
+            let packet = next_text(&mut ws).await?;
             if packet == "2" {
-                sink.send(Message::text("3")).await?;
+                ws.send(Message::text("3")).await?;
             } else if packet.starts_with("40") {
                 break;
             } else if let Some(error) = packet.strip_prefix("44") {
@@ -109,58 +167,19 @@ impl Client {
             }
         }
 
-        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (out, out_rx) = mpsc::unbounded_channel::<Message>();
         let (events_tx, events) = mpsc::unbounded_channel();
-        let pending: Pending = Arc::default();
-        let reading = Arc::new((AtomicBool::new(true), Notify::new()));
-        let closed = Arc::new(AtomicBool::new(false));
-        tokio::spawn(async move {
-            while let Some(message) = out_rx.recv().await {
-                if sink.send(message).await.is_err() {
-                    break;
-                }
-            }
-            let _ = sink.close().await;
+        let shared = Arc::new(Shared {
+            reading: AtomicBool::new(true),
+            ..Shared::default()
         });
-        let reader_pending = pending.clone();
-        let reader_out = out.clone();
-        let reader_reading = reading.clone();
-        let reader_closed = closed.clone();
-        tokio::spawn(async move {
-            loop {
-                while !reader_reading.0.load(Ordering::Acquire) {
-                    reader_reading.1.notified().await;
-                }
-                let Some(Ok(message)) = stream.next().await else {
-                    break;
-                };
-                let Message::Text(text) = message else {
-                    if matches!(message, Message::Close(_)) {
-                        break;
-                    }
-                    continue;
-                };
-                // The server closed the namespace: what the official client calls
-                // "io server disconnect".
-                if text.as_str().starts_with("41") {
-                    let _ = reader_out.send(Message::Close(None));
-                    break;
-                }
-                handle_packet(text.as_str(), &reader_out, &reader_pending, &events_tx);
-            }
-            reader_closed.store(true, Ordering::Release);
-            reader_pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clear();
-        });
+        let events_tx = (!dial.discard_events).then_some(events_tx);
+        tokio::spawn(drive(ws, out_rx, shared.clone(), events_tx));
         Ok(Self {
             out,
-            pending,
+            shared,
             next_ack: AtomicU64::new(1),
             events,
-            reading,
-            closed,
         })
     }
 
@@ -202,10 +221,7 @@ impl Client {
     ) -> anyhow::Result<oneshot::Receiver<Value>> {
         let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, tx);
+        self.shared.pending().insert(id, tx);
         let packet = format!("42{id}[{},{raw_data}]", Value::from(event));
         self.out
             .send(Message::text(packet))
@@ -236,13 +252,13 @@ impl Client {
 
     /// Stops (or resumes) reading from the socket: the server's writes then pile up.
     pub fn set_reading(&self, reading: bool) {
-        self.reading.0.store(reading, Ordering::Release);
-        self.reading.1.notify_waiters();
+        self.shared.reading.store(reading, Ordering::Release);
+        self.shared.resume.wake();
     }
 
     /// Whether the server closed the connection.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.shared.closed.load(Ordering::Acquire)
     }
 
     pub fn close(&self) {
@@ -268,18 +284,99 @@ where
     }
 }
 
-fn handle_packet(
-    text: &str,
-    out: &mpsc::UnboundedSender<Message>,
-    pending: &Pending,
-    events: &mpsc::UnboundedSender<Event>,
+type Ws = WebSocketStream<TcpStream>;
+
+/// Drives one connection: moves the caller's packets to the socket, answers pings, routes acks
+/// and events. A single task polling both directions (rather than a reader and a writer task)
+/// keeps a connection light enough for tens of thousands of them in one process.
+async fn drive(
+    mut ws: Ws,
+    mut out_rx: mpsc::UnboundedReceiver<Message>,
+    shared: Arc<Shared>,
+    events: Option<mpsc::UnboundedSender<Event>>,
 ) {
-    if text == "2" {
-        let _ = out.send(Message::text("3"));
-        return;
-    }
+    // Packets the task itself owes the server (pongs, a close), sent before the caller's.
+    let mut owed: VecDeque<Message> = VecDeque::new();
+    // Once every handle is dropped, the connection stays up (answering pings) until the server
+    // closes it, as it always has.
+    let mut caller_open = true;
+    let mut server_closed = false;
+    std::future::poll_fn(|cx| {
+        loop {
+            // Writes: as much as the sink takes, then one flush.
+            loop {
+                if owed.is_empty() && !caller_open {
+                    break;
+                }
+                match ws.poll_ready_unpin(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Pending => break,
+                }
+                let message = match owed.pop_front() {
+                    Some(message) => message,
+                    None => match out_rx.poll_recv(cx) {
+                        Poll::Ready(Some(message)) => message,
+                        Poll::Ready(None) => {
+                            caller_open = false;
+                            break;
+                        }
+                        Poll::Pending => break,
+                    },
+                };
+                if ws.start_send_unpin(message).is_err() {
+                    return Poll::Ready(());
+                }
+            }
+            match ws.poll_flush_unpin(cx) {
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Ready(Ok(())) if server_closed && owed.is_empty() => return Poll::Ready(()),
+                _ => {}
+            }
+            if server_closed {
+                return Poll::Pending;
+            }
+
+            // Reads, unless the caller plays a slow consumer.
+            if !shared.reading.load(Ordering::Acquire) {
+                shared.resume.register(cx.waker());
+                if !shared.reading.load(Ordering::Acquire) {
+                    return Poll::Pending;
+                }
+            }
+            let text = match ws.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => {
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Some(Ok(Message::Text(text)))) => text,
+                Poll::Ready(Some(Ok(_))) => continue,
+            };
+            let text = text.as_str();
+            if text == "2" {
+                owed.push_back(Message::text("3"));
+            } else if text.starts_with("41") {
+                // The server closed the namespace: what the official client calls
+                // "io server disconnect".
+                shared.closed.store(true, Ordering::Release);
+                owed.push_back(Message::Close(None));
+                server_closed = true;
+            } else {
+                handle_packet(text, &shared, events.as_ref());
+            }
+        }
+    })
+    .await;
+    shared.closed.store(true, Ordering::Release);
+    shared.pending().clear();
+}
+
+fn handle_packet(text: &str, shared: &Shared, events: Option<&mpsc::UnboundedSender<Event>>) {
     if let Some(rest) = text.strip_prefix("42") {
         // The server sends events without ack ids.
+        let Some(events) = events else {
+            return;
+        };
         if let Ok(Value::Array(mut items)) = serde_json::from_str::<Value>(rest)
             && let Some(Value::String(name)) = items.first().cloned()
         {
@@ -301,11 +398,7 @@ fn handle_packet(
             } else {
                 items.swap_remove(0)
             };
-            if let Some(tx) = pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id)
-            {
+            if let Some(tx) = shared.pending().remove(&id) {
                 let _ = tx.send(data);
             }
         }
