@@ -99,32 +99,40 @@ impl Chat {
                 queued: false,
             });
         }
-        let conversation = self.open_conversation(me.user_id).await?;
-        let conversation = match conversation.agent_id {
-            Some(_) => conversation,
+        let existing = match self.open.get(me.user_id) {
+            Some(conversation) => Some(conversation),
+            None => self.store.current_conversation(me.user_id).await?,
+        };
+        let conversation = match existing {
+            Some(conversation) if conversation.agent_id.is_some() => conversation,
+            Some(conversation) => match self.pick_agent(cs_id).await? {
+                Some(agent) => {
+                    self.assign(&conversation, &agent).await?;
+                    self.store.conversation(conversation.id).await?
+                }
+                None => conversation,
+            },
+            // A first visit: the conversation is created with its agent, in one commit.
             None => {
-                let agent = match cs_id {
-                    Some(requested) => {
-                        let record = self.store.user(requested).await.map_err(|e| match e {
-                            StoreError::NotFound => Error::NotFound("no such agent"),
-                            other => other.into(),
-                        })?;
-                        if !record.user.role.is_staff() || record.disabled {
-                            return Err(Error::NotFound("no such agent"));
-                        }
-                        Some(record.user)
+                let agent = self.pick_agent(cs_id).await?;
+                let (conversation, created) = self
+                    .store
+                    .create_conversation(me.user_id, agent.as_ref().map(|a| a.id))
+                    .await?;
+                match (&agent, created, conversation.agent_id) {
+                    (Some(agent), true, _) => {
+                        self.announce_assignment(&conversation, agent);
+                        conversation
                     }
-                    None => self.least_busy_online_agent().await?,
-                };
-                match agent {
-                    Some(agent) => {
-                        self.assign(&conversation, &agent).await?;
+                    (Some(agent), false, None) => {
+                        self.assign(&conversation, agent).await?;
                         self.store.conversation(conversation.id).await?
                     }
-                    None => conversation,
+                    _ => conversation,
                 }
             }
         };
+        self.open.put(&conversation);
         Ok(LoginOutcome {
             cs_id: conversation.agent_id,
             conversation_id: Some(conversation.id),
@@ -148,6 +156,21 @@ impl Chat {
         Ok(Some(self.store.user(*best).await?.user))
     }
 
+    /// The agent a customer asked for (`csId`), or the least busy one online.
+    async fn pick_agent(&self, cs_id: Option<UserId>) -> Result<Option<User>> {
+        let Some(requested) = cs_id else {
+            return self.least_busy_online_agent().await;
+        };
+        let record = self.store.user(requested).await.map_err(|e| match e {
+            StoreError::NotFound => Error::NotFound("no such agent"),
+            other => other.into(),
+        })?;
+        if !record.user.role.is_staff() || record.disabled {
+            return Err(Error::NotFound("no such agent"));
+        }
+        Ok(Some(record.user))
+    }
+
     /// Gives a queued conversation to an agent and tells both sides. `false` if someone else
     /// assigned it first.
     async fn assign(&self, conversation: &Conversation, agent: &User) -> Result<bool> {
@@ -159,6 +182,12 @@ impl Chat {
             self.open.forget(conversation.customer_id);
             return Ok(false);
         }
+        self.announce_assignment(conversation, agent);
+        Ok(true)
+    }
+
+    /// Tells the customer and the agent that the conversation is now theirs.
+    fn announce_assignment(&self, conversation: &Conversation, agent: &User) {
         self.open.put(&Conversation {
             agent_id: Some(agent.id),
             ..conversation.clone()
@@ -191,7 +220,6 @@ impl Chat {
             },
             None,
         );
-        Ok(true)
     }
 
     /// Hands the waiting conversations, oldest first, to the least busy online agents.

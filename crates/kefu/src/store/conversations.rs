@@ -85,6 +85,40 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
+    /// Creates the customer's open conversation, already assigned to `agent` if one is given.
+    /// `false` with the existing one when the customer has an open conversation already.
+    pub async fn create_conversation(
+        &self,
+        customer: UserId,
+        agent: Option<UserId>,
+    ) -> Result<(Conversation, bool), StoreError> {
+        let now = now_millis();
+        let assigned_at = agent.map(|_| now);
+        let inserted = sqlx::query(sql!(
+            self,
+            "INSERT INTO conversations (customer_id, agent_id, status, open_key, last_seq, created_at, updated_at, assigned_at) \
+             VALUES (?, ?, 'open', ?, 0, ?, ?, ?)"
+        ))
+        .bind(customer.0)
+        .bind(agent.map(|a| a.0))
+        .bind(customer.0)
+        .bind(now)
+        .bind(now)
+        .bind(assigned_at)
+        .execute(&self.pool)
+        .await;
+        let created = match inserted.map_err(StoreError::from) {
+            Ok(_) => true,
+            Err(StoreError::Conflict(_)) => false,
+            Err(e) => return Err(e),
+        };
+        let conversation = self
+            .current_conversation(customer)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok((conversation, created))
+    }
+
     /// The customer's open conversation, if any.
     pub async fn current_conversation(
         &self,
