@@ -75,23 +75,9 @@ async fn a_disabled_agent_is_out_at_once_and_can_come_back(backend: Backend) {
     let admin = server.admin_token().await;
     let path = format!("/api/agents/{alice_id}");
 
-    let (status, body) = server
-        .request(
-            Method::PATCH,
-            &path,
-            Some(json!({"disabled": true})),
-            Some(&alice_token),
-        )
-        .await;
+    let (status, body) = set_disabled(&server, &path, true, &alice_token).await;
     assert_eq!(status, 403, "only an admin: {body}");
-    let (status, body) = server
-        .request(
-            Method::PATCH,
-            &path,
-            Some(json!({"disabled": true})),
-            Some(&admin),
-        )
-        .await;
+    let (status, body) = set_disabled(&server, &path, true, &admin).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["disabled"], true);
 
@@ -120,14 +106,7 @@ async fn a_disabled_agent_is_out_at_once_and_can_come_back(backend: Backend) {
         401
     );
 
-    let (status, _) = server
-        .request(
-            Method::PATCH,
-            &path,
-            Some(json!({"disabled": false})),
-            Some(&admin),
-        )
-        .await;
+    let (status, _) = set_disabled(&server, &path, false, &admin).await;
     assert_eq!(status, 200);
     let (status, fresh) = server.post("/api/login", login, None).await;
     assert_eq!(status, 200);
@@ -186,14 +165,7 @@ async fn a_disabled_agents_customers_go_to_another_agent(backend: Backend) {
 
     let admin = server.admin_token().await;
     let path = format!("/api/agents/{alice_id}");
-    let (status, _) = server
-        .request(
-            Method::PATCH,
-            &path,
-            Some(json!({"disabled": true})),
-            Some(&admin),
-        )
-        .await;
+    let (status, _) = set_disabled(&server, &path, true, &admin).await;
     assert_eq!(status, 200);
 
     assert_eq!(
@@ -233,4 +205,20 @@ async fn a_disabled_agents_customers_go_to_another_agent(backend: Backend) {
         "hello bob"
     );
     server.stop().await;
+}
+
+async fn set_disabled(
+    server: &TestServer,
+    path: &str,
+    disabled: bool,
+    token: &str,
+) -> (u16, Value) {
+    server
+        .request(
+            Method::PATCH,
+            path,
+            Some(json!({ "disabled": disabled })),
+            Some(token),
+        )
+        .await
 }

@@ -64,25 +64,7 @@ impl Store {
         if let Some(conversation) = self.current_conversation(customer).await? {
             return Ok(conversation);
         }
-        let now = now_millis();
-        let inserted = sqlx::query(sql!(
-            self,
-            "INSERT INTO conversations (customer_id, agent_id, status, open_key, last_seq, created_at, updated_at) \
-             VALUES (?, NULL, 'open', ?, 0, ?, ?)"
-        ))
-        .bind(customer.0)
-        .bind(customer.0)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await;
-        match inserted.map_err(StoreError::from) {
-            Ok(_) | Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e),
-        }
-        self.current_conversation(customer)
-            .await?
-            .ok_or(StoreError::NotFound)
+        Ok(self.create_conversation(customer, None).await?.0)
     }
 
     /// Creates the customer's open conversation, already assigned to `agent` if one is given.
