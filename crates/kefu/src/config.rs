@@ -22,8 +22,13 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// Redis for several nodes (not used by a single node).
     pub redis_url: Option<String>,
-    /// This node's name on the admin page; default `<hostname>-<pid>`.
+    /// Prefix of kefu's Redis keys and channels: clusters sharing one Redis need distinct ones.
+    pub redis_prefix: String,
+    /// This node's name on the admin page; default `<hostname>-<pid>`. Unique in a cluster.
     pub node_id: Option<String>,
+    /// With Redis: a node that has not refreshed its liveness for this long is taken for dead by
+    /// the others, and its users go offline.
+    pub node_timeout_ms: u64,
     /// Password of the `admin` user, created on first start when no admin exists.
     pub admin_password: Option<Secret>,
     /// HS256 secret; default: generated once and kept in `<data_dir>/jwt-secret`.
@@ -64,7 +69,9 @@ impl Default for Settings {
             database_url: None,
             database_max_connections: 8,
             redis_url: None,
+            redis_prefix: "kefu".into(),
             node_id: None,
+            node_timeout_ms: 3000,
             admin_password: None,
             jwt_secret: None,
             customer_token_ttl: 30 * 24 * 3600,
@@ -130,6 +137,10 @@ impl Settings {
                 self.data_dir.join("kefu.db").display()
             ),
         }
+    }
+
+    pub fn node_timeout(&self) -> Duration {
+        Duration::from_millis(self.node_timeout_ms.max(400))
     }
 
     pub fn heartbeat_timeout(&self) -> Duration {

@@ -6,11 +6,13 @@
 //! - [`services`]: accounts and tokens, routing, the chat rules, group commit of messages.
 //! - [`socket`]: the Socket.IO protocol (docs/protocol.md): handshake auth, thin handlers, delivery.
 //! - [`http`]: the REST API, health checks and the embedded web UI.
+//! - [`cluster`]: several nodes on one Redis: the Socket.IO adapter, shared presence, readiness.
 //!
 //! A message goes: socket handler → [`services::chat::Chat::send`] (authorise, validate) → a
 //! writer shard ([`services::writer`]) that commits it with others in one transaction → the
 //! sender's ack → the receiver's connections, in `seq` order.
 
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -25,6 +27,7 @@ use anyhow::Context;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use cluster::{Cluster, link::Link};
 pub use config::Settings;
 use services::{accounts::Accounts, auth::Auth, chat::Chat, delivery::Delivery, writer::Writer};
 use socket::connections::Connections;
@@ -41,6 +44,7 @@ pub struct Shared {
     pub accounts: Accounts,
     pub chat: Chat,
     pub connections: Arc<Connections>,
+    pub cluster: Arc<Cluster>,
 }
 
 impl Deref for AppState {
@@ -83,6 +87,8 @@ pub struct Server {
     state: AppState,
     tasks: JoinSet<()>,
     stop_writers: CancellationToken,
+    /// Stops the cluster's background work, after the writers.
+    stop_cluster: CancellationToken,
     /// What an operator should read once: generated credentials, demo logins.
     pub notes: Vec<String>,
 }
@@ -98,6 +104,12 @@ impl Server {
         })?;
         let store =
             Store::open(&settings.database_url(), settings.database_max_connections).await?;
+        if settings.redis_url.is_some() && store.dialect() == store::Dialect::Sqlite {
+            anyhow::bail!(
+                "several nodes (a Redis URL) need a shared MySQL/MariaDB or PostgreSQL database; \
+                 set KEFU_DATABASE_URL"
+            );
+        }
         let secret = Auth::load_or_create_secret(
             settings.jwt_secret.as_ref().map(|s| s.expose()),
             &settings.data_dir,
@@ -110,9 +122,26 @@ impl Server {
         let accounts = Accounts::new(store.clone(), auth);
         let notes = bootstrap_accounts(&settings, &accounts).await?;
 
+        let (changes, changes_rx) = tokio::sync::mpsc::unbounded_channel();
         let connections = Arc::new(Connections::new(
             settings.message_rate_limit,
             settings.message_rate_burst,
+            changes,
+        ));
+        let stop_cluster = CancellationToken::new();
+        let link = match &settings.redis_url {
+            Some(url) => Link::connect(url, stop_cluster.clone())?,
+            None => Link::single(),
+        };
+        let node = Node::new(settings.node_id.as_deref());
+        let cluster = Arc::new(Cluster::new(
+            node.id.clone(),
+            &settings.redis_prefix,
+            node.started_at,
+            link,
+            connections.clone(),
+            changes_rx,
+            settings.node_timeout(),
         ));
         let mut tasks = JoinSet::new();
         let stop_writers = CancellationToken::new();
@@ -122,7 +151,7 @@ impl Server {
         } else {
             4
         };
-        let delivery: Arc<dyn Delivery> = connections.clone();
+        let delivery: Arc<dyn Delivery> = cluster.clone();
         let writer = Writer::spawn(
             store.clone(),
             delivery.clone(),
@@ -132,7 +161,6 @@ impl Server {
             &mut tasks,
         );
         let chat = Chat::new(store.clone(), writer, delivery, settings.max_message_bytes);
-        let node = Node::new(settings.node_id.as_deref());
         let state = AppState(Arc::new(Shared {
             settings,
             node,
@@ -140,11 +168,13 @@ impl Server {
             accounts,
             chat,
             connections,
+            cluster,
         }));
         Ok(Self {
             state,
             tasks,
             stop_writers,
+            stop_cluster,
             notes,
         })
     }
@@ -160,7 +190,19 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (socket_layer, io) = socket::layer(&self.state.settings, self.state.clone());
+        let (socket_layer, io) = socket::layer(
+            &self.state.settings,
+            self.state.cluster.link().clone(),
+            &self.state.settings.redis_prefix,
+            self.state.clone(),
+        )
+        .await?;
+        self.state.cluster.start(
+            io.clone(),
+            self.state.chat.clone(),
+            self.stop_cluster.clone(),
+            &mut self.tasks,
+        );
         let app = http::router(self.state.clone()).layer(socket_layer);
 
         let stop_sweeper = CancellationToken::new();
@@ -194,6 +236,7 @@ impl Server {
 
         stop_sweeper.cancel();
         self.stop_writers.cancel();
+        self.stop_cluster.cancel();
         while self.tasks.join_next().await.is_some() {}
         self.state.store.close().await;
         tracing::info!("stopped");
@@ -225,13 +268,9 @@ async fn sweep_silent_connections(state: AppState, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        for conn in state.connections.purge_closed() {
-            tracing::debug!(user = %conn.identity.user_id, "forgot a connection that never opened");
-            if !state.connections.is_online(conn.identity.user_id)
-                && let Err(error) = state.chat.presence_changed(conn.identity, false).await
-            {
-                error.log("announcing presence");
-            }
+        let purged = state.connections.purge_closed();
+        if purged > 0 {
+            tracing::debug!(purged, "forgot connections that never opened");
         }
         for socket in state.connections.silent(timeout) {
             tracing::debug!("disconnecting a connection whose heartbeats stopped");

@@ -42,6 +42,10 @@ struct Flags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     redis_url: Option<String>,
+    /// This node's id, unique among the nodes sharing a Redis (KEFU_NODE_ID; default <hostname>-<pid>).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_id: Option<String>,
     /// Create the demo agents alice and bob and print their logins (KEFU_DEMO).
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]

@@ -11,6 +11,7 @@ import {
   mergeMessages,
   oldestStored,
   readSeqFromUnread,
+  seqGap,
   setDelivery,
   statusOf,
   type ChatMessage,
@@ -176,5 +177,31 @@ describe("layoutRows", () => {
     expect(rows.map((r) => r.startsGroup)).toEqual([true, false, true, true]);
     expect(rows.map((r) => r.day)).toEqual(["2026-11-26", null, null, "2026-11-27"]);
     expect(rows.map((r) => r.mine)).toEqual([false, false, true, false]);
+  });
+});
+
+describe("seqGap", () => {
+  const loaded = [1, 2, 3].map((s) => fromServer(msg(s)));
+
+  it("finds no gap when the live message is the next seq, or one already known", () => {
+    expect(seqGap(loaded, msg(4))).toBeNull();
+    expect(seqGap(loaded, msg(2))).toBeNull();
+  });
+
+  it("reports the highest seq known before a gap, to fetch what came after it", () => {
+    expect(seqGap(loaded, msg(6))).toBe(3);
+  });
+
+  it("a loaded conversation without messages expects seq 1", () => {
+    expect(seqGap([], msg(1))).toBeNull();
+    expect(seqGap([], msg(3))).toBe(0);
+  });
+
+  it("ignores messages not stored yet and those of another conversation", () => {
+    const local = localMessage({ senderId: ME, receiverId: AGENT, content: "x", clientMsgId: "c-1", now: new Date() });
+    expect(seqGap([...loaded, local], msg(5))).toBe(3);
+    const other = [fromServer(msg(40, { conversationId: "9" }))];
+    expect(seqGap(other, msg(7))).toBeNull();
+    expect(seqGap([...other, ...loaded], msg(7))).toBe(3);
   });
 });

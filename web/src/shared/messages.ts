@@ -211,3 +211,23 @@ export function readSeqFromUnread(list: readonly ChatMessage[], me: Id, unread: 
   // More unread than loaded: everything loaded is unread.
   return 0;
 }
+
+/**
+ * Gap detection for a live message `m`, checked before merging it into `list`, the loaded tail of its
+ * conversation (the latest page was fetched, so nothing newer is missing from it). Seqs are contiguous
+ * per conversation: when `m.seq` is beyond the highest known seq + 1, something in between never
+ * arrived. Returns that highest known seq (the `afterSeq` to fetch from), or null when there is no
+ * gap or nothing is known of the conversation yet.
+ */
+export function seqGap(list: readonly ChatMessage[], m: { seq: number; conversationId: Id }): number | null {
+  let known: number | null = null;
+  let anyStored = false;
+  for (const x of list) {
+    if (x.seq === null) continue;
+    anyStored = true;
+    if (x.conversationId === m.conversationId && (known === null || x.seq > known)) known = x.seq;
+  }
+  // A loaded, empty conversation starts at 1; a list of another conversation tells nothing of this one.
+  if (known === null && !anyStored) known = 0;
+  return known !== null && m.seq > known + 1 ? known : null;
+}

@@ -203,6 +203,13 @@ export interface ConversationAssigned {
   agentId: Id;
   agent: { id: Id; username: string; displayName: string };
 }
+/**
+ * The server may have missed delivering something to this client (reason `"cluster"`: a node lost its
+ * Redis link). Fetch what a reconnect fetches; do not depend on the reason.
+ */
+export interface ResyncEvent {
+  reason: string;
+}
 export interface EventError {
   event: string;
   code: ErrorCode;
@@ -220,6 +227,7 @@ export interface ServerToClientEvents {
   user_offline: (id: Id) => void;
   update_member_list: (e: MemberPresence) => void;
   conversation_assigned: (e: ConversationAssigned) => void;
+  resync: (e: ResyncEvent) => void;
   error: (e: EventError) => void;
 }
 

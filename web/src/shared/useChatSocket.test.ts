@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Socket } from "socket.io-client";
 import { ChatError, useChatSocket, type ChatHandlers } from "./useChatSocket";
 
@@ -52,7 +52,7 @@ class FakeSocket {
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
-function setup(respond: Responder, handlers: ChatHandlers = {}) {
+function setup(respond: Responder, handlers: ChatHandlers = {}, resyncDelayMs?: () => number) {
   const fake = new FakeSocket(respond);
   const chat = useChatSocket({
     token: "t",
@@ -60,6 +60,7 @@ function setup(respond: Responder, handlers: ChatHandlers = {}) {
     handlers,
     connect: () => fake as unknown as Socket,
     requestTimeoutMs: 200,
+    ...(resyncDelayMs ? { resyncDelayMs } : {}),
   });
   return { fake, chat };
 }
@@ -181,5 +182,75 @@ describe("useChatSocket", () => {
       ["4", false],
     ]);
     expect(message).toHaveBeenCalledWith({ id: "1" });
+  });
+
+  describe("on the server's resync", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+      vi.restoreAllMocks();
+    });
+
+    it("resyncs after the random delay, once for a burst of resync events", async () => {
+      vi.useFakeTimers();
+      const resync = vi.fn();
+      const { fake, chat } = setup(() => okLogin, { resync }, () => 1200);
+      chat.start();
+      await vi.advanceTimersByTimeAsync(0);
+      fake.fire("resync", { reason: "cluster" });
+      await vi.advanceTimersByTimeAsync(600);
+      fake.fire("resync", { reason: "cluster" });
+      fake.fire("resync", { reason: "something new" });
+      await vi.advanceTimersByTimeAsync(599);
+      expect(resync).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(1);
+      expect(resync).toHaveBeenCalledTimes(1);
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(resync).toHaveBeenCalledTimes(1);
+    });
+
+    it("resyncs once more for resync events that come while one is under way", async () => {
+      vi.useFakeTimers();
+      let end = () => {};
+      const resync = vi.fn(() => new Promise<void>((r) => (end = r)));
+      const { fake, chat } = setup(() => okLogin, { resync }, () => 0);
+      chat.start();
+      await vi.advanceTimersByTimeAsync(0);
+      fake.fire("resync", { reason: "cluster" });
+      await vi.advanceTimersByTimeAsync(0);
+      fake.fire("resync", { reason: "cluster" });
+      fake.fire("resync", { reason: "cluster" });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(resync).toHaveBeenCalledTimes(1);
+      end();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(resync).toHaveBeenCalledTimes(2);
+      end();
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(resync).toHaveBeenCalledTimes(2);
+    });
+
+    it("leaves it to the reconnect when the connection dropped meanwhile", async () => {
+      vi.useFakeTimers();
+      const resync = vi.fn();
+      const { fake, chat } = setup(() => okLogin, { resync }, () => 500);
+      chat.start();
+      await vi.advanceTimersByTimeAsync(0);
+      fake.fire("resync", { reason: "cluster" });
+      fake.drop();
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(resync).not.toHaveBeenCalled();
+    });
+
+    it("waits at most two seconds by default", async () => {
+      vi.useFakeTimers();
+      vi.spyOn(Math, "random").mockReturnValue(0.9999);
+      const resync = vi.fn();
+      const { fake, chat } = setup(() => okLogin, { resync });
+      chat.start();
+      await vi.advanceTimersByTimeAsync(0);
+      fake.fire("resync", { reason: "cluster" });
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(resync).toHaveBeenCalledTimes(1);
+    });
   });
 });

@@ -1,8 +1,9 @@
 // The one place that talks Socket.IO: connection, login on every (re)connect, typed requests with
-// acks and timeouts, and resync after a reconnect. Components use the stores built on it, never the
+// acks and timeouts, and resync after a reconnect or when the server asks for it (`resync`). Components use the stores built on it, never the
 // socket itself.
 import { io, type Socket } from "socket.io-client";
 import { readonly, ref } from "vue";
+import { createCoalescer } from "./coalesce";
 import type {
   Ack,
   AllMemberAck,
@@ -62,6 +63,12 @@ export interface ChatHandlers {
    */
   ready?(login: LoginAck, resumed: boolean): void | Promise<void>;
   /**
+   * The server says it may have missed delivering something (`resync`): fetch what a reconnect
+   * fetches. Called after a random delay (many clients get `resync` at once), one call at a time,
+   * and once more at most for any `resync` that came during a call.
+   */
+  resync?(): void | Promise<void>;
+  /**
    * The server refused the token. `revoked` when it had just closed a working connection and then
    * refused the token (the account was disabled); `expired` otherwise.
    */
@@ -78,11 +85,15 @@ export interface ChatSocketOptions {
   /** For tests: the socket factory. */
   connect?: (auth: { token: string }) => Socket;
   requestTimeoutMs?: number;
+  /** For tests: the wait before resyncing on the server's `resync`. Default random, up to 2 s. */
+  resyncDelayMs?: () => number;
 }
 
 export type ChatSocket = ReturnType<typeof useChatSocket>;
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** Spreads the clients' resyncs after a `resync` sent to many of them at once. */
+export const RESYNC_JITTER_MS = 2000;
 
 export function useChatSocket(opts: ChatSocketOptions) {
   const state = ref<ConnectionState>("connecting");
@@ -173,6 +184,15 @@ export function useChatSocket(opts: ChatSocketOptions) {
   on("update_member_list", (e) => h.presence?.(e.userId, e.online));
   on("conversation_assigned", (e) => h.assigned?.(e));
 
+  // Not logged in when the delay ends: the resync after the coming login fetches it all anyway.
+  const serverResync = createCoalescer(
+    async () => {
+      if (state.value === "online") await h.resync?.();
+    },
+    { delayMs: opts.resyncDelayMs ?? (() => Math.random() * RESYNC_JITTER_MS) },
+  );
+  on("resync", () => void serverResync.request(undefined));
+
   const onOnline = () => {
     if (state.value === "offline") state.value = "reconnecting";
     if (!socket.connected && !closed && state.value !== "unauthorized") socket.connect();
@@ -236,6 +256,7 @@ export function useChatSocket(opts: ChatSocketOptions) {
     close() {
       closed = true;
       state.value = "closed";
+      serverResync.cancel();
       socket.disconnect();
       if (typeof window !== "undefined") {
         window.removeEventListener("online", onOnline);
@@ -266,7 +287,7 @@ export function useChatSocket(opts: ChatSocketOptions) {
     /**
      * Resync: every message after `afterSeq`, page after page while the server has more, and how far
      * the peer has read (the `messages_read` sent while disconnected are lost). Used after a reconnect
-     * so that nothing sent meanwhile is missing.
+     * or a `resync` so that nothing sent meanwhile is missing, and to fill a gap in the seqs.
      */
     async historyAfter(
       afterSeq: number,

@@ -49,17 +49,16 @@ pub async fn list_agents(
     let staff = app.accounts.staff().await?;
     let ids: Vec<UserId> = staff.iter().map(|(u, _)| u.id).collect();
     let counts = app.store.open_conversation_counts(&ids).await?;
+    let online = app.chat.online(&ids).await;
     let agents = staff
         .into_iter()
-        .map(|(user, disabled)| {
-            let connections = app.connections.connections_of(user.id);
-            AgentSummary {
-                open_conversations: counts.get(&user.id).copied().unwrap_or(0),
-                online: connections > 0,
-                connections,
-                disabled,
-                user,
-            }
+        .zip(online)
+        .map(|((user, disabled), online)| AgentSummary {
+            open_conversations: counts.get(&user.id).copied().unwrap_or(0),
+            online,
+            connections: app.connections.connections_of(user.id),
+            disabled,
+            user,
         })
         .collect();
     Ok(Json(Agents { agents }))
@@ -90,7 +89,7 @@ pub async fn update_agent(
         .set_disabled(caller, id, update.disabled)
         .await?;
     if update.disabled {
-        app.connections.disconnect_user(id);
+        app.cluster.disconnect_user(id).await;
         app.chat.release_agent(id).await?;
     }
     Ok(Json(Updated {
@@ -116,22 +115,29 @@ pub struct Nodes {
     nodes: Vec<NodeSummary>,
 }
 
-/// `GET /api/admin/nodes`: what each node holds (one node until several run together).
+/// `GET /api/admin/nodes`: what each live node holds.
 pub async fn nodes(
     State(app): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Json<Nodes>, ApiError> {
     require_admin(caller)?;
-    use crate::services::delivery::Delivery;
-    let agents = app.connections.online_agents();
+    let figures = app.cluster.nodes().await;
+    let agents: Vec<UserId> = figures.iter().flat_map(|n| n.agents.clone()).collect();
     let counts = app.store.open_conversation_counts(&agents).await?;
-    let node = NodeSummary {
-        id: app.node.id.clone(),
-        started_at: crate::domain::format_timestamp(app.node.started_at),
-        connections: app.connections.len(),
-        online_users: app.connections.online_users(),
-        online_agents: agents.len(),
-        open_conversations: counts.values().sum(),
-    };
-    Ok(Json(Nodes { nodes: vec![node] }))
+    let nodes = figures
+        .into_iter()
+        .map(|node| NodeSummary {
+            open_conversations: node
+                .agents
+                .iter()
+                .map(|a| counts.get(a).copied().unwrap_or(0))
+                .sum(),
+            id: node.id,
+            started_at: crate::domain::format_timestamp(node.started_at),
+            connections: node.connections,
+            online_users: node.online_users,
+            online_agents: node.agents.len(),
+        })
+        .collect();
+    Ok(Json(Nodes { nodes }))
 }

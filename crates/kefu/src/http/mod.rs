@@ -36,13 +36,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Ready when the database answers and, with several nodes, Redis does.
 async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    if app.store.ping().await {
-        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    let reason = if !app.store.ping().await {
+        Some("database unreachable".to_owned())
     } else {
-        (
+        app.cluster.not_ready()
+    };
+    match reason {
+        None => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "reason": "database unreachable" })),
-        )
+            Json(json!({ "status": "not ready", "reason": reason })),
+        ),
     }
 }

@@ -121,7 +121,7 @@ impl Chat {
                     .await?;
                 match (&agent, created, conversation.agent_id) {
                     (Some(agent), true, _) => {
-                        self.announce_assignment(&conversation, agent);
+                        self.announce_assignment(&conversation, agent).await;
                         conversation
                     }
                     (Some(agent), false, None) => {
@@ -141,7 +141,7 @@ impl Chat {
     }
 
     async fn least_busy_online_agent(&self) -> Result<Option<User>> {
-        let online = self.delivery.online_agents();
+        let online = self.delivery.online_agents().await;
         if online.is_empty() {
             return Ok(None);
         }
@@ -182,16 +182,17 @@ impl Chat {
             self.open.forget(conversation.customer_id);
             return Ok(false);
         }
-        self.announce_assignment(conversation, agent);
+        self.announce_assignment(conversation, agent).await;
         Ok(true)
     }
 
     /// Tells the customer and the agent that the conversation is now theirs.
-    fn announce_assignment(&self, conversation: &Conversation, agent: &User) {
+    async fn announce_assignment(&self, conversation: &Conversation, agent: &User) {
         self.open.put(&Conversation {
             agent_id: Some(agent.id),
             ..conversation.clone()
         });
+        self.delivery.conversation_changed(conversation.customer_id);
         tracing::info!(conversation = %conversation.id, agent = %agent.id, "conversation assigned");
         let notice = Notice::Assigned {
             conversation: conversation.id,
@@ -202,7 +203,7 @@ impl Chat {
             .notify(conversation.customer_id, &notice, None);
         self.delivery.notify(agent.id, &notice, None);
         // Both sides learn that the other is now a member they can see online.
-        if self.delivery.is_online(conversation.customer_id) {
+        if self.delivery.online(&[conversation.customer_id]).await == [true] {
             self.delivery.notify(
                 agent.id,
                 &Notice::Presence {
@@ -245,6 +246,7 @@ impl Chat {
         for conversation in &released {
             let customer = conversation.customer_id;
             self.open.forget(customer);
+            self.delivery.conversation_changed(customer);
             self.delivery.notify(
                 customer,
                 &Notice::Presence {
@@ -264,24 +266,32 @@ impl Chat {
         self.assign_queue().await
     }
 
+    /// Another node changed the customer's open conversation: read it again next time.
+    pub fn forget_conversation(&self, customer: UserId) {
+        self.open.forget(customer);
+    }
+
     /// My members (`all_member`): an agent's customers, or a customer's agent.
     pub async fn members(&self, me: Identity) -> Result<Vec<(Member, bool)>> {
         let members = self.store.members_of(me.user_id, me.role).await?;
-        Ok(members
-            .into_iter()
-            .map(|m| {
-                let online = self.delivery.is_online(m.user.id);
-                (m, online)
-            })
-            .collect())
+        let ids: Vec<UserId> = members.iter().map(|m| m.user.id).collect();
+        let online = self.delivery.online(&ids).await;
+        Ok(members.into_iter().zip(online).collect())
+    }
+
+    /// For each of `users`, whether it is online on some node.
+    pub async fn online(&self, users: &[UserId]) -> Vec<bool> {
+        self.delivery.online(users).await
     }
 
     /// Ids of my members that are online now (`Online_user`).
     pub async fn online_peers(&self, me: Identity) -> Result<Vec<UserId>> {
         let peers = self.store.peers_of(me.user_id, me.role).await?;
+        let online = self.delivery.online(&peers).await;
         Ok(peers
             .into_iter()
-            .filter(|p| self.delivery.is_online(*p))
+            .zip(online)
+            .filter_map(|(peer, online)| online.then_some(peer))
             .collect())
     }
 

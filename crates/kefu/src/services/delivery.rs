@@ -42,12 +42,18 @@ pub enum Notice<'a> {
     },
 }
 
+/// A boxed future: what a [`Delivery`] answers that may need another node's word.
+pub type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 pub trait Delivery: Send + Sync + 'static {
-    /// Sends to every connection of `to` on this node, except `except`. A connection that cannot
-    /// take it (its buffer is full) is disconnected, never silently skipped.
+    /// Sends to every connection of `to` but `except`, on this node at once and on the others
+    /// through the cluster. A connection that cannot take it (its buffer is full) is
+    /// disconnected, never silently skipped.
     fn notify(&self, to: UserId, notice: &Notice<'_>, except: Option<ConnectionId>);
-    /// Whether `user` has at least one live connection.
-    fn is_online(&self, user: UserId) -> bool;
-    /// Agents with at least one live connection, in the order they came online.
-    fn online_agents(&self) -> Vec<UserId>;
+    /// For each of `users`, whether it has a live connection on some node.
+    fn online<'a>(&'a self, users: &'a [UserId]) -> Pending<'a, Vec<bool>>;
+    /// Agents with a live connection, in the order they came online.
+    fn online_agents(&self) -> Pending<'_, Vec<UserId>>;
+    /// A customer's open conversation changed hands: other nodes forget their copy of it.
+    fn conversation_changed(&self, customer: UserId);
 }

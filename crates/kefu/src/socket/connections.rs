@@ -1,5 +1,5 @@
-//! The live connections of this node, by user: presence ("online while any connection is alive")
-//! and delivery of notices to each of a user's connections.
+//! The live connections of this node, by user: this node's view of presence ("online while any
+//! connection is alive"), and delivery of events to each of a user's connections here.
 
 use std::{
     collections::HashMap,
@@ -10,17 +10,23 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Serialize;
-use socketioxide::{SendError, SocketError, extract::SocketRef};
+use serde_json::value::RawValue;
+use socketioxide::{SendError, SocketError};
+use tokio::sync::mpsc;
 
-use super::events::{self, MemberUpdate, MessagePayload};
+use super::SocketRef;
 use crate::{
     domain::{Role, UserId},
-    services::{
-        auth::Identity,
-        delivery::{ConnectionId, Delivery, Notice},
-    },
+    services::{auth::Identity, delivery::ConnectionId},
 };
+
+/// A user came online on this node (its first connection was confirmed) or went offline here (its
+/// last one closed). Made under the registry's lock, so they are queued in the order they happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceChange {
+    pub identity: Identity,
+    pub online: bool,
+}
 
 /// What kefu keeps per connection (in the socket's extensions).
 pub struct Conn {
@@ -33,8 +39,6 @@ pub struct Conn {
     /// Its outgoing buffer overflowed: it has missed something and must resync, so nothing more
     /// is sent to it while it is being closed.
     lagging: AtomicBool,
-    /// It was its user's only connection when it opened: it announces the user online.
-    first_of_user: AtomicBool,
     registered: Instant,
 }
 
@@ -45,14 +49,6 @@ impl Conn {
             .lock()
             .map(|mut bucket| bucket.take(Instant::now()))
             .unwrap_or(true)
-    }
-
-    pub fn set_first_of_user(&self, first: bool) {
-        self.first_of_user.store(first, Ordering::Relaxed);
-    }
-
-    pub fn first_of_user(&self) -> bool {
-        self.first_of_user.load(Ordering::Relaxed)
     }
 
     /// A place in this connection's line, taken in the order its events arrived, with the
@@ -174,8 +170,15 @@ struct Entry {
 }
 
 #[derive(Default)]
+struct UserConns {
+    entries: Vec<Entry>,
+    /// Its coming online was announced: its going offline will be.
+    announced: bool,
+}
+
+#[derive(Default)]
 struct Inner {
-    by_user: HashMap<UserId, Vec<Entry>>,
+    by_user: HashMap<UserId, UserConns>,
     /// Agents with a live connection, in the order they came online.
     online_agents: Vec<UserId>,
     count: usize,
@@ -187,16 +190,31 @@ pub struct Connections {
     started: Instant,
     message_rate: u32,
     message_burst: u32,
+    changes: mpsc::UnboundedSender<PresenceChange>,
 }
 
 impl Connections {
-    pub fn new(message_rate: u32, message_burst: u32) -> Self {
+    pub fn new(
+        message_rate: u32,
+        message_burst: u32,
+        changes: mpsc::UnboundedSender<PresenceChange>,
+    ) -> Self {
         Self {
             inner: Mutex::default(),
             next_id: AtomicU64::new(1),
             started: Instant::now(),
             message_rate,
             message_burst,
+            changes,
+        }
+    }
+
+    fn went_offline(&self, user: &UserConns, identity: Identity) {
+        if user.announced {
+            let _ = self.changes.send(PresenceChange {
+                identity,
+                online: false,
+            });
         }
     }
 
@@ -215,43 +233,65 @@ impl Connections {
             last_heartbeat: AtomicI64::new(0),
             order: Turnstile::default(),
             lagging: AtomicBool::new(false),
-            first_of_user: AtomicBool::new(false),
             registered: Instant::now(),
         })
     }
 
-    /// Registers a connection; `true` when it is the user's first (the user came online).
-    pub fn add(&self, conn: Arc<Conn>, socket: SocketRef) -> bool {
+    /// Registers a connection, before the server confirms it: events can reach it from then on.
+    pub fn add(&self, conn: Arc<Conn>, socket: SocketRef) {
         let user = conn.identity.user_id;
         let is_agent = conn.identity.role == Role::Agent;
         let mut inner = self.lock();
         inner.count += 1;
-        let entries = inner.by_user.entry(user).or_default();
-        entries.push(Entry { conn, socket });
-        let first = entries.len() == 1;
-        if first && is_agent {
+        let conns = inner.by_user.entry(user).or_default();
+        conns.entries.push(Entry { conn, socket });
+        if conns.entries.len() == 1 && is_agent {
             inner.online_agents.push(user);
         }
-        first
     }
 
-    /// Forgets a connection; `true` when it was the user's last (the user went offline).
-    pub fn remove(&self, conn: &Conn) -> bool {
+    /// The connection is confirmed: its user comes online, unless it already was.
+    pub fn confirm(&self, conn: &Conn) {
+        let mut inner = self.lock();
+        let Some(conns) = inner.by_user.get_mut(&conn.identity.user_id) else {
+            return;
+        };
+        if !conns.announced && conns.entries.iter().any(|e| e.conn.id == conn.id) {
+            conns.announced = true;
+            let _ = self.changes.send(PresenceChange {
+                identity: conn.identity,
+                online: true,
+            });
+        }
+    }
+
+    /// Forgets a connection; its user goes offline with its last one.
+    pub fn remove(&self, conn: &Conn) {
         let user = conn.identity.user_id;
         let mut inner = self.lock();
-        let Some(entries) = inner.by_user.get_mut(&user) else {
-            return false;
+        let Some(conns) = inner.by_user.get_mut(&user) else {
+            return;
         };
-        let before = entries.len();
-        entries.retain(|e| e.conn.id != conn.id);
-        let removed = before - entries.len();
-        let last = entries.is_empty();
-        if last {
-            inner.by_user.remove(&user);
+        let before = conns.entries.len();
+        conns.entries.retain(|e| e.conn.id != conn.id);
+        let removed = before - conns.entries.len();
+        if conns.entries.is_empty()
+            && let Some(gone) = inner.by_user.remove(&user)
+        {
             inner.online_agents.retain(|a| *a != user);
+            self.went_offline(&gone, conn.identity);
         }
         inner.count -= removed;
-        last && removed > 0
+    }
+
+    /// The users this node has announced online.
+    pub fn announced_users(&self) -> Vec<Identity> {
+        self.lock()
+            .by_user
+            .values()
+            .filter(|u| u.announced)
+            .filter_map(|u| u.entries.first().map(|e| e.conn.identity))
+            .collect()
     }
 
     pub fn heartbeat(&self, conn: &Conn) {
@@ -262,12 +302,12 @@ impl Connections {
     /// Forgets connections whose socket is closed but whose disconnect handler never ran (the
     /// connection failed between the handshake and its confirmation). Young entries are left
     /// alone: a socket is not marked connected until just after it is registered.
-    pub fn purge_closed(&self) -> Vec<Arc<Conn>> {
+    pub fn purge_closed(&self) -> usize {
         let mut purged = Vec::new();
         let mut inner = self.lock();
         let mut emptied = Vec::new();
-        for (user, entries) in inner.by_user.iter_mut() {
-            entries.retain(|e| {
+        for (user, conns) in inner.by_user.iter_mut() {
+            conns.entries.retain(|e| {
                 let stale =
                     !e.socket.connected() && e.conn.registered.elapsed() > Duration::from_secs(5);
                 if stale {
@@ -275,16 +315,22 @@ impl Connections {
                 }
                 !stale
             });
-            if entries.is_empty() {
+            if conns.entries.is_empty() {
                 emptied.push(*user);
             }
         }
         for user in emptied {
-            inner.by_user.remove(&user);
+            if let Some(gone) = inner.by_user.remove(&user)
+                && let Some(conn) = purged
+                    .iter()
+                    .find(|c: &&Arc<Conn>| c.identity.user_id == user)
+            {
+                self.went_offline(&gone, conn.identity);
+            }
             inner.online_agents.retain(|a| *a != user);
         }
         inner.count -= purged.len();
-        purged
+        purged.len()
     }
 
     /// Connections that sent a heartbeat once and then went silent for longer than `timeout`.
@@ -295,7 +341,7 @@ impl Connections {
         inner
             .by_user
             .values()
-            .flatten()
+            .flat_map(|u| &u.entries)
             .filter(|e| {
                 let last = e.conn.last_heartbeat.load(Ordering::Relaxed);
                 last > 0 && now - last > timeout
@@ -314,7 +360,10 @@ impl Connections {
     }
 
     pub fn connections_of(&self, user: UserId) -> usize {
-        self.lock().by_user.get(&user).map_or(0, Vec::len)
+        self.lock()
+            .by_user
+            .get(&user)
+            .map_or(0, |u| u.entries.len())
     }
 
     /// Closes every connection of a user (a disabled account). The user is offline from this
@@ -322,10 +371,13 @@ impl Connections {
     pub fn disconnect_user(&self, user: UserId) {
         let sockets: Vec<SocketRef> = {
             let mut inner = self.lock();
-            let entries = inner.by_user.remove(&user).unwrap_or_default();
+            let conns = inner.by_user.remove(&user).unwrap_or_default();
             inner.online_agents.retain(|a| *a != user);
-            inner.count -= entries.len();
-            entries.into_iter().map(|e| e.socket).collect()
+            inner.count -= conns.entries.len();
+            if let Some(first) = conns.entries.first() {
+                self.went_offline(&conns, first.conn.identity);
+            }
+            conns.entries.into_iter().map(|e| e.socket).collect()
         };
         for socket in sockets {
             let _ = socket.disconnect();
@@ -336,22 +388,16 @@ impl Connections {
         self.len() == 0
     }
 
-    /// Emits to each connection of `to` but `except`. A connection whose buffer is full is
+    /// Emits to each connection of `to` here but `except`. A connection whose buffer is full is
     /// disconnected, so that it resyncs with `history` instead of silently missing a message.
-    fn emit<T: Serialize + ?Sized>(
-        &self,
-        to: UserId,
-        event: &str,
-        payload: &T,
-        except: Option<ConnectionId>,
-    ) {
+    pub fn emit(&self, to: UserId, event: &str, payload: &RawValue, except: Option<ConnectionId>) {
         let mut slow = Vec::new();
         {
             let inner = self.lock();
-            let Some(entries) = inner.by_user.get(&to) else {
+            let Some(conns) = inner.by_user.get(&to) else {
                 return;
             };
-            for entry in entries.iter().filter(|e| Some(e.conn.id) != except) {
+            for entry in conns.entries.iter().filter(|e| Some(e.conn.id) != except) {
                 if entry.conn.lagging.load(Ordering::Relaxed) {
                     continue;
                 }
@@ -375,86 +421,13 @@ impl Connections {
     }
 }
 
-impl Delivery for Connections {
-    fn notify(&self, to: UserId, notice: &Notice<'_>, except: Option<ConnectionId>) {
-        match *notice {
-            Notice::Message { message, receiver } => {
-                self.emit(
-                    to,
-                    events::NEW_PRIVATE_MESSAGE,
-                    &MessagePayload::new(message, receiver),
-                    except,
-                );
-            }
-            Notice::Read {
-                reader,
-                up_to,
-                conversation,
-                seq,
-            } => {
-                let payload = events::MessagesRead {
-                    reader_id: reader,
-                    up_to_id: up_to,
-                    conversation_id: conversation,
-                    seq,
-                };
-                self.emit(to, events::MESSAGES_READ, &payload, except);
-            }
-            Notice::Typing { user, typing } => {
-                self.emit(
-                    to,
-                    events::TYPING,
-                    &events::Typing {
-                        user_id: user,
-                        typing,
-                    },
-                    except,
-                );
-            }
-            Notice::Presence { user, online } => {
-                let event = if online {
-                    events::USER_ONLINE
-                } else {
-                    events::USER_OFFLINE
-                };
-                self.emit(to, event, &user, except);
-                self.emit(
-                    to,
-                    events::UPDATE_MEMBER_LIST,
-                    &MemberUpdate {
-                        user_id: user,
-                        online,
-                    },
-                    except,
-                );
-            }
-            Notice::Queued { conversation } => {
-                let payload = events::ConversationQueued {
-                    conversation_id: conversation,
-                };
-                self.emit(to, events::CONVERSATION_QUEUED, &payload, except);
-            }
-            Notice::Assigned {
-                conversation,
-                customer,
-                agent,
-            } => {
-                let payload = events::ConversationAssigned {
-                    conversation_id: conversation,
-                    customer_id: customer,
-                    agent_id: agent.id,
-                    agent,
-                };
-                self.emit(to, events::CONVERSATION_ASSIGNED, &payload, except);
-            }
-        }
-    }
-
-    fn is_online(&self, user: UserId) -> bool {
+impl Connections {
+    pub fn is_online(&self, user: UserId) -> bool {
         self.lock().by_user.contains_key(&user)
     }
 
-    fn online_agents(&self) -> Vec<UserId> {
+    /// Agents with a live connection here, in the order they came online.
+    pub fn online_agents(&self) -> Vec<UserId> {
         self.lock().online_agents.clone()
     }
 }

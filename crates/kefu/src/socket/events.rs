@@ -1,10 +1,13 @@
 //! Every Socket.IO event name and payload of the protocol, in one place (docs/protocol.md).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 
 use crate::{
     domain::{ConversationId, MessageId, Role, User, UserId, format_timestamp},
-    services::Error,
+    services::{Error, delivery::Notice},
     store::{Member, StoredMessage},
 };
 
@@ -27,6 +30,7 @@ pub const USER_OFFLINE: &str = "user_offline";
 pub const UPDATE_MEMBER_LIST: &str = "update_member_list";
 pub const CONVERSATION_ASSIGNED: &str = "conversation_assigned";
 pub const CONVERSATION_QUEUED: &str = "conversation_queued";
+pub const RESYNC: &str = "resync";
 pub const ERROR: &str = "error";
 
 /// An event's argument, which must be a JSON object: serde would otherwise also read a struct
@@ -317,4 +321,77 @@ pub struct ErrorEvent<'a> {
     pub event: &'a str,
     pub code: &'static str,
     pub message: String,
+}
+
+/// The events a notice becomes, each payload serialized once for every connection on every node.
+pub fn encode(notice: &Notice<'_>) -> Vec<(&'static str, Arc<RawValue>)> {
+    fn raw<T: Serialize + ?Sized>(payload: &T) -> Option<Arc<RawValue>> {
+        match serde_json::value::to_raw_value(payload) {
+            Ok(raw) => Some(Arc::from(raw)),
+            Err(error) => {
+                tracing::error!(%error, "cannot encode an event");
+                None
+            }
+        }
+    }
+    let encoded = match *notice {
+        Notice::Message { message, receiver } => vec![(
+            NEW_PRIVATE_MESSAGE,
+            raw(&MessagePayload::new(message, receiver)),
+        )],
+        Notice::Read {
+            reader,
+            up_to,
+            conversation,
+            seq,
+        } => vec![(
+            MESSAGES_READ,
+            raw(&MessagesRead {
+                reader_id: reader,
+                up_to_id: up_to,
+                conversation_id: conversation,
+                seq,
+            }),
+        )],
+        Notice::Typing { user, typing } => vec![(
+            TYPING,
+            raw(&Typing {
+                user_id: user,
+                typing,
+            }),
+        )],
+        Notice::Presence { user, online } => vec![
+            (if online { USER_ONLINE } else { USER_OFFLINE }, raw(&user)),
+            (
+                UPDATE_MEMBER_LIST,
+                raw(&MemberUpdate {
+                    user_id: user,
+                    online,
+                }),
+            ),
+        ],
+        Notice::Queued { conversation } => vec![(
+            CONVERSATION_QUEUED,
+            raw(&ConversationQueued {
+                conversation_id: conversation,
+            }),
+        )],
+        Notice::Assigned {
+            conversation,
+            customer,
+            agent,
+        } => vec![(
+            CONVERSATION_ASSIGNED,
+            raw(&ConversationAssigned {
+                conversation_id: conversation,
+                customer_id: customer,
+                agent_id: agent.id,
+                agent,
+            }),
+        )],
+    };
+    encoded
+        .into_iter()
+        .filter_map(|(event, payload)| Some((event, payload?)))
+        .collect()
 }

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use socketioxide::extract::{Extension, SocketRef, State, TryData};
+use socketioxide::extract::{Extension, State, TryData};
 
 use super::{
+    SocketRef,
     connections::{Conn, Ticket},
     events::{self, *},
     reply::Reply,

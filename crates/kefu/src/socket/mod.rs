@@ -11,22 +11,41 @@ use std::{sync::Arc, time::Duration};
 use serde::Deserialize;
 use socketioxide::{
     ParserConfig, SocketIo,
-    extract::{Extension, SocketRef, State, TryData},
+    extract::{Extension, State, TryData},
     handler::ConnectHandler,
     layer::SocketIoLayer,
 };
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
 use self::connections::Conn;
-use crate::{AppState, config::Settings, services::Error};
+use crate::{
+    AppState,
+    cluster::{Adapter, Io, link::Link, user_node_room, user_room},
+    config::Settings,
+    services::Error,
+};
+
+pub type SocketRef = socketioxide::extract::SocketRef<Adapter>;
 
 /// Binary attachments a packet may announce: kefu expects none, so a small cap stops a client from
 /// making the server wait for (and buffer) thousands.
 const MAX_INCOMING_BINARIES: usize = 10;
 
-pub fn layer(settings: &Settings, state: AppState) -> (SocketIoLayer, SocketIo) {
+/// The Socket.IO layer, with the adapter that reaches the other nodes through `link`.
+pub async fn layer(
+    settings: &Settings,
+    link: Link,
+    redis_prefix: &str,
+    state: AppState,
+) -> anyhow::Result<(SocketIoLayer<Adapter>, Io)> {
     // Room for the largest message plus its JSON framing; anything bigger closes the connection.
     let max_payload = (settings.max_message_bytes as u64 * 2 + 16 * 1024).max(64 * 1024);
+    let adapter = RedisAdapterCtr::new_with_driver(
+        link,
+        RedisAdapterConfig::new().with_prefix(format!("{redis_prefix}-socket.io")),
+    );
     let (layer, io) = SocketIo::builder()
+        .with_adapter::<Adapter>(adapter)
         .max_buffer_size(settings.socket_buffer_packets)
         .ping_interval(Duration::from_millis(settings.ping_interval_ms))
         .ping_timeout(Duration::from_millis(settings.ping_timeout_ms))
@@ -40,8 +59,11 @@ pub fn layer(settings: &Settings, state: AppState) -> (SocketIoLayer, SocketIo) 
         )
         .with_state(state)
         .build_layer();
-    io.ns("/", on_connect.with(authenticate));
-    (layer, io)
+    // Subscribing waits for nothing: while Redis is away, the link subscribes when it is back.
+    io.ns("/", on_connect.with(authenticate))
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the Socket.IO namespace: {e:?}"))?;
+    Ok((layer, io))
 }
 
 #[derive(Deserialize)]
@@ -77,8 +99,13 @@ async fn authenticate(
             // among its user's connections.
             handlers::register(&socket);
             socket.on_disconnect(on_disconnect);
-            let first = app.connections.add(conn.clone(), socket.clone());
-            conn.set_first_of_user(first);
+            if app.cluster.link().is_cluster() {
+                // Other nodes reach the user's connections through its room; this node's own go
+                // through the registry, so broadcasts from here leave them out by the second.
+                let user = identity.user_id;
+                socket.join([user_room(user), user_node_room(user, app.cluster.node())]);
+            }
+            app.connections.add(conn, socket.clone());
             Ok(())
         }
         Err(Error::Unavailable) => Err(Refused("unavailable")),
@@ -89,25 +116,18 @@ async fn authenticate(
     }
 }
 
-/// Announces the user online when this is its first connection.
+/// The connection is confirmed: its user comes online unless it already was (announced by the
+/// presence task, in the order of the changes).
 async fn on_connect(
     socket: SocketRef,
     Extension(conn): Extension<Arc<Conn>>,
     State(app): State<AppState>,
 ) {
-    if conn.first_of_user() && socket.connected() {
-        tracing::debug!(user = %conn.identity.user_id, "online");
-        if let Err(error) = app.chat.presence_changed(conn.identity, true).await {
-            error.log("announcing presence");
-        }
+    if socket.connected() {
+        app.connections.confirm(&conn);
     }
 }
 
 async fn on_disconnect(Extension(conn): Extension<Arc<Conn>>, State(app): State<AppState>) {
-    if app.connections.remove(&conn) {
-        tracing::debug!(user = %conn.identity.user_id, "offline");
-        if let Err(error) = app.chat.presence_changed(conn.identity, false).await {
-            error.log("announcing presence");
-        }
-    }
+    app.connections.remove(&conn);
 }

@@ -5,15 +5,15 @@ use std::{convert::Infallible, sync::Arc};
 
 use serde::Serialize;
 use socketioxide::handler::Value;
-use socketioxide::{
-    adapter::LocalAdapter,
-    extract::{AckSender, SocketRef},
-    handler::FromMessageParts,
-    socket::Socket,
-};
+use socketioxide::{handler::FromMessageParts, socket::Socket};
 
-use super::events::{self, ErrorAck, ErrorEvent};
-use crate::services::Error;
+use super::{
+    SocketRef,
+    events::{self, ErrorAck, ErrorEvent},
+};
+use crate::{cluster::Adapter, services::Error};
+
+type AckSender = socketioxide::extract::AckSender<Adapter>;
 
 pub struct Reply {
     ack: AckSender,
@@ -21,11 +21,11 @@ pub struct Reply {
     socket: SocketRef,
 }
 
-impl FromMessageParts<LocalAdapter> for Reply {
+impl FromMessageParts<Adapter> for Reply {
     type Error = Infallible;
 
     fn from_message_parts(
-        s: &Arc<Socket>,
+        s: &Arc<Socket<Adapter>>,
         v: &mut Value,
         ack_id: &Option<i64>,
     ) -> Result<Self, Infallible> {
@@ -75,12 +75,12 @@ impl Reply {
     }
 }
 
-impl FromMessageParts<LocalAdapter> for super::connections::Ticket {
+impl FromMessageParts<Adapter> for super::connections::Ticket {
     type Error = socketioxide::extract::ExtensionNotFound<Arc<super::connections::Conn>>;
 
     /// Runs synchronously as the event arrives, before the handler's task is spawned.
     fn from_message_parts(
-        s: &Arc<Socket>,
+        s: &Arc<Socket<Adapter>>,
         v: &mut Value,
         ack_id: &Option<i64>,
     ) -> Result<Self, Self::Error> {

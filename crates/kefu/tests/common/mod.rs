@@ -301,10 +301,21 @@ impl TestServer {
 pub struct Process {
     pub child: std::process::Child,
     pub base: String,
+    /// What it logged (standard error), line by line.
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Process {
     pub fn spawn(data_dir: &std::path::Path, database_url: Option<&str>) -> Self {
+        Self::spawn_with(data_dir, database_url, &[])
+    }
+
+    /// With extra `KEFU_*` settings in the environment.
+    pub fn spawn_with(
+        data_dir: &std::path::Path,
+        database_url: Option<&str>,
+        env: &[(&str, String)],
+    ) -> Self {
         use std::io::BufRead;
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kefu"));
         command
@@ -314,11 +325,27 @@ impl Process {
             .env("KEFU_MESSAGE_RATE_LIMIT", "0")
             .env("KEFU_LOG", "warn")
             .env_remove("KEFU_DATABASE_URL")
-            .stdout(std::process::Stdio::piped());
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         if let Some(url) = database_url {
             command.env("KEFU_DATABASE_URL", url);
         }
+        for (key, value) in env {
+            command.env(key, value);
+        }
         let mut child = command.spawn().expect("the kefu binary starts");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                eprintln!("{line}");
+                kept.lock().unwrap().push(line);
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -334,7 +361,18 @@ impl Process {
         let base = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("kefu prints its address");
-        Self { child, base }
+        Self { child, base, logs }
+    }
+
+    /// The lines it logged so far that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
     }
 
     pub fn kill_9(&mut self) {
@@ -423,4 +461,87 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap()
+}
+
+/// `POST` with a JSON body to any server: (status, body).
+pub async fn post_json(base: &str, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("HTTP request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `GET` from any server: (status, body as JSON or null).
+pub async fn get_json(base: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().get(format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("HTTP request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A Redis server of a test's own, on a free port, that keeps nothing on disk: stopping it loses
+/// everything, as a restarted production Redis without persistence does.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again) on its port and waits until it answers.
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts (Debian package redis-server)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not listen on {} within 5 s", self.port);
+    }
+
+    /// Kills it (SIGKILL): connections drop at once, the data is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

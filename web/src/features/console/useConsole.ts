@@ -1,6 +1,7 @@
 // The agent's side: the customer list, one message list per customer (loaded when opened), drafts,
 // read marking, and attention (sound, notification) for messages that arrive while the tab is hidden.
 import { computed, reactive, ref, shallowRef, watch } from "vue";
+import { createKeyedCoalescer } from "../../shared/coalesce";
 import { newClientMsgId } from "../../shared/format";
 import {
   applyMessage,
@@ -24,6 +25,7 @@ import {
   mergeMessages,
   oldestStored,
   readSeqFromUnread,
+  seqGap,
   setDelivery,
   type ChatMessage,
 } from "../../shared/messages";
@@ -204,21 +206,49 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     }
   }
 
-  async function resync() {
+  /** Every message of a loaded conversation after `afterSeq`, page after page. */
+  async function fetchAfter(cv: Conversation, afterSeq: number) {
     const c = chat.value;
     if (!c) return;
+    const missed = await c.historyAfter(afterSeq, cv.peerId);
+    cv.messages = mergeMessages(cv.messages, missed.messages.map(fromServer));
+    cv.peerReadSeq = Math.max(cv.peerReadSeq, missed.peerReadSeq);
+    members.value = applyPreview(members.value, cv.peerId, lastPreview(missed.messages));
+  }
+
+  async function resync() {
     for (const cv of Object.values(conversations)) {
       if (!cv.loaded) continue;
       try {
-        const missed = await c.historyAfter(lastSeq(cv.messages), cv.peerId);
-        cv.messages = mergeMessages(cv.messages, missed.messages.map(fromServer));
-        cv.peerReadSeq = Math.max(cv.peerReadSeq, missed.peerReadSeq);
-        members.value = applyPreview(members.value, cv.peerId, lastPreview(missed.messages));
+        await fetchAfter(cv, lastSeq(cv.messages));
       } catch {
-        // The next reconnect tries again.
+        // The next reconnect or resync tries again.
       }
     }
   }
+
+  /** After a reconnect (`resumed`) or the server's `resync`: members, missed messages, the open one. */
+  async function catchUp(resumed: boolean) {
+    await refreshMembers();
+    if (resumed) await resync();
+    if (activeId.value) {
+      await ensureLoaded(activeId.value);
+      void markReadIfVisible();
+    }
+  }
+
+  // A live message beyond the next seq: fetch what is missing before it, one fetch at a time per
+  // conversation (from the lowest gap asked for meanwhile).
+  const gaps = createKeyedCoalescer<Id, { peerId: Id; afterSeq: number }>(
+    async (_conversationId, { peerId, afterSeq }) => {
+      const cv = conversations[peerId];
+      if (!cv?.loaded) return;
+      await fetchAfter(cv, afterSeq);
+      members.value = setUnread(members.value, peerId, countUnread(cv.messages, me.id, cv.myReadSeq));
+      void markReadIfVisible(peerId);
+    },
+    { merge: (a, b) => ({ peerId: b.peerId, afterSeq: Math.min(a.afterSeq, b.afterSeq) }) },
+  );
 
   function onMessage(m: Message) {
     const fromMe = m.senderId === me.id;
@@ -226,7 +256,11 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     if (!peer) return;
     const reading = peer === activeId.value && pageVisible.value;
     const cv = conversations[peer];
-    if (cv && (cv.loaded || cv.loading)) cv.messages = mergeMessages(cv.messages, [fromServer(m)]);
+    if (cv && (cv.loaded || cv.loading)) {
+      const gap = cv.loaded ? seqGap(cv.messages, m) : null;
+      cv.messages = mergeMessages(cv.messages, [fromServer(m)]);
+      if (gap !== null) void gaps.request(m.conversationId, { peerId: peer, afterSeq: gap });
+    }
     if (!fromMe && cv) cv.typing = false;
     const r = applyMessage(members.value, m, me.id, reading);
     members.value = r.list;
@@ -243,14 +277,8 @@ export function useConsole(session: SessionResponse, attention: Attention) {
       token: session.token,
       userId: me.id,
       handlers: {
-        async ready(_login, resumed) {
-          await refreshMembers();
-          if (resumed) await resync();
-          if (activeId.value) {
-            await ensureLoaded(activeId.value);
-            void markReadIfVisible();
-          }
-        },
+        ready: (_login, resumed) => catchUp(resumed),
+        resync: () => catchUp(true),
         message: onMessage,
         messagesRead(e) {
           if (e.readerId === me.id) {
@@ -390,6 +418,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     refreshMembers,
     close() {
       typingSenders.forEach((s) => s.stop());
+      gaps.cancel();
       chat.value?.close();
       chat.value = null;
       reading = new Set();

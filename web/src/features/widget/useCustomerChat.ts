@@ -1,6 +1,7 @@
 // The customer's side of one conversation: session, messages, agent, unread, typing.
 import { computed, ref, shallowRef, watch } from "vue";
 import { api } from "../../shared/api";
+import { createKeyedCoalescer } from "../../shared/coalesce";
 import {
   confirmed,
   countUnread,
@@ -11,6 +12,7 @@ import {
   mergeMessages,
   oldestStored,
   readSeqFromUnread,
+  seqGap,
   setDelivery,
   type ChatMessage,
 } from "../../shared/messages";
@@ -92,10 +94,16 @@ export function useCustomerChat() {
   }
 
   async function onReady(login: { queued: boolean; csId: Id | null }, resumed: boolean) {
-    const c = chat.value;
-    if (!c) return;
+    if (!chat.value) return;
     queued.value = login.queued;
     phase.value = "ready";
+    await catchUp(resumed);
+  }
+
+  /** After a login (`resumed` on a reconnect) or the server's `resync`: the agent, the messages. */
+  async function catchUp(resumed: boolean) {
+    const c = chat.value;
+    if (!c) return;
     const members = await c.allMembers().catch(() => null);
     if (members) applyMembers(members);
     if (!resumed || !loaded.value) {
@@ -113,6 +121,20 @@ export function useCustomerChat() {
     void markReadIfVisible();
   }
 
+  // A live message beyond the next seq: fetch what is missing before it, one fetch at a time (from
+  // the lowest gap asked for meanwhile).
+  const gaps = createKeyedCoalescer<Id, number>(
+    async (_conversationId, afterSeq) => {
+      const c = chat.value;
+      if (!c || !loaded.value) return;
+      const missed = await c.historyAfter(afterSeq);
+      merge(missed.messages.map(fromServer));
+      peerReadSeq.value = Math.max(peerReadSeq.value, missed.peerReadSeq);
+      void markReadIfVisible();
+    },
+    { merge: Math.min },
+  );
+
   function connect(s: SessionResponse) {
     me.value = s.user;
     const c = useChatSocket({
@@ -120,8 +142,11 @@ export function useCustomerChat() {
       userId: s.user.id,
       handlers: {
         ready: (login, resumed) => onReady(login, resumed).catch(() => undefined),
+        resync: () => catchUp(true).catch(() => undefined),
         message(m) {
+          const gap = loaded.value ? seqGap(messages.value, m) : null;
           merge([fromServer(m)]);
+          if (gap !== null) void gaps.request(m.conversationId, gap);
           if (m.senderId !== myId()) {
             agentTyping.value = false;
             if (!agent.value || agent.value.id !== m.senderId) void c.allMembers().then(applyMembers, () => undefined);
@@ -236,6 +261,7 @@ export function useCustomerChat() {
 
   /** After an expired session: a new visitor and a new conversation. */
   async function restart() {
+    gaps.cancel();
     chat.value?.close();
     chat.value = null;
     messages.value = [];
@@ -272,6 +298,9 @@ export function useCustomerChat() {
     restart,
     typingInput: () => typingSender.input(),
     typingStop: () => typingSender.stop(),
-    close: () => chat.value?.close(),
+    close: () => {
+      gaps.cancel();
+      chat.value?.close();
+    },
   };
 }

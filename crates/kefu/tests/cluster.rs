@@ -1,0 +1,564 @@
+//! Several kefu nodes on one database and one Redis (a private `redis-server` per test): chat,
+//! typing, read receipts and presence across nodes; a node killed with kill -9 mid-traffic; Redis
+//! stopped for 10 s mid-traffic and started again.
+
+mod common;
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use common::{Backend, PrivateRedis, Process, TestDatabase, WAIT, get_json, post_json};
+use kefu_wire::{Client, Event};
+use serde_json::{Value, json};
+
+const JWT_SECRET: &str = "a-secret-every-node-of-the-test-cluster-shares";
+
+struct TestCluster {
+    redis: PrivateRedis,
+    db: TestDatabase,
+    nodes: Vec<Process>,
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl TestCluster {
+    async fn start(backend: Backend, nodes: usize) -> Self {
+        let redis = PrivateRedis::start().await;
+        let db = TestDatabase::create(backend).await;
+        let mut cluster = Self {
+            redis,
+            db,
+            nodes: Vec::new(),
+            dirs: Vec::new(),
+        };
+        for i in 0..nodes {
+            let dir = common::temp_dir();
+            let node = Process::spawn_with(
+                &dir,
+                cluster.db.url.as_deref(),
+                &[
+                    ("KEFU_REDIS_URL", cluster.redis.url()),
+                    ("KEFU_NODE_ID", format!("node-{i}")),
+                    ("KEFU_JWT_SECRET", JWT_SECRET.to_owned()),
+                    ("KEFU_LOG", "info".to_owned()),
+                ],
+            );
+            cluster.nodes.push(node);
+            cluster.dirs.push(dir);
+        }
+        for node in &cluster.nodes {
+            wait_ready(&node.base, true).await;
+        }
+        cluster
+    }
+
+    fn base(&self, node: usize) -> &str {
+        &self.nodes[node].base
+    }
+
+    async fn stop(mut self) {
+        for node in &mut self.nodes {
+            if node.child.try_wait().unwrap().is_none() {
+                node.terminate();
+            }
+        }
+        self.db.drop_now().await;
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        self.redis.stop();
+    }
+}
+
+/// Polls `/readyz` until it says `ready` (or not), within 15 s; returns the last body.
+async fn wait_ready(base: &str, ready: bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = get_json(base, "/readyz", None).await;
+        if (status == 200) == ready {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{base}/readyz still answers {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn admin_token(base: &str) -> String {
+    let (status, body) = post_json(
+        base,
+        "/api/login",
+        json!({"username": "admin", "password": common::ADMIN_PASSWORD}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// Creates the agent through one node; (token, id).
+async fn agent(base: &str, username: &str) -> (String, String) {
+    let admin = admin_token(base).await;
+    let credentials = json!({"username": username, "password": "agent-password"});
+    let (status, body) = post_json(base, "/api/agents", credentials.clone(), Some(&admin)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post_json(base, "/api/login", credentials, None).await;
+    assert_eq!(status, 200, "{body}");
+    (
+        body["token"].as_str().unwrap().to_owned(),
+        body["user"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn visitor(base: &str) -> (String, String) {
+    let (status, body) = post_json(base, "/api/visitors", json!({}), None).await;
+    assert_eq!(status, 201, "{body}");
+    (
+        body["token"].as_str().unwrap().to_owned(),
+        body["user"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn login(base: &str, token: &str, user: &str) -> (Client, Value) {
+    let client = Client::connect(base, json!({"token": token}))
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {base}: {e}"));
+    let ack = client.call("login", json!({"userId": user})).await.unwrap();
+    assert_eq!(ack["ok"], true, "{ack}");
+    (client, ack)
+}
+
+/// Waits for the event whose data satisfies `matches`, skipping the others.
+async fn expect_where(client: &mut Client, name: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match client.next_event(left).await {
+            Some(Event { name: n, data }) if n == name && matches(&data) => return data,
+            Some(_) => continue,
+            None => panic!("no matching {name} event within {WAIT:?}"),
+        }
+    }
+}
+
+/// The cluster tests need a database that several processes share.
+macro_rules! on_every_server_backend {
+    ($($story:ident),* $(,)?) => {
+        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $story() { if $crate::common::Backend::MySql.enabled() { super::$story($crate::common::Backend::MySql).await } } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $story() { if $crate::common::Backend::Postgres.enabled() { super::$story($crate::common::Backend::Postgres).await } } )* }
+    };
+}
+
+on_every_server_backend!(three_nodes_carry_chat_typing_reads_and_presence);
+
+/// A visitor on node 0, its agent on node 2 and the agent's second tab on node 1.
+async fn three_nodes_carry_chat_typing_reads_and_presence(backend: Backend) {
+    let cluster = TestCluster::start(backend, 3).await;
+    let (agent_token, agent_id) = agent(cluster.base(0), "alice").await;
+    let (mut agent_c, _) = login(cluster.base(2), &agent_token, &agent_id).await;
+    let (mut agent_b, _) = login(cluster.base(1), &agent_token, &agent_id).await;
+
+    // Routing on node 0 sees the agent online on the other nodes.
+    let (visitor_token, visitor_id) = visitor(cluster.base(0)).await;
+    let (mut customer, ack) = login(cluster.base(0), &visitor_token, &visitor_id).await;
+    assert_eq!(ack["csId"], agent_id.as_str(), "{ack}");
+    assert_eq!(ack["queued"], false, "{ack}");
+    for tab in [&mut agent_c, &mut agent_b] {
+        let assigned = tab.expect("conversation_assigned", WAIT).await.unwrap();
+        assert_eq!(assigned["customerId"], visitor_id.as_str(), "{assigned}");
+        expect_where(tab, "user_online", |d| d == visitor_id.as_str()).await;
+    }
+
+    // Customer → agent: both tabs, on two other nodes.
+    let sent = customer
+        .call("private_message", json!({"content": "hello from node 0"}))
+        .await
+        .unwrap();
+    assert_eq!(sent["ok"], true, "{sent}");
+    for tab in [&mut agent_c, &mut agent_b] {
+        let message = expect_where(tab, "new_private_message", |d| d["id"] == sent["id"]).await;
+        assert_eq!(message["content"], "hello from node 0");
+        assert_eq!(message["seq"], 1);
+    }
+
+    // Agent → customer, and the agent's other tab sees its own message.
+    let reply = agent_c
+        .call(
+            "private_message",
+            json!({"receiverId": visitor_id, "content": "hi from node 2"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply["ok"], true, "{reply}");
+    let message = expect_where(&mut customer, "new_private_message", |d| {
+        d["id"] == reply["id"]
+    })
+    .await;
+    assert_eq!(message["content"], "hi from node 2");
+    assert_eq!(message["seq"], 2);
+    expect_where(&mut agent_b, "new_private_message", |d| {
+        d["id"] == reply["id"]
+    })
+    .await;
+
+    // Typing and read receipts cross nodes too.
+    customer.emit("typing", json!({"typing": true})).unwrap();
+    for tab in [&mut agent_c, &mut agent_b] {
+        let typing = expect_where(tab, "typing", |d| d["userId"] == visitor_id.as_str()).await;
+        assert_eq!(typing["typing"], true);
+    }
+    let read = agent_c
+        .call("read", json!({"peerId": visitor_id, "upToId": sent["id"]}))
+        .await
+        .unwrap();
+    assert_eq!(read["ok"], true, "{read}");
+    for client in [&mut customer, &mut agent_b] {
+        let receipt = expect_where(client, "messages_read", |d| d["upToId"] == sent["id"]).await;
+        assert_eq!(receipt["readerId"], agent_id.as_str());
+    }
+
+    // Every node is listed, with the connections it holds.
+    let admin = admin_token(cluster.base(1)).await;
+    let (status, nodes) = get_json(cluster.base(1), "/api/admin/nodes", Some(&admin)).await;
+    assert_eq!(status, 200, "{nodes}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut nodes = nodes;
+    loop {
+        let ids: BTreeSet<&str> = nodes["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n["id"].as_str())
+            .collect();
+        let connections: u64 = nodes["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n["connections"].as_u64())
+            .sum();
+        if ids == BTreeSet::from(["node-0", "node-1", "node-2"]) && connections == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{nodes}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        nodes = get_json(cluster.base(1), "/api/admin/nodes", Some(&admin))
+            .await
+            .1;
+    }
+
+    // The agent is online for the whole cluster while one of its tabs is; the customer leaving
+    // node 0 goes offline for the agent's tabs elsewhere.
+    agent_b.close();
+    let (_, agents) = get_json(cluster.base(0), "/api/agents", Some(&admin)).await;
+    let alice = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == agent_id.as_str())
+        .unwrap();
+    assert_eq!(alice["online"], true, "{agents}");
+    customer.close();
+    expect_where(&mut agent_c, "user_offline", |d| d == visitor_id.as_str()).await;
+    cluster.stop().await;
+}
+
+/// Records every event a client receives until told to stop; returns the client and the events.
+fn record(
+    mut client: Client,
+) -> (
+    Arc<Mutex<Vec<Event>>>,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<Client>,
+) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let kept = events.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => return client,
+                event = client.next_event(Duration::from_secs(3600)) => match event {
+                    Some(event) => kept.lock().unwrap().push(event),
+                    None => return client,
+                },
+            }
+        }
+    });
+    (events, stop, task)
+}
+
+fn ids_of(events: &[Event], name: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.name == name)
+        .filter_map(|e| e.data["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A visitor that sends until stopped, moving to the next node when its node goes away and
+/// retrying the message in flight with the same `clientMsgId`; returns the acknowledged ids.
+async fn sender(
+    bases: Vec<String>,
+    token: String,
+    user: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> BTreeSet<String> {
+    let mut acked = BTreeSet::new();
+    let mut node = 0;
+    let mut n = 0;
+    let mut client = login(&bases[0], &token, &user).await.0;
+    while !*stop.borrow() {
+        n += 1;
+        let payload =
+            json!({"content": format!("{user} m{n}"), "clientMsgId": format!("{user}-{n}")});
+        loop {
+            let ack = tokio::time::timeout(
+                Duration::from_secs(3),
+                client.call("private_message", payload.clone()),
+            )
+            .await;
+            match ack {
+                Ok(Ok(ack)) if ack["ok"] == true => {
+                    acked.insert(ack["id"].as_str().unwrap().to_owned());
+                    break;
+                }
+                // `unavailable` and the like: try again.
+                Ok(Ok(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+                // The node is gone: reconnect to the next one, as the reference client does.
+                _ => {
+                    node = (node + 1) % bases.len();
+                    loop {
+                        match Client::connect(&bases[node], json!({"token": token})).await {
+                            Ok(c) if c.call("login", json!({"userId": user})).await.is_ok() => {
+                                client = c;
+                                break;
+                            }
+                            _ => {
+                                node = (node + 1) % bases.len();
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    acked
+}
+
+/// Every message of the customer's conversation, through `history {afterSeq}` on `base`.
+async fn history_ids(base: &str, token: &str, agent: &str, customer: &str) -> Vec<String> {
+    let (client, _) = login(base, token, agent).await;
+    let mut ids = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = client
+            .call(
+                "history",
+                json!({"peerId": customer, "afterSeq": after, "limit": 100}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(page["ok"], true, "{page}");
+        let messages = page["messages"].as_array().unwrap();
+        for message in messages {
+            ids.push(message["id"].as_str().unwrap().to_owned());
+            after = message["seq"].as_i64().unwrap();
+        }
+        if page["hasMore"] != true {
+            return ids;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_traffic_loses_nothing_and_its_users_go_offline() {
+    if !Backend::Postgres.enabled() {
+        return;
+    }
+    let cluster = TestCluster::start(Backend::Postgres, 3).await;
+    let bases: Vec<String> = (0..3).map(|i| cluster.base(i).to_owned()).collect();
+    let (agent_token, agent_id) = agent(&bases[2], "alice").await;
+    let (agent_c, _) = login(&bases[2], &agent_token, &agent_id).await;
+    // The agent's second tab is on the node that dies.
+    let (agent_a, _) = login(&bases[0], &agent_token, &agent_id).await;
+    let (live_c, stop_c, task_c) = record(agent_c);
+    let (live_a, stop_a, task_a) = record(agent_a);
+
+    let mut visitors = Vec::new();
+    for _ in 0..4 {
+        visitors.push(visitor(&bases[0]).await);
+    }
+    // One more visitor on the doomed node, which will not come back.
+    let (gone_token, gone_id) = visitor(&bases[0]).await;
+    let (gone, _) = login(&bases[0], &gone_token, &gone_id).await;
+
+    let (stop_traffic, traffic_stopped) = tokio::sync::watch::channel(false);
+    let senders: Vec<_> = visitors
+        .iter()
+        .map(|(token, id)| {
+            tokio::spawn(sender(
+                bases.clone(),
+                token.clone(),
+                id.clone(),
+                traffic_stopped.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let mut cluster = cluster;
+    cluster.nodes[0].kill_9();
+    let killed_at = Instant::now();
+    // Its users go offline for the others within the heartbeat timeout, unless they reconnect.
+    let offline_after = loop {
+        let seen = live_c
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.name == "user_offline" && e.data == gone_id.as_str());
+        if seen {
+            break killed_at.elapsed();
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(8),
+            "the visitor of the dead node is still online for its agent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!("a dead node's user went offline after {offline_after:?}");
+    assert!(
+        offline_after < Duration::from_millis(6000),
+        "{offline_after:?}"
+    );
+    drop(gone);
+
+    // The agent's tab on the dead node reconnects elsewhere and resyncs.
+    let _ = stop_a.send(true);
+    let before_kill = ids_of(&live_a.lock().unwrap(), "new_private_message");
+    let _ = task_a.await;
+    let (agent_b, _) = login(&bases[1], &agent_token, &agent_id).await;
+    let (live_b, stop_b, task_b) = record(agent_b);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = stop_traffic.send(true);
+    let mut acked = BTreeSet::new();
+    for sender in senders {
+        acked.extend(sender.await.unwrap());
+    }
+    assert!(
+        acked.len() > 40,
+        "only {} messages acknowledged",
+        acked.len()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop_c.send(true);
+    let _ = stop_b.send(true);
+    let _ = task_c.await;
+    let _ = task_b.await;
+
+    // The surviving tab got every acknowledged message live.
+    let on_c: BTreeSet<String> = ids_of(&live_c.lock().unwrap(), "new_private_message")
+        .into_iter()
+        .collect();
+    let missing: Vec<_> = acked.difference(&on_c).collect();
+    assert!(missing.is_empty(), "node 2 missed {missing:?}");
+    // The moved tab has each one exactly once after merging what it saw live with its resync.
+    let mut moved: BTreeSet<String> = before_kill.into_iter().collect();
+    moved.extend(ids_of(&live_b.lock().unwrap(), "new_private_message"));
+    for (_, customer) in &visitors {
+        moved.extend(history_ids(&bases[1], &agent_token, &agent_id, customer).await);
+    }
+    let missing: Vec<_> = acked.difference(&moved).collect();
+    assert!(missing.is_empty(), "the moved tab missed {missing:?}");
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopped_for_10_s_loses_nothing_and_the_nodes_recover() {
+    if !Backend::Postgres.enabled() {
+        return;
+    }
+    let mut cluster = TestCluster::start(Backend::Postgres, 2).await;
+    let bases: Vec<String> = (0..2).map(|i| cluster.base(i).to_owned()).collect();
+    let (agent_token, agent_id) = agent(&bases[1], "alice").await;
+    let (agent, _) = login(&bases[1], &agent_token, &agent_id).await;
+    let (live, stop_agent, agent_task) = record(agent);
+    let mut visitors = Vec::new();
+    for _ in 0..2 {
+        visitors.push(visitor(&bases[0]).await);
+    }
+    let (stop_traffic, traffic_stopped) = tokio::sync::watch::channel(false);
+    let senders: Vec<_> = visitors
+        .iter()
+        .map(|(token, id)| {
+            // Node 0 only: it stays up, so every ack comes from there.
+            tokio::spawn(sender(
+                vec![bases[0].clone()],
+                token.clone(),
+                id.clone(),
+                traffic_stopped.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    cluster.redis.stop();
+    let body = wait_ready(&bases[0], false).await;
+    assert_eq!(body["status"], "not ready", "{body}");
+    assert!(body["reason"].as_str().unwrap().contains("redis"), "{body}");
+    let delivered_before = ids_of(&live.lock().unwrap(), "new_private_message").len();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    cluster.redis.restart().await;
+    for base in &bases {
+        wait_ready(base, true).await;
+    }
+    // Both nodes ask their clients to resync.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !live.lock().unwrap().iter().any(|e| e.name == "resync") {
+        assert!(Instant::now() < deadline, "no resync after Redis came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Live delivery across nodes works again.
+    let delivered_after_outage = ids_of(&live.lock().unwrap(), "new_private_message").len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = stop_traffic.send(true);
+    let mut acked = BTreeSet::new();
+    for sender in senders {
+        acked.extend(sender.await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop_agent.send(true);
+    let _ = agent_task.await;
+    let live_ids = ids_of(&live.lock().unwrap(), "new_private_message");
+    assert!(
+        live_ids.len() > delivered_after_outage,
+        "nothing was delivered live after Redis came back"
+    );
+    assert!(
+        delivered_before > 0,
+        "nothing was delivered before the outage"
+    );
+
+    // Every acknowledged message is stored and reaches the agent, live or by its resync.
+    let mut seen: BTreeSet<String> = live_ids.into_iter().collect();
+    for (_, customer) in &visitors {
+        seen.extend(history_ids(&bases[1], &agent_token, &agent_id, customer).await);
+    }
+    let missing: Vec<_> = acked.difference(&seen).collect();
+    assert!(missing.is_empty(), "lost {missing:?}");
+    assert!(acked.len() > 100, "only {} acknowledged", acked.len());
+
+    // The outage was logged once per node, not once per message.
+    for node in &cluster.nodes {
+        let warnings = node.log_lines("redis");
+        let warnings: Vec<_> = warnings.iter().filter(|l| l.contains("WARN")).collect();
+        assert!(warnings.len() <= 3, "{warnings:#?}");
+    }
+    cluster.stop().await;
+}
