@@ -174,8 +174,9 @@ async fn three_nodes_carry_chat_typing_reads_and_presence(backend: Backend) {
     }
 
     // Customer → agent: both tabs, on two other nodes.
+    let first = json!({"content": "hello from node 0", "clientMsgId": "c-1"});
     let sent = customer
-        .call("private_message", json!({"content": "hello from node 0"}))
+        .call("private_message", first.clone())
         .await
         .unwrap();
     assert_eq!(sent["ok"], true, "{sent}");
@@ -184,6 +185,12 @@ async fn three_nodes_carry_chat_typing_reads_and_presence(backend: Backend) {
         assert_eq!(message["content"], "hello from node 0");
         assert_eq!(message["seq"], 1);
     }
+    // A retry through another node gets the stored message back, not a second one.
+    let (retrying, _) = login(cluster.base(1), &visitor_token, &visitor_id).await;
+    let retried = retrying.call("private_message", first).await.unwrap();
+    assert_eq!(retried["id"], sent["id"], "{retried}");
+    assert_eq!(retried["seq"], 1, "{retried}");
+    retrying.close();
 
     // Agent → customer, and the agent's other tab sees its own message.
     let reply = agent_c
@@ -263,6 +270,25 @@ async fn three_nodes_carry_chat_typing_reads_and_presence(backend: Backend) {
     assert_eq!(alice["online"], true, "{agents}");
     customer.close();
     expect_where(&mut agent_c, "user_offline", |d| d == visitor_id.as_str()).await;
+
+    // Disabling the agent through node 0 closes its connection on node 2 at once.
+    let (status, body) = common::request_json(
+        cluster.base(0),
+        reqwest::Method::PATCH,
+        &format!("/api/agents/{agent_id}"),
+        json!({"disabled": true}),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + WAIT;
+    while !agent_c.is_closed() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent's socket on node 2 is still open"
+        );
+        let _ = agent_c.next_event(Duration::from_millis(100)).await;
+    }
     cluster.stop().await;
 }
 

@@ -30,6 +30,8 @@ pub type SocketRef = socketioxide::extract::SocketRef<Adapter>;
 /// Binary attachments a packet may announce: kefu expects none, so a small cap stops a client from
 /// making the server wait for (and buffer) thousands.
 const MAX_INCOMING_BINARIES: usize = 10;
+/// Broadcasts from other nodes that may wait to be handed to this node's sockets.
+const CLUSTER_STREAM_BUFFER: usize = 65_536;
 
 /// The Socket.IO layer, with the adapter that reaches the other nodes through `link`.
 pub async fn layer(
@@ -42,7 +44,12 @@ pub async fn layer(
     let max_payload = (settings.max_message_bytes as u64 * 2 + 16 * 1024).max(64 * 1024);
     let adapter = RedisAdapterCtr::new_with_driver(
         link,
-        RedisAdapterConfig::new().with_prefix(format!("{redis_prefix}-socket.io")),
+        RedisAdapterConfig::new()
+            .with_prefix(format!("{redis_prefix}-socket.io"))
+            // Broadcasts from other nodes waiting to be handed out here: a full buffer drops
+            // (the client then finds a `seq` gap and resyncs), so it is roomy; it only takes
+            // memory while it is full.
+            .with_stream_buffer(CLUSTER_STREAM_BUFFER),
     );
     let (layer, io) = SocketIo::builder()
         .with_adapter::<Adapter>(adapter)

@@ -476,6 +476,25 @@ pub async fn post_json(base: &str, path: &str, body: Value, token: Option<&str>)
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Any method with a JSON body and a bearer token, to any server: (status, body).
+pub async fn request_json(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+    token: &str,
+) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .json(&body)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("HTTP request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 /// `GET` from any server: (status, body as JSON or null).
 pub async fn get_json(base: &str, path: &str, token: Option<&str>) -> (u16, Value) {
     let mut request = reqwest::Client::new().get(format!("{base}{path}"));
