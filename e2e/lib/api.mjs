@@ -1,10 +1,13 @@
 // REST helpers: visitors, staff login, agent creation.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 
 /**
  * One HTTP request. `body` is sent as JSON; `rawBody` is sent as is (with a JSON content type).
  * Resolves to { status, body, text, headers } where body is the parsed JSON or undefined.
+ * A `server` with an `agent` (an http.Agent, e.g. bound to a local address: see cluster.mjs)
+ * sends the request through it.
  */
 export async function request(server, method, path, { token, body, rawBody, headers = {}, timeout = 10_000 } = {}) {
   const init = { method, headers: { ...headers } };
@@ -13,7 +16,9 @@ export async function request(server, method, path, { token, body, rawBody, head
     init.headers["content-type"] ??= "application/json";
     init.body = rawBody ?? JSON.stringify(body);
   }
-  const response = await fetch(`${server.url}${path}`, { ...init, signal: AbortSignal.timeout(timeout) });
+  const response = server.agent
+    ? await requestThrough(server.agent, `${server.url}${path}`, init, timeout)
+    : await fetch(`${server.url}${path}`, { ...init, signal: AbortSignal.timeout(timeout) });
   const text = await response.text();
   let parsed;
   try {
@@ -22,6 +27,24 @@ export async function request(server, method, path, { token, body, rawBody, head
     parsed = undefined;
   }
   return { status: response.status, body: parsed, text, headers: response.headers };
+}
+
+/** The part of fetch()'s Response that request() uses, over node:http with `agent`. */
+function requestThrough(agent, url, { method, headers, body }, timeout) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent, timeout }, (res) => {
+      const chunks = [];
+      res.on("data", (chunk) => chunks.push(chunk));
+      res.on("error", reject);
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        resolve({ status: res.statusCode, headers: new Headers(res.headers), text: async () => text });
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`${method} ${url}: no answer within ${timeout} ms`)));
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 /** Asserts the documented error envelope `{ error: { code, message } }` with the given status. */

@@ -58,7 +58,7 @@ export function test(name, options, fn) {
       await fn(t);
     } catch (err) {
       for (const server of liveServers) {
-        console.error(`\n--- kefu log (port ${server.port}, data dir ${server.dataDir}) for failed test "${name}" ---\n${server.logTail()}\n---`);
+        console.error(`\n--- ${server.name ?? "kefu"} log (port ${server.port}, data dir ${server.dataDir}) for failed test "${name}" ---\n${server.logTail()}\n---`);
       }
       throw err;
     }

@@ -69,6 +69,9 @@ export async function createDatabase(kind = DB_KIND) {
  *   removes the variable, so the server's default applies.
  * options.dataDir / options.database / options.adminPassword: reuse those of a previous run
  *   (restart); otherwise fresh ones are made and removed again by close().
+ * options.sharedDatabase: `options.database` is shared by several servers (a cluster) and its
+ *   owner drops it; close() leaves it alone.
+ * options.name: how the server is named when its log is printed (default "kefu").
  */
 export async function startServer(options = {}) {
   if (!existsSync(KEFU_BIN)) {
@@ -112,6 +115,7 @@ class Server {
     this.database = database;
     this.adminPassword = adminPassword;
     this.options = options;
+    this.name = options.name ?? "kefu";
     this.lines = [];
     this.sockets = new Set();
     this.ownsStorage = !options.dataDir;
@@ -210,7 +214,20 @@ class Server {
     return next;
   }
 
-  /** Stops the server, checks it exited with 0, and removes its data dir and database. */
+  /** Kills the server with SIGKILL, as a crash would, and removes its storage like close(). */
+  async kill() {
+    if (!liveServers.has(this)) return;
+    liveServers.delete(this);
+    this.sockets.clear();
+    if (!this.exited) this.child.kill("SIGKILL");
+    await this.exit;
+    if (this.ownsStorage) {
+      await rm(this.dataDir, { recursive: true, force: true });
+      if (!this.options.sharedDatabase) await this.database.drop().catch((err) => console.error(`could not drop ${this.database.name}: ${err.message}`));
+    }
+  }
+
+  /** Stops the server, checks it exited with 0, and removes its data dir and (unless shared) database. */
   async close() {
     if (!liveServers.has(this)) return;
     liveServers.delete(this);
@@ -220,7 +237,7 @@ class Server {
     } finally {
       if (this.ownsStorage) {
         await rm(this.dataDir, { recursive: true, force: true });
-        await this.database.drop().catch((err) => console.error(`could not drop ${this.database.name}: ${err.message}`));
+        if (!this.options.sharedDatabase) await this.database.drop().catch((err) => console.error(`could not drop ${this.database.name}: ${err.message}`));
       }
     }
     if (code !== 0 && this.port !== undefined) {

@@ -29,8 +29,18 @@ forEachTransport("admin routes", (transport) => {
       online: true,
       connections: 2,
       openConversations: 1,
+      capacity: 5,
+      status: "available",
     });
-    assert.deepEqual(byId.get(idle.user.id), { ...idle.user, disabled: false, online: false, connections: 0, openConversations: 0 });
+    assert.deepEqual(byId.get(idle.user.id), {
+      ...idle.user,
+      disabled: false,
+      online: false,
+      connections: 0,
+      openConversations: 0,
+      capacity: 5,
+      status: "available",
+    });
     assert.equal(byId.get(admin.user.id).role, "admin");
   });
 
@@ -72,7 +82,7 @@ forEachTransport("admin routes", (transport) => {
 
     const off = await request(server, "PATCH", `/api/agents/${agent.user.id}`, { token, body: { disabled: true } });
     assert.equal(off.status, 200, off.text);
-    assert.deepEqual(off.body, { user: agent.user, disabled: true });
+    assert.deepEqual(off.body, { user: agent.user, disabled: true, capacity: 5 });
     assert.equal(await waitForDisconnect(agent.socket, 3_000), "io server disconnect");
 
     const refused = await connectError(server, agent.token, { transport });
@@ -112,6 +122,10 @@ forEachTransport("admin routes", (transport) => {
     assertHttpError(await patch("abc", { disabled: true }), 400, "invalid_payload");
     assertHttpError(await patch(other.user.id, { disabled: "yes" }), 400, "invalid_payload");
     assertHttpError(await patch(other.user.id, {}), 400, "invalid_payload");
+    assertHttpError(await patch(other.user.id, { capacity: 0 }), 400, "invalid_payload");
+    assertHttpError(await patch(other.user.id, { capacity: 2.5 }), 400, "invalid_payload");
+    assertHttpError(await patch(other.user.id, { capacity: 10_001 }), 400, "invalid_payload");
+    assertHttpError(await patch(other.user.id, { capacity: 3, color: "red" }), 400, "invalid_payload");
     // None of these changed anything.
     await login(server, other.username, other.password);
     await login(server, "admin", server.adminPassword);

@@ -104,6 +104,12 @@ impl Server {
         })?;
         let store =
             Store::open(&settings.database_url(), settings.database_max_connections).await?;
+        if settings.redis_url.is_some() && settings.jwt_secret.is_none() {
+            anyhow::bail!(
+                "several nodes (a Redis URL) must share one token secret: set KEFU_JWT_SECRET \
+                 to the same value of 32 characters or more on every node"
+            );
+        }
         if settings.redis_url.is_some() && store.dialect() == store::Dialect::Sqlite {
             anyhow::bail!(
                 "several nodes (a Redis URL) need a shared MySQL/MariaDB or PostgreSQL database; \

@@ -471,6 +471,7 @@ async fn a_queued_customer_is_assigned_when_an_agent_comes_online(backend: Backe
 async fn concurrent_senders_get_gapless_sequences(backend: Backend) {
     let server = TestServer::start_with(backend, |s| s.message_rate_limit = 0).await;
     let (agent_token, agent_id) = server.agent("alice").await;
+    server.set_capacity(&agent_id, 8).await;
     let (mut agent, _) = server.login(&agent_token, &agent_id).await;
     let mut visitors = Vec::new();
     for _ in 0..8 {

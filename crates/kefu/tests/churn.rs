@@ -46,6 +46,7 @@ async fn visitors(base: &str, n: usize) -> Vec<(String, String)> {
 async fn connections_that_close_are_forgotten() {
     let server = TestServer::start(Backend::Sqlite).await;
     let (agent_token, agent_id) = server.agent("alice").await;
+    server.set_capacity(&agent_id, 20).await;
     let (mut agent, _) = server.login(&agent_token, &agent_id).await;
     let visitors = visitors(&server.base, 20).await;
     churn(&server.base, &visitors, 1000, 20).await;

@@ -588,3 +588,105 @@ async fn redis_stopped_for_10_s_loses_nothing_and_the_nodes_recover() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_agents_on_three_nodes_share_one_queue_without_going_over_capacity() {
+    if !Backend::Postgres.enabled() {
+        return;
+    }
+    let cluster = TestCluster::start(Backend::Postgres, 3).await;
+    let bases: Vec<String> = (0..3).map(|i| cluster.base(i).to_owned()).collect();
+    let admin = admin_token(&bases[0]).await;
+    let mut agents = Vec::new();
+    for (i, base) in bases.iter().enumerate() {
+        let (token, id) = agent(base, &format!("agent{i}")).await;
+        let (status, body) = common::request_json(
+            base,
+            reqwest::Method::PATCH,
+            &format!("/api/agents/{id}"),
+            json!({"capacity": 5}),
+            &admin,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        agents.push((login(base, &token, &id).await.0, id));
+    }
+    // Routing on every node sees all three agents before the customers arrive.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, listed) = get_json(&bases[0], "/api/agents", Some(&admin)).await;
+        let online = listed["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["online"] == true)
+            .count();
+        if online == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{listed}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut visitors = Vec::new();
+    for i in 0..50 {
+        let base = &bases[i % 3];
+        let (token, id) = visitor(base).await;
+        visitors.push((base.clone(), token, id));
+    }
+    let logins = visitors
+        .iter()
+        .map(|(base, token, id)| login(base, token, id));
+    let customers: Vec<(Client, Value)> = futures_util::future::join_all(logins).await;
+
+    let mut per_agent = std::collections::BTreeMap::<String, usize>::new();
+    let mut waiting = Vec::new();
+    for (client, ack) in &customers {
+        if ack["queued"] == true {
+            let status = client.call("queue_status", json!({})).await.unwrap();
+            waiting.push((
+                status["conversationId"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<i64>()
+                    .unwrap(),
+                status["position"].as_i64().unwrap(),
+            ));
+        } else {
+            *per_agent
+                .entry(ack["csId"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(
+        per_agent.values().copied().collect::<Vec<_>>(),
+        [5, 5, 5],
+        "{per_agent:?}"
+    );
+    waiting.sort();
+    assert_eq!(
+        waiting.iter().map(|w| w.1).collect::<Vec<_>>(),
+        (1..=35).collect::<Vec<_>>()
+    );
+
+    // Resolving on node 1 pulls the head of the queue to that agent, whichever node it is on.
+    let head = waiting[0].0.to_string();
+    let (agent_b, agent_b_id) = &mut agents[1];
+    let (_, mine) = customers
+        .iter()
+        .zip(&visitors)
+        .find(|((_, ack), _)| ack["csId"] == agent_b_id.as_str())
+        .map(|(c, v)| (c, v.2.clone()))
+        .unwrap();
+    let resolved = agent_b
+        .call("resolve", json!({"peerId": mine}))
+        .await
+        .unwrap();
+    assert_eq!(resolved["ok"], true, "{resolved}");
+    let assigned = expect_where(agent_b, "conversation_assigned", |d| {
+        d["conversationId"] == head.as_str()
+    })
+    .await;
+    assert_eq!(assigned["agentId"], agent_b_id.as_str());
+    cluster.stop().await;
+}

@@ -343,7 +343,8 @@ impl Keeper<'_> {
         let Ok((missing, dead)) = refreshed else {
             return;
         };
-        let reconnected = self.generation != 0 && self.generation != generation;
+        // Every connection after the first is a reconnection, also one before the first refresh.
+        let reconnected = generation > 1 && self.generation != generation;
         self.generation = generation;
         let lost = missing == 1 && self.registered;
         if missing == 1 || reconnected || self.dirty {

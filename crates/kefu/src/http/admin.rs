@@ -14,6 +14,7 @@ use crate::{
     AppState,
     domain::{Role, User, UserId},
     services::{Error, auth::Identity},
+    socket::events::AgentStatusName,
 };
 
 fn require_admin(caller: Identity) -> Result<(), ApiError> {
@@ -33,6 +34,8 @@ pub struct AgentSummary {
     online: bool,
     connections: usize,
     open_conversations: i64,
+    capacity: i64,
+    status: AgentStatusName,
 }
 
 #[derive(Serialize)]
@@ -48,31 +51,82 @@ pub async fn list_agents(
     require_admin(caller)?;
     let staff = app.accounts.staff().await?;
     let ids: Vec<UserId> = staff.iter().map(|(u, _)| u.id).collect();
-    let counts = app.store.open_conversation_counts(&ids).await?;
-    let online = app.chat.online(&ids).await;
-    let agents = staff
+    let agents = app
+        .chat
+        .staff_loads(&ids)
+        .await?
         .into_iter()
-        .zip(online)
-        .map(|((user, disabled), online)| AgentSummary {
-            open_conversations: counts.get(&user.id).copied().unwrap_or(0),
+        .map(|(load, online)| AgentSummary {
+            open_conversations: load.open,
             online,
-            connections: app.connections.connections_of(user.id),
-            disabled,
-            user,
+            connections: app.connections.connections_of(load.user.id),
+            disabled: load.disabled,
+            capacity: load.capacity,
+            status: AgentStatusName::of(!load.away),
+            user: load.user,
         })
         .collect();
     Ok(Json(Agents { agents }))
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Colleague {
+    #[serde(flatten)]
+    user: User,
+    online: bool,
+    status: AgentStatusName,
+    open_conversations: i64,
+    capacity: i64,
+}
+
+#[derive(Serialize)]
+pub struct Colleagues {
+    agents: Vec<Colleague>,
+}
+
+/// `GET /api/agents/available`: the enabled agents, for a transfer; any staff member.
+pub async fn colleagues(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Colleagues>, ApiError> {
+    if !caller.role.is_staff() {
+        return Err(Error::Forbidden("staff only").into());
+    }
+    let staff = app.accounts.staff().await?;
+    let ids: Vec<UserId> = staff
+        .iter()
+        .filter(|(u, disabled)| !disabled && u.role == Role::Agent)
+        .map(|(u, _)| u.id)
+        .collect();
+    let agents = app
+        .chat
+        .staff_loads(&ids)
+        .await?
+        .into_iter()
+        .map(|(load, online)| Colleague {
+            online,
+            status: AgentStatusName::of(!load.away),
+            open_conversations: load.open,
+            capacity: load.capacity,
+            user: load.user,
+        })
+        .collect();
+    Ok(Json(Colleagues { agents }))
+}
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgentUpdate {
-    disabled: bool,
+    disabled: Option<bool>,
+    capacity: Option<i64>,
 }
 
 #[derive(Serialize)]
 pub struct Updated {
     user: User,
     disabled: bool,
+    capacity: i64,
 }
 
 /// `PATCH /api/agents/{id}`: disable (its connections close at once) or enable an account.
@@ -84,17 +138,31 @@ pub async fn update_agent(
 ) -> Result<Json<Updated>, ApiError> {
     require_admin(caller)?;
     let id = UserId::parse(&id)?;
-    let user = app
-        .accounts
-        .set_disabled(caller, id, update.disabled)
-        .await?;
-    if update.disabled {
-        app.cluster.disconnect_user(id).await;
-        app.chat.release_agent(id).await?;
+    if update.disabled.is_none() && update.capacity.is_none() {
+        return Err(Error::InvalidPayload("give disabled or capacity".into()).into());
     }
+    if let Some(capacity) = update.capacity {
+        app.chat.set_capacity(id, capacity).await?;
+    }
+    if let Some(disabled) = update.disabled {
+        app.accounts.set_disabled(caller, id, disabled).await?;
+        if disabled {
+            app.cluster.disconnect_user(id).await;
+            app.chat.release_agent(id).await?;
+        }
+    }
+    let load = app
+        .chat
+        .staff_loads(&[id])
+        .await?
+        .into_iter()
+        .next()
+        .map(|(load, _)| load)
+        .ok_or(Error::NotFound("no such agent"))?;
     Ok(Json(Updated {
-        user,
-        disabled: update.disabled,
+        user: load.user,
+        disabled: load.disabled,
+        capacity: load.capacity,
     }))
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::error::ApiError;
 use crate::{
     AppState,
-    domain::{Role, User},
+    domain::{ConversationId, Role, User, UserId, format_timestamp},
     services::{Error, auth::Identity},
 };
 
@@ -136,6 +136,50 @@ pub async fn me(
     Ok(Json(UserBody {
         user: app.accounts.user(caller).await?,
     }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationItem {
+    id: ConversationId,
+    customer_id: UserId,
+    agent_id: Option<UserId>,
+    status: &'static str,
+    created_at: String,
+    resolved_at: Option<String>,
+    rating: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct ConversationList {
+    conversations: Vec<ConversationItem>,
+}
+
+/// `GET /api/conversations`: the caller's own conversations (a customer's), newest first.
+pub async fn conversations(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<ConversationList>, ApiError> {
+    let conversations = app
+        .chat
+        .conversations(caller)
+        .await?
+        .into_iter()
+        .map(|c| ConversationItem {
+            id: c.conversation.id,
+            customer_id: c.conversation.customer_id,
+            agent_id: c.conversation.agent_id,
+            status: if c.conversation.open {
+                "open"
+            } else {
+                "resolved"
+            },
+            created_at: format_timestamp(c.created_at),
+            resolved_at: c.resolved_at.map(format_timestamp),
+            rating: c.rating,
+        })
+        .collect();
+    Ok(Json(ConversationList { conversations }))
 }
 
 pub async fn not_found() -> ApiError {

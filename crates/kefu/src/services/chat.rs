@@ -17,7 +17,8 @@ use super::{
 use crate::{
     domain::{ClientMsgId, Content, ConversationId, HistoryLimit, MessageId, Role, User, UserId},
     store::{
-        Conversation, HistoryPage, Member, NewMessage, Page, Store, StoreError, StoredMessage,
+        AgentLoad, Assignment, Conversation, ConversationSummary, HistoryPage, Member, NewMessage,
+        Page, Store, StoreError, StoredMessage,
     },
 };
 
@@ -35,7 +36,39 @@ pub struct LoginOutcome {
     pub cs_id: Option<UserId>,
     pub conversation_id: Option<ConversationId>,
     pub queued: bool,
+    /// Where a waiting customer is in the queue.
+    pub place: Option<QueuePlace>,
 }
+
+/// A waiting conversation's place in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePlace {
+    /// 1 for the head.
+    pub position: i64,
+    pub estimated_wait_seconds: i64,
+}
+
+/// How long a place in the queue may take: each available agent takes one waiting customer per
+/// typical conversation.
+struct WaitEstimate {
+    available: i64,
+    per_conversation: i64,
+}
+
+impl WaitEstimate {
+    fn seconds(&self, position: i64) -> i64 {
+        (position + self.available - 1) / self.available * self.per_conversation
+    }
+}
+
+/// The most open conversations an agent may be given at once.
+pub const MAX_CAPACITY: i64 = 10_000;
+/// Tries to route one customer before it is left waiting (agents fill up under concurrency).
+const ROUTING_ATTEMPTS: usize = 5;
+/// Waiting customers told their place after each change of the queue.
+const QUEUE_ANNOUNCED: u32 = 1000;
+/// The wait per conversation assumed before any conversation was resolved.
+const DEFAULT_HANDLING_SECONDS: i64 = 300;
 
 pub struct SendRequest {
     pub receiver: Option<UserId>,
@@ -97,6 +130,7 @@ impl Chat {
                 cs_id: Some(me.user_id),
                 conversation_id: None,
                 queued: false,
+                place: None,
             });
         }
         let existing = match self.open.get(me.user_id) {
@@ -105,61 +139,112 @@ impl Chat {
         };
         let conversation = match existing {
             Some(conversation) if conversation.agent_id.is_some() => conversation,
-            Some(conversation) => match self.pick_agent(cs_id).await? {
-                Some(agent) => {
-                    self.assign(&conversation, &agent).await?;
-                    self.store.conversation(conversation.id).await?
-                }
-                None => conversation,
-            },
-            // A first visit: the conversation is created with its agent, in one commit.
-            None => {
-                let agent = self.pick_agent(cs_id).await?;
-                let (conversation, created) = self
-                    .store
-                    .create_conversation(me.user_id, agent.as_ref().map(|a| a.id))
-                    .await?;
-                match (&agent, created, conversation.agent_id) {
-                    (Some(agent), true, _) => {
-                        self.announce_assignment(&conversation, agent).await;
-                        conversation
-                    }
-                    (Some(agent), false, None) => {
-                        self.assign(&conversation, agent).await?;
-                        self.store.conversation(conversation.id).await?
-                    }
-                    _ => conversation,
-                }
+            Some(conversation) => {
+                self.route_waiting(&conversation, cs_id).await?;
+                self.store.conversation(conversation.id).await?
             }
+            None => self.start_conversation(me.user_id, cs_id).await?,
         };
         self.open.put(&conversation);
+        let place = match conversation.agent_id {
+            Some(_) => None,
+            None => self.queue_place(conversation.id).await?,
+        };
         Ok(LoginOutcome {
             cs_id: conversation.agent_id,
             conversation_id: Some(conversation.id),
             queued: conversation.agent_id.is_none(),
+            place,
         })
     }
 
-    async fn least_busy_online_agent(&self) -> Result<Option<User>> {
-        let online = self.delivery.online_agents().await;
-        if online.is_empty() {
-            return Ok(None);
+    /// A customer without an open conversation starts one: given at once to the agent asked for
+    /// or the best available one (in the same commit), or else waiting in the queue.
+    async fn start_conversation(
+        &self,
+        customer: UserId,
+        cs_id: Option<UserId>,
+    ) -> Result<Conversation> {
+        let agent = self.pick_agent(cs_id).await?;
+        let created = self
+            .store
+            .create_conversation(customer, agent.as_ref().map(|a| a.id))
+            .await?;
+        let conversation = created.conversation;
+        match (&agent, conversation.agent_id) {
+            (Some(agent), Some(assigned)) if created.created && assigned == agent.id => {
+                self.announce_assignment(&conversation, agent).await;
+                Ok(conversation)
+            }
+            (_, Some(_)) => Ok(conversation),
+            (_, None) => {
+                // Nobody had room (or the one asked for filled up meanwhile): try the others,
+                // then wait.
+                self.route_waiting(&conversation, None).await?;
+                Ok(self.store.conversation(conversation.id).await?)
+            }
         }
-        let counts = self.store.open_conversation_counts(&online).await?;
-        // Fewest open conversations; ties go to whoever came online first.
-        let Some(best) = online
-            .iter()
-            .min_by_key(|a| counts.get(a).copied().unwrap_or(0))
-        else {
-            return Ok(None);
-        };
-        Ok(Some(self.store.user(*best).await?.user))
     }
 
-    /// The agent a customer asked for (`csId`), or the least busy one online.
+    /// Tries to give a waiting conversation to an agent; when none has room it stays in the queue
+    /// and its customer is told its place. `true` if it left the queue.
+    async fn route_waiting(
+        &self,
+        conversation: &Conversation,
+        mut cs_id: Option<UserId>,
+    ) -> Result<bool> {
+        for _ in 0..ROUTING_ATTEMPTS {
+            let Some(agent) = self.pick_agent(cs_id).await? else {
+                break;
+            };
+            match self
+                .store
+                .assign_conversation(conversation.id, agent.id)
+                .await?
+            {
+                Assignment::Assigned => {
+                    self.announce_assignment(conversation, &agent).await;
+                    return Ok(true);
+                }
+                Assignment::Taken => {
+                    self.open.forget(conversation.customer_id);
+                    return Ok(true);
+                }
+                // Filled up meanwhile: the next best one.
+                Assignment::Full => cs_id = None,
+            }
+        }
+        if let Some(place) = self.queue_place(conversation.id).await? {
+            self.delivery.notify(
+                conversation.customer_id,
+                &Notice::QueuePosition {
+                    conversation: conversation.id,
+                    place,
+                },
+                None,
+            );
+        }
+        Ok(false)
+    }
+
+    /// The online, available agent with the most free capacity; ties go to the one idle longest,
+    /// then to the one online longest.
+    async fn best_available_agent(&self) -> Result<Option<User>> {
+        let online = self.delivery.online_agents().await;
+        let loads = self.store.agent_loads(&online).await?;
+        let rank = |id: UserId| online.iter().position(|a| *a == id).unwrap_or(usize::MAX);
+        Ok(loads
+            .into_iter()
+            .filter(|l| !l.away && !l.disabled && l.free() > 0)
+            .min_by_key(|l| (-l.free(), l.last_assigned_at, rank(l.user.id)))
+            .map(|l| l.user))
+    }
+
+    /// The agent a customer asked for (`csId`) when it is available with room, else the best
+    /// available one.
     async fn pick_agent(&self, cs_id: Option<UserId>) -> Result<Option<User>> {
         let Some(requested) = cs_id else {
-            return self.least_busy_online_agent().await;
+            return self.best_available_agent().await;
         };
         let record = self.store.user(requested).await.map_err(|e| match e {
             StoreError::NotFound => Error::NotFound("no such agent"),
@@ -168,22 +253,11 @@ impl Chat {
         if !record.user.role.is_staff() || record.disabled {
             return Err(Error::NotFound("no such agent"));
         }
-        Ok(Some(record.user))
-    }
-
-    /// Gives a queued conversation to an agent and tells both sides. `false` if someone else
-    /// assigned it first.
-    async fn assign(&self, conversation: &Conversation, agent: &User) -> Result<bool> {
-        if !self
-            .store
-            .assign_conversation(conversation.id, agent.id)
-            .await?
-        {
-            self.open.forget(conversation.customer_id);
-            return Ok(false);
+        let load = self.store.agent_loads(&[requested]).await?;
+        match load.first() {
+            Some(load) if !load.away && load.free() > 0 => Ok(Some(record.user)),
+            _ => self.best_available_agent().await,
         }
-        self.announce_assignment(conversation, agent).await;
-        Ok(true)
     }
 
     /// Tells the customer and the agent that the conversation is now theirs.
@@ -223,20 +297,208 @@ impl Chat {
         );
     }
 
-    /// Hands the waiting conversations, oldest first, to the least busy online agents.
+    /// Hands the waiting conversations, oldest first, to the available agents with room; then
+    /// tells those still waiting their new place.
     pub async fn assign_queue(&self) -> Result<()> {
-        loop {
+        let mut moved = false;
+        'queue: loop {
             let queued = self.store.queued_conversations(100).await?;
             if queued.is_empty() {
-                return Ok(());
+                break;
             }
+            let mut progressed = false;
             for conversation in &queued {
-                let Some(agent) = self.least_busy_online_agent().await? else {
-                    return Ok(());
-                };
-                self.assign(conversation, &agent).await?;
+                let mut attempts = 0;
+                loop {
+                    let Some(agent) = self.best_available_agent().await? else {
+                        break 'queue;
+                    };
+                    match self
+                        .store
+                        .assign_conversation(conversation.id, agent.id)
+                        .await?
+                    {
+                        Assignment::Assigned => {
+                            self.announce_assignment(conversation, &agent).await;
+                            break;
+                        }
+                        Assignment::Taken => {
+                            self.open.forget(conversation.customer_id);
+                            break;
+                        }
+                        Assignment::Full if attempts < ROUTING_ATTEMPTS => attempts += 1,
+                        Assignment::Full => break 'queue,
+                    }
+                }
+                moved = true;
+                progressed = true;
+            }
+            if !progressed {
+                break;
             }
         }
+        if moved {
+            self.announce_queue().await?;
+        }
+        Ok(())
+    }
+
+    /// Tells every waiting customer its place and estimated wait.
+    async fn announce_queue(&self) -> Result<()> {
+        let queued = self.store.queued_conversations(QUEUE_ANNOUNCED).await?;
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let estimate = self.wait_estimate().await?;
+        for (i, conversation) in queued.iter().enumerate() {
+            let position = i as i64 + 1;
+            self.delivery.notify(
+                conversation.customer_id,
+                &Notice::QueuePosition {
+                    conversation: conversation.id,
+                    place: QueuePlace {
+                        position,
+                        estimated_wait_seconds: estimate.seconds(position),
+                    },
+                },
+                None,
+            );
+        }
+        Ok(())
+    }
+
+    /// The waiting conversation's place, `None` if it is not waiting.
+    async fn queue_place(&self, conversation: ConversationId) -> Result<Option<QueuePlace>> {
+        let Some(position) = self.store.queue_position(conversation).await? else {
+            return Ok(None);
+        };
+        let estimate = self.wait_estimate().await?;
+        Ok(Some(QueuePlace {
+            position,
+            estimated_wait_seconds: estimate.seconds(position),
+        }))
+    }
+
+    async fn wait_estimate(&self) -> Result<WaitEstimate> {
+        let online = self.delivery.online_agents().await;
+        let loads = self.store.agent_loads(&online).await?;
+        let available = loads
+            .iter()
+            .filter(|l| !l.away && !l.disabled)
+            .count()
+            .max(1) as i64;
+        let per_conversation = self
+            .store
+            .median_handling_seconds()
+            .await?
+            .unwrap_or(DEFAULT_HANDLING_SECONDS);
+        Ok(WaitEstimate {
+            available,
+            per_conversation,
+        })
+    }
+
+    /// A customer's place in the queue (`queue_status`): `None` when it is not waiting.
+    pub async fn queue_status(
+        &self,
+        me: Identity,
+    ) -> Result<(Option<ConversationId>, Option<QueuePlace>)> {
+        if me.role != Role::Customer {
+            return Err(Error::Forbidden("only customers wait in the queue"));
+        }
+        let Some(conversation) = self.store.current_conversation(me.user_id).await? else {
+            return Ok((None, None));
+        };
+        let place = match conversation.agent_id {
+            Some(_) => None,
+            None => self.queue_place(conversation.id).await?,
+        };
+        Ok((Some(conversation.id), place))
+    }
+
+    /// An agent sets itself available or away. Away agents get no new conversations and keep
+    /// theirs; becoming available takes from the queue.
+    pub async fn set_status(
+        &self,
+        me: Identity,
+        origin: Option<ConnectionId>,
+        available: bool,
+    ) -> Result<()> {
+        if !me.role.is_staff() {
+            return Err(Error::Forbidden("only agents set an availability"));
+        }
+        self.store.set_away(me.user_id, !available).await?;
+        self.delivery.notify(
+            me.user_id,
+            &Notice::AgentStatus {
+                agent: me.user_id,
+                available,
+            },
+            origin,
+        );
+        if available {
+            self.assign_queue().await?;
+        }
+        Ok(())
+    }
+
+    /// The agent ends its conversation with `peer`. The customer's next message starts a new one;
+    /// the freed capacity takes from the queue.
+    pub async fn resolve(&self, me: Identity, peer: Option<UserId>) -> Result<ConversationId> {
+        if !me.role.is_staff() {
+            return Err(Error::Forbidden("only agents resolve conversations"));
+        }
+        let conversation = self.conversation_with(me, peer).await?;
+        if !self
+            .store
+            .resolve_conversation(conversation.id, me.user_id)
+            .await?
+        {
+            self.open.forget(conversation.customer_id);
+            return Err(Error::Conflict("the conversation is no longer open"));
+        }
+        let customer = conversation.customer_id;
+        self.open.forget(customer);
+        self.delivery.conversation_changed(customer);
+        tracing::info!(conversation = %conversation.id, agent = %me.user_id, "conversation resolved");
+        let notice = Notice::Resolved {
+            conversation: conversation.id,
+            customer,
+            agent: me.user_id,
+        };
+        self.delivery.notify(customer, &notice, None);
+        self.delivery.notify(me.user_id, &notice, None);
+        self.assign_queue().await?;
+        Ok(conversation.id)
+    }
+
+    /// Agents and admins with their availability and load; `online` for each.
+    pub async fn staff_loads(&self, ids: &[UserId]) -> Result<Vec<(AgentLoad, bool)>> {
+        let loads = self.store.agent_loads(ids).await?;
+        let online = self
+            .delivery
+            .online(&loads.iter().map(|l| l.user.id).collect::<Vec<_>>())
+            .await;
+        Ok(loads.into_iter().zip(online).collect())
+    }
+
+    /// An admin sets how many open conversations an agent may hold; more room takes from the
+    /// queue.
+    pub async fn set_capacity(&self, agent: UserId, capacity: i64) -> Result<()> {
+        if !(1..=MAX_CAPACITY).contains(&capacity) {
+            return Err(Error::InvalidPayload(format!(
+                "capacity must be between 1 and {MAX_CAPACITY}"
+            )));
+        }
+        if !self.store.set_capacity(agent, capacity).await? {
+            return Err(Error::NotFound("no such agent"));
+        }
+        self.assign_queue().await
+    }
+
+    /// A customer's conversations, newest first.
+    pub async fn conversations(&self, me: Identity) -> Result<Vec<ConversationSummary>> {
+        Ok(self.store.conversations_of(me.user_id).await?)
     }
 
     /// An agent left for good (its account was disabled): its customers see it go offline, their
@@ -327,12 +589,16 @@ impl Chat {
         }
     }
 
-    /// The customer's open conversation, created if it has none.
+    /// The customer's open conversation; a customer without one (its last was resolved) starts
+    /// one, routed like at `login`.
     async fn open_conversation(&self, customer: UserId) -> Result<Conversation> {
         if let Some(conversation) = self.open.get(customer) {
             return Ok(conversation);
         }
-        let conversation = self.store.open_conversation(customer).await?;
+        let conversation = match self.store.current_conversation(customer).await? {
+            Some(conversation) => conversation,
+            None => self.start_conversation(customer, None).await?,
+        };
         self.open.put(&conversation);
         Ok(conversation)
     }

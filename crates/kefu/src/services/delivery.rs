@@ -1,6 +1,7 @@
 //! What the chat rules tell connected users, independent of how it travels: the transport
 //! implements [`Delivery`] (see `socket::connections`).
 
+use super::chat::QueuePlace;
 use crate::{
     domain::{ConversationId, MessageId, User, UserId},
     store::StoredMessage,
@@ -39,6 +40,20 @@ pub enum Notice<'a> {
         conversation: ConversationId,
         customer: UserId,
         agent: &'a User,
+    },
+    /// A waiting customer's place in the queue.
+    QueuePosition {
+        conversation: ConversationId,
+        place: QueuePlace,
+    },
+    Resolved {
+        conversation: ConversationId,
+        customer: UserId,
+        agent: UserId,
+    },
+    AgentStatus {
+        agent: UserId,
+        available: bool,
     },
 }
 

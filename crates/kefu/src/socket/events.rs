@@ -19,6 +19,9 @@ pub const READ: &str = "read";
 pub const TYPING: &str = "typing";
 pub const HISTORY: &str = "history";
 pub const HEARTBEAT: &str = "heartbeat";
+pub const SET_STATUS: &str = "set_status";
+pub const RESOLVE: &str = "resolve";
+pub const QUEUE_STATUS: &str = "queue_status";
 
 // Server → client.
 pub const NEW_PRIVATE_MESSAGE: &str = "new_private_message";
@@ -31,6 +34,9 @@ pub const UPDATE_MEMBER_LIST: &str = "update_member_list";
 pub const CONVERSATION_ASSIGNED: &str = "conversation_assigned";
 pub const CONVERSATION_QUEUED: &str = "conversation_queued";
 pub const RESYNC: &str = "resync";
+pub const QUEUE_POSITION: &str = "queue_position";
+pub const CONVERSATION_RESOLVED: &str = "conversation_resolved";
+pub const AGENT_STATUS: &str = "agent_status";
 pub const ERROR: &str = "error";
 
 /// An event's argument, which must be a JSON object: serde would otherwise also read a struct
@@ -105,6 +111,36 @@ pub struct ReadRequest {
     #[serde(default, deserialize_with = "optional_id")]
     pub peer_id: Option<UserId>,
     pub up_to_id: MessageId,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetStatusRequest {
+    pub status: AgentStatusName,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatusName {
+    Available,
+    Away,
+}
+
+impl AgentStatusName {
+    pub fn of(available: bool) -> Self {
+        if available {
+            Self::Available
+        } else {
+            Self::Away
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerRequest {
+    #[serde(default, deserialize_with = "optional_id")]
+    pub peer_id: Option<UserId>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,6 +283,55 @@ pub struct LoginAck {
     pub cs_id: Option<UserId>,
     pub conversation_id: Option<ConversationId>,
     pub queued: bool,
+    pub position: Option<i64>,
+    pub estimated_wait_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatusAck {
+    pub ok: bool,
+    pub queued: bool,
+    pub conversation_id: Option<ConversationId>,
+    pub position: Option<i64>,
+    pub estimated_wait_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusAck {
+    pub ok: bool,
+    pub status: AgentStatusName,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationAck {
+    pub ok: bool,
+    pub conversation_id: ConversationId,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuePosition {
+    pub conversation_id: ConversationId,
+    pub position: i64,
+    pub estimated_wait_seconds: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationResolved {
+    pub conversation_id: ConversationId,
+    pub customer_id: UserId,
+    pub agent_id: UserId,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentStatus {
+    pub agent_id: UserId,
+    pub status: AgentStatusName,
 }
 
 #[derive(Debug, Serialize)]
@@ -387,6 +472,36 @@ pub fn encode(notice: &Notice<'_>) -> Vec<(&'static str, Arc<RawValue>)> {
                 customer_id: customer,
                 agent_id: agent.id,
                 agent,
+            }),
+        )],
+        Notice::QueuePosition {
+            conversation,
+            place,
+        } => vec![(
+            QUEUE_POSITION,
+            raw(&QueuePosition {
+                conversation_id: conversation,
+                position: place.position,
+                estimated_wait_seconds: place.estimated_wait_seconds,
+            }),
+        )],
+        Notice::Resolved {
+            conversation,
+            customer,
+            agent,
+        } => vec![(
+            CONVERSATION_RESOLVED,
+            raw(&ConversationResolved {
+                conversation_id: conversation,
+                customer_id: customer,
+                agent_id: agent,
+            }),
+        )],
+        Notice::AgentStatus { agent, available } => vec![(
+            AGENT_STATUS,
+            raw(&AgentStatus {
+                agent_id: agent,
+                status: AgentStatusName::of(available),
             }),
         )],
     };

@@ -32,6 +32,9 @@ pub fn register(socket: &SocketRef) {
     socket.on(events::TYPING, typing);
     socket.on(events::HISTORY, history);
     socket.on(events::HEARTBEAT, heartbeat);
+    socket.on(events::SET_STATUS, set_status);
+    socket.on(events::RESOLVE, resolve);
+    socket.on(events::QUEUE_STATUS, queue_status);
 }
 
 async fn login(
@@ -58,6 +61,8 @@ async fn login(
                 cs_id: outcome.cs_id,
                 conversation_id: outcome.conversation_id,
                 queued: outcome.queued,
+                position: outcome.place.map(|p| p.position),
+                estimated_wait_seconds: outcome.place.map(|p| p.estimated_wait_seconds),
             });
             let _ = socket.emit(events::ONLINE_USER, &(online,));
         }
@@ -239,4 +244,58 @@ async fn history(
 async fn heartbeat(Extension(conn): Ext, State(app): State<AppState>, reply: Reply) {
     app.connections.heartbeat(&conn);
     reply.ok(&events::OK);
+}
+
+async fn set_status(
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<Payload<SetStatusRequest>>,
+    reply: Reply,
+) {
+    let result = async {
+        let Payload(request) = request.map_err(|e| invalid(events::SET_STATUS, e))?;
+        let available = request.status == AgentStatusName::Available;
+        app.chat
+            .set_status(conn.identity, Some(conn.id), available)
+            .await?;
+        Ok(StatusAck {
+            ok: true,
+            status: request.status,
+        })
+    }
+    .await;
+    reply.send(events::SET_STATUS, result);
+}
+
+async fn resolve(
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<Payload<PeerRequest>>,
+    reply: Reply,
+) {
+    let result = async {
+        let Payload(request) = request.map_err(|e| invalid(events::RESOLVE, e))?;
+        let conversation_id = app.chat.resolve(conn.identity, request.peer_id).await?;
+        Ok(ConversationAck {
+            ok: true,
+            conversation_id,
+        })
+    }
+    .await;
+    reply.send(events::RESOLVE, result);
+}
+
+async fn queue_status(Extension(conn): Ext, State(app): State<AppState>, reply: Reply) {
+    let result = app
+        .chat
+        .queue_status(conn.identity)
+        .await
+        .map(|(conversation_id, place)| QueueStatusAck {
+            ok: true,
+            queued: place.is_some(),
+            conversation_id,
+            position: place.map(|p| p.position),
+            estimated_wait_seconds: place.map(|p| p.estimated_wait_seconds),
+        });
+    reply.send(events::QUEUE_STATUS, result);
 }

@@ -31,7 +31,7 @@ macro_rules! conversation_columns {
     };
 }
 
-fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
+pub(super) fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
     Ok(Conversation {
         id: ConversationId(row.try_get("id")?),
         customer_id: UserId(row.try_get("customer_id")?),
@@ -64,41 +64,7 @@ impl Store {
         if let Some(conversation) = self.current_conversation(customer).await? {
             return Ok(conversation);
         }
-        Ok(self.create_conversation(customer, None).await?.0)
-    }
-
-    /// Creates the customer's open conversation, already assigned to `agent` if one is given.
-    /// `false` with the existing one when the customer has an open conversation already.
-    pub async fn create_conversation(
-        &self,
-        customer: UserId,
-        agent: Option<UserId>,
-    ) -> Result<(Conversation, bool), StoreError> {
-        let now = now_millis();
-        let assigned_at = agent.map(|_| now);
-        let inserted = sqlx::query(sql!(
-            self,
-            "INSERT INTO conversations (customer_id, agent_id, status, open_key, last_seq, created_at, updated_at, assigned_at) \
-             VALUES (?, ?, 'open', ?, 0, ?, ?, ?)"
-        ))
-        .bind(customer.0)
-        .bind(agent.map(|a| a.0))
-        .bind(customer.0)
-        .bind(now)
-        .bind(now)
-        .bind(assigned_at)
-        .execute(&self.pool)
-        .await;
-        let created = match inserted.map_err(StoreError::from) {
-            Ok(_) => true,
-            Err(StoreError::Conflict(_)) => false,
-            Err(e) => return Err(e),
-        };
-        let conversation = self
-            .current_conversation(customer)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok((conversation, created))
+        Ok(self.create_conversation(customer, None).await?.conversation)
     }
 
     /// The customer's open conversation, if any.
@@ -152,28 +118,6 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         conversation_from_row(&row)
-    }
-
-    /// Gives a queued conversation to an agent. `false` when it is no longer queued (another
-    /// node or task assigned it first), so nobody is assigned twice.
-    pub async fn assign_conversation(
-        &self,
-        id: ConversationId,
-        agent: UserId,
-    ) -> Result<bool, StoreError> {
-        let now = now_millis();
-        let result = sqlx::query(sql!(
-            self,
-            "UPDATE conversations SET agent_id = ?, assigned_at = ?, updated_at = ? \
-             WHERE id = ? AND agent_id IS NULL AND status = 'open'"
-        ))
-        .bind(agent.0)
-        .bind(now)
-        .bind(now)
-        .bind(id.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
     }
 
     /// Takes an agent's open conversations away from it, back into the queue; returns them.

@@ -8,6 +8,7 @@
 
 mod conversations;
 mod messages;
+mod routing;
 mod users;
 
 use std::{borrow::Cow, str::FromStr, sync::OnceLock, time::Duration};
@@ -20,6 +21,7 @@ use sqlx::{
 
 pub use conversations::{Conversation, Member};
 pub use messages::{HistoryPage, NewMessage, Page, StoredMessage};
+pub use routing::{AgentLoad, Assignment, ConversationSummary, Created};
 pub use users::{NewUser, UserRecord};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

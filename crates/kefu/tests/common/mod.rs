@@ -269,6 +269,20 @@ impl TestServer {
         )
     }
 
+    /// Lets an agent hold `capacity` open conversations at once (the default is 5).
+    pub async fn set_capacity(&self, agent_id: &str, capacity: i64) {
+        let admin = self.admin_token().await;
+        let (status, body) = self
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/api/agents/{agent_id}"),
+                Some(json!({ "capacity": capacity })),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// A new visitor: (token, id).
     pub async fn visitor(&self) -> (String, String) {
         let (status, body) = self.post("/api/visitors", json!({}), None).await;

@@ -1,0 +1,342 @@
+//! What routing needs from the database: each agent's capacity, availability and load, and the
+//! assignments that must never put an agent over its capacity, whichever nodes race.
+
+use sqlx::Row;
+
+use super::{
+    Conversation, Dialect, Store, StoreError, conversations::conversation_from_row, sql, text,
+};
+use crate::domain::{ConversationId, Role, User, UserId, now_millis};
+
+/// An agent as routing sees it.
+#[derive(Debug, Clone)]
+pub struct AgentLoad {
+    pub user: User,
+    pub capacity: i64,
+    pub away: bool,
+    /// Open conversations assigned to it.
+    pub open: i64,
+    /// Milliseconds; 0 if it never got a conversation.
+    pub last_assigned_at: i64,
+    pub disabled: bool,
+}
+
+impl AgentLoad {
+    pub fn free(&self) -> i64 {
+        self.capacity - self.open
+    }
+}
+
+/// What became of an attempt to give a conversation to an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignment {
+    Assigned,
+    /// The conversation is no longer waiting (assigned by someone else, or resolved).
+    Taken,
+    /// The agent has no free capacity.
+    Full,
+}
+
+impl Store {
+    /// The staff among `ids`, with capacity, availability and load.
+    pub async fn agent_loads(&self, ids: &[UserId]) -> Result<Vec<AgentLoad>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = format!(
+            "SELECT u.id, u.role, u.username, u.display_name, u.capacity, u.away, u.last_assigned_at, u.disabled, \
+             (SELECT COUNT(*) FROM conversations c WHERE c.agent_id = u.id AND c.status = 'open') AS open_count \
+             FROM users u WHERE u.id IN ({}) AND u.role <> 'customer'",
+            super::placeholders(ids.len())
+        );
+        let query = self.dialect.dynamic(query);
+        let mut q = sqlx::query(query.as_ref());
+        for id in ids {
+            q = q.bind(id.0);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let role = Role::parse(&text(row, "role")?)
+                    .map_err(|e| StoreError::Other(sqlx::Error::Decode(e.to_string().into())))?;
+                Ok(AgentLoad {
+                    user: User {
+                        id: UserId(row.try_get("id")?),
+                        role,
+                        username: text(row, "username")?,
+                        display_name: text(row, "display_name")?,
+                    },
+                    capacity: row.try_get("capacity")?,
+                    away: row.try_get::<i64, _>("away")? != 0,
+                    open: row.try_get("open_count")?,
+                    last_assigned_at: row.try_get("last_assigned_at")?,
+                    disabled: row.try_get::<i64, _>("disabled")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// `false` when there is no such user.
+    pub async fn set_away(&self, id: UserId, away: bool) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql!(self, "UPDATE users SET away = ? WHERE id = ?"))
+            .bind(i64::from(away))
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// `false` when there is no such staff member.
+    pub async fn set_capacity(&self, id: UserId, capacity: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql!(
+            self,
+            "UPDATE users SET capacity = ? WHERE id = ? AND role <> 'customer'"
+        ))
+        .bind(capacity)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Locks the agent's row for the rest of the transaction (SQLite's write lock is taken at
+    /// `BEGIN IMMEDIATE`) and tells whether it can take one more conversation: assignments to
+    /// one agent happen one at a time, so its load is never read stale.
+    async fn has_room(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        agent: UserId,
+    ) -> Result<bool, StoreError> {
+        let lock = match self.dialect {
+            Dialect::Sqlite => sql!(self, "SELECT capacity FROM users WHERE id = ?"),
+            _ => sql!(self, "SELECT capacity FROM users WHERE id = ? FOR UPDATE"),
+        };
+        let Some(row) = sqlx::query(lock)
+            .bind(agent.0)
+            .fetch_optional(&mut **tx)
+            .await?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let capacity: i64 = row.try_get("capacity")?;
+        let open: i64 = sqlx::query(sql!(
+            self,
+            "SELECT COUNT(*) AS n FROM conversations WHERE agent_id = ? AND status = 'open'"
+        ))
+        .bind(agent.0)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("n")?;
+        Ok(open < capacity)
+    }
+
+    async fn note_assignment(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        agent: UserId,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql!(
+            self,
+            "UPDATE users SET last_assigned_at = ? WHERE id = ?"
+        ))
+        .bind(now)
+        .bind(agent.0)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives a waiting conversation to an agent, if the agent has room.
+    pub async fn assign_conversation(
+        &self,
+        id: ConversationId,
+        agent: UserId,
+    ) -> Result<Assignment, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !self.has_room(&mut tx, agent).await? {
+            return Ok(Assignment::Full);
+        }
+        let now = now_millis();
+        let result = sqlx::query(sql!(
+            self,
+            "UPDATE conversations SET agent_id = ?, assigned_at = ?, updated_at = ? \
+             WHERE id = ? AND agent_id IS NULL AND status = 'open'"
+        ))
+        .bind(agent.0)
+        .bind(now)
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() != 1 {
+            return Ok(Assignment::Taken);
+        }
+        self.note_assignment(&mut tx, agent, now).await?;
+        tx.commit().await?;
+        Ok(Assignment::Assigned)
+    }
+
+    /// Creates the customer's open conversation, given to `agent` if it has room (else waiting).
+    /// `created` is `false` with the existing one when the customer has an open conversation
+    /// already (the unique `open_key` decides under concurrency).
+    pub async fn create_conversation(
+        &self,
+        customer: UserId,
+        agent: Option<UserId>,
+    ) -> Result<Created, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut full = false;
+        let agent = match agent {
+            Some(agent) if self.has_room(&mut tx, agent).await? => Some(agent),
+            Some(_) => {
+                full = true;
+                None
+            }
+            None => None,
+        };
+        let now = now_millis();
+        let inserted = sqlx::query(sql!(
+            self,
+            "INSERT INTO conversations (customer_id, agent_id, status, open_key, last_seq, created_at, updated_at, assigned_at) \
+             VALUES (?, ?, 'open', ?, 0, ?, ?, ?)"
+        ))
+        .bind(customer.0)
+        .bind(agent.map(|a| a.0))
+        .bind(customer.0)
+        .bind(now)
+        .bind(now)
+        .bind(agent.map(|_| now))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from);
+        let created = match inserted {
+            Ok(_) => {
+                if let Some(agent) = agent {
+                    self.note_assignment(&mut tx, agent, now).await?;
+                }
+                tx.commit().await?;
+                true
+            }
+            Err(StoreError::Conflict(_)) => {
+                drop(tx);
+                false
+            }
+            Err(e) => return Err(e),
+        };
+        let conversation = self
+            .current_conversation(customer)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(Created {
+            conversation,
+            created,
+            full,
+        })
+    }
+
+    /// Ends an open conversation of `agent`; `None` when it is not one.
+    pub async fn resolve_conversation(
+        &self,
+        id: ConversationId,
+        agent: UserId,
+    ) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let result = sqlx::query(sql!(
+            self,
+            "UPDATE conversations SET status = 'resolved', open_key = NULL, resolved_at = ?, \
+             resolved_by = ?, updated_at = ? WHERE id = ? AND agent_id = ? AND status = 'open'"
+        ))
+        .bind(now)
+        .bind(agent.0)
+        .bind(now)
+        .bind(id.0)
+        .bind(agent.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The waiting conversation's place in the queue, 1 for the head; `None` if it is not waiting.
+    pub async fn queue_position(&self, id: ConversationId) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(sql!(
+            self,
+            "SELECT COUNT(*) AS n FROM conversations q \
+             WHERE q.status = 'open' AND q.agent_id IS NULL AND q.id <= ? \
+             AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = ? AND c.status = 'open' AND c.agent_id IS NULL)"
+        ))
+        .bind(id.0)
+        .bind(id.0)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok((n > 0).then_some(n))
+    }
+
+    /// The median time from assignment to resolution of the last 100 resolved conversations, in
+    /// seconds; `None` before the first.
+    pub async fn median_handling_seconds(&self) -> Result<Option<i64>, StoreError> {
+        let rows = sqlx::query(sql!(
+            self,
+            "SELECT resolved_at - assigned_at AS took FROM conversations \
+             WHERE status = 'resolved' AND assigned_at IS NOT NULL AND resolved_at IS NOT NULL \
+             ORDER BY resolved_at DESC LIMIT 100"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut took: Vec<i64> = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("took"))
+            .collect::<Result<_, _>>()?;
+        if took.is_empty() {
+            return Ok(None);
+        }
+        took.sort_unstable();
+        Ok(Some(took[took.len() / 2].max(0) / 1000))
+    }
+
+    /// A customer's conversations, newest first.
+    pub async fn conversations_of(
+        &self,
+        customer: UserId,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        sqlx::query(sql!(
+            self,
+            "SELECT id, customer_id, agent_id, status, last_seq, created_at, resolved_at, rating \
+             FROM conversations WHERE customer_id = ? ORDER BY id DESC LIMIT 100"
+        ))
+        .bind(customer.0)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ConversationSummary {
+                conversation: conversation_from_row(row)?,
+                created_at: row.try_get("created_at")?,
+                resolved_at: row.try_get("resolved_at")?,
+                rating: row.try_get("rating")?,
+            })
+        })
+        .collect()
+    }
+}
+
+/// What [`Store::create_conversation`] did.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub conversation: Conversation,
+    /// A new conversation was made (else the customer's open one is returned).
+    pub created: bool,
+    /// The agent asked for had no room, so the conversation waits.
+    pub full: bool,
+}
+
+/// A conversation as a list shows it.
+#[derive(Debug, Clone)]
+pub struct ConversationSummary {
+    pub conversation: Conversation,
+    pub created_at: i64,
+    pub resolved_at: Option<i64>,
+    pub rating: Option<i64>,
+}

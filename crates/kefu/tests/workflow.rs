@@ -1,0 +1,318 @@
+//! The customer-service workflow: agent capacity and the one FIFO queue under concurrency, away
+//! agents, resolving and coming back.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{Backend, TestServer, WAIT};
+use kefu_wire::Client;
+use serde_json::{Value, json};
+
+on_every_backend!(
+    fifty_customers_fill_three_agents_of_capacity_five_and_queue_in_order,
+    an_away_agent_keeps_its_customers_and_gets_no_new_ones,
+    a_resolved_conversation_ends_for_both_and_the_next_message_starts_another,
+);
+
+/// Waits for the event whose data satisfies `matches`, skipping the others.
+async fn expect_where(client: &mut Client, name: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match client.next_event(left).await {
+            Some(event) if event.name == name && matches(&event.data) => return event.data,
+            Some(_) => continue,
+            None => panic!("no matching {name} event within {WAIT:?}"),
+        }
+    }
+}
+
+/// `n` agents online, each with `capacity`: (client, id).
+async fn agents(server: &TestServer, n: usize, capacity: i64) -> Vec<(Client, String)> {
+    let mut agents = Vec::new();
+    for i in 0..n {
+        let (token, id) = server.agent(&format!("agent{i}")).await;
+        server.set_capacity(&id, capacity).await;
+        let (client, _) = server.login(&token, &id).await;
+        agents.push((client, id));
+    }
+    agents
+}
+
+/// Visitors that arrive all at once: (client, id, login ack).
+async fn arrive_at_once(server: &TestServer, n: usize) -> Vec<(Client, String, Value)> {
+    let mut visitors = Vec::new();
+    for _ in 0..n {
+        visitors.push(server.visitor().await);
+    }
+    let logins = visitors.iter().map(|(token, id)| server.login(token, id));
+    futures_util::future::join_all(logins)
+        .await
+        .into_iter()
+        .zip(visitors)
+        .map(|((client, ack), (_, id))| (client, id, ack))
+        .collect()
+}
+
+async fn fifty_customers_fill_three_agents_of_capacity_five_and_queue_in_order(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut agents = agents(&server, 3, 5).await;
+    let mut customers = arrive_at_once(&server, 50).await;
+
+    // Exactly five each; nobody over capacity.
+    let mut per_agent: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, _, ack) in &customers {
+        if ack["queued"] == false {
+            *per_agent
+                .entry(ack["csId"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let expected: BTreeMap<String, usize> = agents.iter().map(|(_, id)| (id.clone(), 5)).collect();
+    assert_eq!(per_agent, expected);
+
+    // The other 35 wait in arrival order: positions 1..=35 by conversation id.
+    let mut waiting = Vec::new();
+    for (client, id, ack) in &customers {
+        if ack["queued"] == true {
+            let status = client.call("queue_status", json!({})).await.unwrap();
+            assert_eq!(status["queued"], true, "{status}");
+            assert!(
+                status["estimatedWaitSeconds"].as_i64().unwrap() > 0,
+                "{status}"
+            );
+            waiting.push((
+                status["conversationId"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<i64>()
+                    .unwrap(),
+                status["position"].as_i64().unwrap(),
+                id.clone(),
+            ));
+        }
+    }
+    assert_eq!(waiting.len(), 35);
+    waiting.sort();
+    let positions: Vec<i64> = waiting.iter().map(|w| w.1).collect();
+    assert_eq!(positions, (1..=35).collect::<Vec<_>>());
+    let agent_status = agents[0].1.clone();
+    let admin = server.admin_token().await;
+    let (_, listed) = server
+        .request(reqwest::Method::GET, "/api/agents", None, Some(&admin))
+        .await;
+    let listed = listed["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == agent_status.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed["openConversations"], 5, "{listed}");
+    assert_eq!(listed["capacity"], 5, "{listed}");
+
+    // The first agent resolves one of its conversations: the head of the queue is its at once,
+    // and everyone behind moves up by one.
+    let head = waiting[0].2.clone();
+    let (agent, agent_id) = &mut agents[0];
+    let mine = customers
+        .iter()
+        .find(|(_, _, ack)| ack["csId"] == agent_id.as_str())
+        .unwrap()
+        .1
+        .clone();
+    let resolved = agent
+        .call("resolve", json!({"peerId": mine}))
+        .await
+        .unwrap();
+    assert_eq!(resolved["ok"], true, "{resolved}");
+    let assigned = expect_where(agent, "conversation_assigned", |d| {
+        d["customerId"] == head.as_str()
+    })
+    .await;
+    assert_eq!(assigned["agentId"], agent_id.as_str());
+    let (head_client, _, _) = customers.iter_mut().find(|(_, id, _)| *id == head).unwrap();
+    let told = head_client
+        .expect("conversation_assigned", WAIT)
+        .await
+        .unwrap();
+    assert_eq!(told["agentId"], agent_id.as_str());
+    let (second, _, _) = customers
+        .iter_mut()
+        .find(|(_, id, _)| *id == waiting[1].2)
+        .unwrap();
+    let moved = expect_where(second, "queue_position", |d| d["position"] == 1).await;
+    assert_eq!(moved["conversationId"], waiting[1].0.to_string());
+    server.stop().await;
+}
+
+async fn an_away_agent_keeps_its_customers_and_gets_no_new_ones(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut team = agents(&server, 2, 5).await;
+    let (_busy, busy_id) = team.pop().unwrap();
+    let (mut away, away_id) = team.pop().unwrap();
+    // The agent going away has a customer to keep.
+    let (token, id) = server.visitor().await;
+    let kept = server.connect(&token).await;
+    let ack = kept
+        .call("login", json!({"userId": id, "csId": away_id}))
+        .await
+        .unwrap();
+    assert_eq!(ack["csId"], away_id.as_str(), "{ack}");
+    let status = away
+        .call("set_status", json!({"status": "away"}))
+        .await
+        .unwrap();
+    assert_eq!(status, json!({"ok": true, "status": "away"}));
+    let refused = away
+        .call("set_status", json!({"status": "sleeping"}))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "invalid_payload", "{refused}");
+
+    // New customers go to the other agent, even when asking for the away one.
+    for _ in 0..3 {
+        let (token, id) = server.visitor().await;
+        let client = server.connect(&token).await;
+        let ack = client
+            .call("login", json!({"userId": id, "csId": away_id}))
+            .await
+            .unwrap();
+        assert_eq!(ack["csId"], busy_id.as_str(), "{ack}");
+    }
+    // The away agent still talks with the customer it had.
+    let sent = kept
+        .call("private_message", json!({"content": "still there?"}))
+        .await
+        .unwrap();
+    assert_eq!(sent["ok"], true, "{sent}");
+    expect_where(&mut away, "new_private_message", |d| d["id"] == sent["id"]).await;
+
+    // With the other agent full, a customer waits, until the away agent is back.
+    server.set_capacity(&busy_id, 3).await;
+    let (token, waiting_id) = server.visitor().await;
+    let (mut waiting, ack) = server.login(&token, &waiting_id).await;
+    assert_eq!(ack["queued"], true, "{ack}");
+    assert_eq!(ack["position"], 1, "{ack}");
+    let back = away
+        .call("set_status", json!({"status": "available"}))
+        .await
+        .unwrap();
+    assert_eq!(back["status"], "available");
+    let assigned = waiting.expect("conversation_assigned", WAIT).await.unwrap();
+    assert_eq!(assigned["agentId"], away_id.as_str());
+    // Customers cannot set a status.
+    let refused = waiting
+        .call("set_status", json!({"status": "away"}))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    server.stop().await;
+}
+
+async fn a_resolved_conversation_ends_for_both_and_the_next_message_starts_another(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await;
+    let mut team = agents(&server, 1, 5).await;
+    let (agent, agent_id) = &mut team[0];
+    let (token, customer_id) = server.visitor().await;
+    let (mut customer, ack) = server.login(&token, &customer_id).await;
+    let first_conversation = ack["conversationId"].as_str().unwrap().to_owned();
+    let sent = customer
+        .call("private_message", json!({"content": "my order is late"}))
+        .await
+        .unwrap();
+    assert_eq!(sent["seq"], 1);
+
+    // Only the customer's agent resolves it.
+    let (other_token, other_id) = server.agent("other").await;
+    let (other, _) = server.login(&other_token, &other_id).await;
+    let refused = other
+        .call("resolve", json!({"peerId": customer_id}))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    let refused = customer
+        .call("resolve", json!({"peerId": agent_id}))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    // The other agent steps away, so that the next conversation comes back to the first.
+    let away = other
+        .call("set_status", json!({"status": "away"}))
+        .await
+        .unwrap();
+    assert_eq!(away["ok"], true, "{away}");
+
+    let resolved = agent
+        .call("resolve", json!({"peerId": customer_id}))
+        .await
+        .unwrap();
+    assert_eq!(
+        resolved,
+        json!({"ok": true, "conversationId": first_conversation})
+    );
+    for client in [&mut customer, agent] {
+        let ended = client.expect("conversation_resolved", WAIT).await.unwrap();
+        assert_eq!(
+            ended,
+            json!({"conversationId": first_conversation, "customerId": customer_id, "agentId": agent_id})
+        );
+    }
+    let again = agent
+        .call("resolve", json!({"peerId": customer_id}))
+        .await
+        .unwrap();
+    assert_eq!(again["error"]["code"], "forbidden", "{again}");
+
+    // Writing again starts a new conversation, numbered from 1, routed to an agent.
+    let next = customer
+        .call("private_message", json!({"content": "one more thing"}))
+        .await
+        .unwrap();
+    assert_eq!(next["ok"], true, "{next}");
+    assert_eq!(next["seq"], 1);
+    assert_ne!(next["conversationId"], first_conversation.as_str());
+    let (agent, _) = &mut team[0];
+    expect_where(agent, "new_private_message", |d| d["id"] == next["id"]).await;
+
+    // The old one is still readable, and both are listed.
+    let old = customer
+        .call("history", json!({"conversationId": first_conversation}))
+        .await
+        .unwrap();
+    assert_eq!(old["messages"][0]["content"], "my order is late");
+    let (status, list) = server
+        .request(
+            reqwest::Method::GET,
+            "/api/conversations",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let statuses: BTreeSet<(String, String)> = list["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        BTreeSet::from([
+            (first_conversation.clone(), "resolved".to_owned()),
+            (
+                next["conversationId"].as_str().unwrap().to_owned(),
+                "open".to_owned()
+            ),
+        ])
+    );
+    server.stop().await;
+}
