@@ -13,6 +13,8 @@ on_every_backend!(
     fifty_customers_fill_three_agents_of_capacity_five_and_queue_in_order,
     an_away_agent_keeps_its_customers_and_gets_no_new_ones,
     a_resolved_conversation_ends_for_both_and_the_next_message_starts_another,
+    a_transfer_hands_over_the_history_and_the_notes_and_tells_everyone,
+    notes_never_reach_the_customer,
 );
 
 /// Waits for the event whose data satisfies `matches`, skipping the others.
@@ -314,5 +316,271 @@ async fn a_resolved_conversation_ends_for_both_and_the_next_message_starts_anoth
             ),
         ])
     );
+    server.stop().await;
+}
+
+const QUIET: std::time::Duration = std::time::Duration::from_millis(700);
+
+/// The data of the latest event of that name.
+fn find(events: &[kefu_wire::Event], name: &str) -> Value {
+    events
+        .iter()
+        .rev()
+        .find(|e| e.name == name)
+        .map(|e| e.data.clone())
+        .unwrap_or_else(|| panic!("no {name} among {events:?}"))
+}
+
+/// Every event a client received so far, within `quiet` of silence.
+async fn drain(client: &mut Client, quiet: std::time::Duration) -> Vec<kefu_wire::Event> {
+    let mut events = Vec::new();
+    while let Some(event) = client.next_event(quiet).await {
+        events.push(event);
+    }
+    events
+}
+
+async fn a_transfer_hands_over_the_history_and_the_notes_and_tells_everyone(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice_token, alice_id) = server.agent("alice").await;
+    let (mut alice, _) = server.login(&alice_token, &alice_id).await;
+    let (bob_token, bob_id) = server.agent("bob").await;
+    let (mut bob, _) = server.login(&bob_token, &bob_id).await;
+    let (token, customer_id) = server.visitor().await;
+    let mut customer = server.connect(&token).await;
+    let ack = customer
+        .call("login", json!({"userId": customer_id, "csId": alice_id}))
+        .await
+        .unwrap();
+    assert_eq!(ack["csId"], alice_id.as_str());
+    let first = customer
+        .call("private_message", json!({"content": "I want a refund"}))
+        .await
+        .unwrap();
+    let noted = alice
+        .call(
+            "note",
+            json!({"peerId": customer_id, "content": "order 1234, paid twice"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(noted["ok"], true, "{noted}");
+    assert_eq!(noted["note"]["authorId"], alice_id.as_str());
+
+    // Refusals first: nothing changes hands.
+    for (payload, code) in [
+        (
+            json!({"peerId": customer_id, "toAgentId": alice_id}),
+            "invalid_payload",
+        ),
+        (
+            json!({"peerId": customer_id, "toAgentId": "987654"}),
+            "not_found",
+        ),
+        (json!({"peerId": customer_id}), "invalid_payload"),
+    ] {
+        let refused = alice.call("transfer", payload).await.unwrap();
+        assert_eq!(refused["error"]["code"], code, "{refused}");
+    }
+    let refused = customer
+        .call("transfer", json!({"peerId": alice_id, "toAgentId": bob_id}))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    // Only the conversation's agent hands it over.
+    let refused = bob
+        .call(
+            "transfer",
+            json!({"peerId": customer_id, "toAgentId": bob_id}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    let away = bob
+        .call("set_status", json!({"status": "away"}))
+        .await
+        .unwrap();
+    assert_eq!(away["ok"], true);
+    let refused = alice
+        .call(
+            "transfer",
+            json!({"peerId": customer_id, "toAgentId": bob_id}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "conflict", "{refused}");
+    bob.call("set_status", json!({"status": "available"}))
+        .await
+        .unwrap();
+
+    let moved = alice
+        .call(
+            "transfer",
+            json!({"peerId": customer_id, "toAgentId": bob_id, "note": "refund approved, please confirm"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved["ok"], true, "{moved}");
+    assert_eq!(moved["agentId"], bob_id.as_str());
+    let left = expect_where(&mut alice, "conversation_transferred", |_| true).await;
+    assert_eq!(left["toAgentId"], bob_id.as_str());
+    assert_eq!(left["customerId"], customer_id.as_str());
+    // The system message is stored and delivered in order with the messages, so it may come
+    // before or after the notices.
+    let seen = drain(&mut bob, QUIET).await;
+    let assigned = find(&seen, "conversation_assigned");
+    assert_eq!(assigned["customerId"], customer_id.as_str());
+    let handed = find(&seen, "new_note");
+    assert_eq!(handed["note"]["content"], "refund approved, please confirm");
+    assert_eq!(find(&seen, "new_private_message")["kind"], "system");
+    let seen = drain(&mut customer, QUIET).await;
+    let joined = find(&seen, "new_private_message");
+    assert_eq!(joined["kind"], "system");
+    assert_eq!(joined["content"], "bob joined the conversation");
+    assert_eq!(joined["senderId"], bob_id.as_str());
+    assert_eq!(
+        find(&seen, "conversation_assigned")["agentId"],
+        bob_id.as_str()
+    );
+
+    // The new agent reads everything; the old one can no longer write.
+    let history = bob
+        .call("history", json!({"peerId": customer_id}))
+        .await
+        .unwrap();
+    assert_eq!(history["messages"][0]["id"], first["id"]);
+    let notes = bob
+        .call("notes", json!({"peerId": customer_id}))
+        .await
+        .unwrap();
+    let contents: Vec<&str> = notes["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        ["order 1234, paid twice", "refund approved, please confirm"]
+    );
+    let refused = alice
+        .call(
+            "private_message",
+            json!({"receiverId": customer_id, "content": "hi"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    let refused = alice
+        .call("notes", json!({"peerId": customer_id}))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+
+    // Back to the queue, with nobody available: the customer waits at the head.
+    alice
+        .call("set_status", json!({"status": "away"}))
+        .await
+        .unwrap();
+    let queued = bob
+        .call(
+            "transfer",
+            json!({"peerId": customer_id, "toAgentId": null}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued["agentId"], Value::Null, "{queued}");
+    let seen = drain(&mut customer, QUIET).await;
+    find(&seen, "conversation_queued");
+    assert_eq!(find(&seen, "queue_position")["position"], 1);
+    let waiting = find(&seen, "new_private_message");
+    assert_eq!(waiting["kind"], "system");
+    assert_eq!(waiting["content"], "Waiting for the next agent");
+    // Alice is back: the conversation is hers again, with its history.
+    alice
+        .call("set_status", json!({"status": "available"}))
+        .await
+        .unwrap();
+    let again = expect_where(&mut customer, "conversation_assigned", |_| true).await;
+    assert_eq!(again["agentId"], alice_id.as_str());
+    server.stop().await;
+}
+
+async fn notes_never_reach_the_customer(backend: Backend) {
+    const SECRET: &str = "NOTE-7f3a: customer is a known fraudster";
+    let server = TestServer::start(backend).await;
+    let (alice_token, alice_id) = server.agent("alice").await;
+    let (mut alice, _) = server.login(&alice_token, &alice_id).await;
+    let (bob_token, bob_id) = server.agent("bob").await;
+    let (_bob, _) = server.login(&bob_token, &bob_id).await;
+    let (token, customer_id) = server.visitor().await;
+    let mut customer = server.connect(&token).await;
+    customer
+        .call("login", json!({"userId": customer_id, "csId": alice_id}))
+        .await
+        .unwrap();
+    customer
+        .call("private_message", json!({"content": "hello"}))
+        .await
+        .unwrap();
+    let noted = alice
+        .call("note", json!({"peerId": customer_id, "content": SECRET}))
+        .await
+        .unwrap();
+    assert_eq!(noted["ok"], true, "{noted}");
+    expect_where(&mut alice, "new_note", |d| d["note"]["content"] == SECRET).await;
+    alice
+        .call(
+            "transfer",
+            json!({"peerId": customer_id, "toAgentId": bob_id, "note": SECRET}),
+        )
+        .await
+        .unwrap();
+
+    // The customer asks for notes in every way it can.
+    for payload in [
+        json!({"peerId": bob_id}),
+        json!({"peerId": alice_id}),
+        json!({"conversationId": noted["note"]["conversationId"]}),
+    ] {
+        let refused = customer.call("notes", payload).await.unwrap();
+        assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    }
+    let refused = customer
+        .call("note", json!({"peerId": bob_id, "content": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    let mut seen = Vec::new();
+    for payload in [
+        json!({}),
+        json!({"conversationId": noted["note"]["conversationId"]}),
+        json!({"afterSeq": 0}),
+    ] {
+        seen.push(customer.call("history", payload).await.unwrap());
+    }
+    seen.push(customer.call("all_member", json!({})).await.unwrap());
+    seen.push(customer.call("queue_status", json!({})).await.unwrap());
+    for path in ["/api/conversations", "/api/me"] {
+        seen.push(
+            server
+                .request(reqwest::Method::GET, path, None, Some(&token))
+                .await
+                .1,
+        );
+    }
+    seen.extend(
+        drain(&mut customer, std::time::Duration::from_millis(500))
+            .await
+            .into_iter()
+            .map(|e| json!({"event": e.name, "data": e.data})),
+    );
+    assert!(seen.len() > 8, "{seen:?}");
+    for answer in &seen {
+        assert!(
+            !answer.to_string().contains("NOTE-7f3a"),
+            "a note reached the customer: {answer}"
+        );
+    }
     server.stop().await;
 }

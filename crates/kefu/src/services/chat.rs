@@ -18,7 +18,7 @@ use crate::{
     domain::{ClientMsgId, Content, ConversationId, HistoryLimit, MessageId, Role, User, UserId},
     store::{
         AgentLoad, Assignment, Conversation, ConversationSummary, HistoryPage, Member, NewMessage,
-        Page, Store, StoreError, StoredMessage,
+        Note, Page, Store, StoreError, StoredMessage,
     },
 };
 
@@ -191,10 +191,32 @@ impl Chat {
     async fn route_waiting(
         &self,
         conversation: &Conversation,
+        cs_id: Option<UserId>,
+    ) -> Result<bool> {
+        self.route(conversation, cs_id, None).await
+    }
+
+    /// [`Chat::route_waiting`] to anyone but `except`.
+    async fn route_waiting_except(
+        &self,
+        conversation: &Conversation,
+        except: Option<UserId>,
+    ) -> Result<bool> {
+        self.route(conversation, None, except).await
+    }
+
+    async fn route(
+        &self,
+        conversation: &Conversation,
         mut cs_id: Option<UserId>,
+        except: Option<UserId>,
     ) -> Result<bool> {
         for _ in 0..ROUTING_ATTEMPTS {
-            let Some(agent) = self.pick_agent(cs_id).await? else {
+            let agent = match cs_id {
+                Some(_) => self.pick_agent(cs_id).await?,
+                None => self.best_available_agent(except).await?,
+            };
+            let Some(agent) = agent else {
                 break;
             };
             match self
@@ -229,8 +251,9 @@ impl Chat {
 
     /// The online, available agent with the most free capacity; ties go to the one idle longest,
     /// then to the one online longest.
-    async fn best_available_agent(&self) -> Result<Option<User>> {
-        let online = self.delivery.online_agents().await;
+    async fn best_available_agent(&self, except: Option<UserId>) -> Result<Option<User>> {
+        let mut online = self.delivery.online_agents().await;
+        online.retain(|a| Some(*a) != except);
         let loads = self.store.agent_loads(&online).await?;
         let rank = |id: UserId| online.iter().position(|a| *a == id).unwrap_or(usize::MAX);
         Ok(loads
@@ -244,7 +267,7 @@ impl Chat {
     /// available one.
     async fn pick_agent(&self, cs_id: Option<UserId>) -> Result<Option<User>> {
         let Some(requested) = cs_id else {
-            return self.best_available_agent().await;
+            return self.best_available_agent(None).await;
         };
         let record = self.store.user(requested).await.map_err(|e| match e {
             StoreError::NotFound => Error::NotFound("no such agent"),
@@ -256,7 +279,7 @@ impl Chat {
         let load = self.store.agent_loads(&[requested]).await?;
         match load.first() {
             Some(load) if !load.away && load.free() > 0 => Ok(Some(record.user)),
-            _ => self.best_available_agent().await,
+            _ => self.best_available_agent(None).await,
         }
     }
 
@@ -310,7 +333,7 @@ impl Chat {
             for conversation in &queued {
                 let mut attempts = 0;
                 loop {
-                    let Some(agent) = self.best_available_agent().await? else {
+                    let Some(agent) = self.best_available_agent(None).await? else {
                         break 'queue;
                     };
                     match self
@@ -496,6 +519,195 @@ impl Chat {
         self.assign_queue().await
     }
 
+    /// The agent hands its conversation with `peer` to another agent (`to`), or back to the queue
+    /// (`None`), with an optional private note for whoever takes it next.
+    pub async fn transfer(
+        &self,
+        me: Identity,
+        peer: Option<UserId>,
+        to: Option<UserId>,
+        note: Option<String>,
+    ) -> Result<(ConversationId, Option<UserId>)> {
+        if !me.role.is_staff() {
+            return Err(Error::Forbidden("only agents transfer conversations"));
+        }
+        let note = note
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| Content::parse(n, self.max_message_bytes))
+            .transpose()?;
+        let conversation = self.conversation_with(me, peer).await?;
+        let target = match to {
+            Some(to) => Some(self.transfer_target(me, to).await?),
+            None => None,
+        };
+        match self
+            .store
+            .transfer_conversation(conversation.id, me.user_id, target.as_ref().map(|t| t.id))
+            .await?
+        {
+            Assignment::Assigned => {}
+            Assignment::Full => return Err(Error::Conflict("that agent has no free capacity")),
+            Assignment::Taken => {
+                self.open.forget(conversation.customer_id);
+                return Err(Error::Conflict("the conversation is no longer yours"));
+            }
+        }
+        let customer = conversation.customer_id;
+        self.open.forget(customer);
+        self.delivery.conversation_changed(customer);
+        tracing::info!(conversation = %conversation.id, from = %me.user_id, to = ?target.as_ref().map(|t| t.id), "conversation transferred");
+        let note = match note {
+            Some(note) => Some(
+                self.store
+                    .add_note(conversation.id, me.user_id, note.as_str())
+                    .await?,
+            ),
+            None => None,
+        };
+        self.delivery.notify(
+            me.user_id,
+            &Notice::Transferred {
+                conversation: conversation.id,
+                customer,
+                from: me.user_id,
+                to: target.as_ref().map(|t| t.id),
+            },
+            None,
+        );
+        // The customer no longer shares a conversation with me.
+        self.delivery.notify(
+            customer,
+            &Notice::Presence {
+                user: me.user_id,
+                online: false,
+            },
+            None,
+        );
+        let moved = Conversation {
+            agent_id: target.as_ref().map(|t| t.id),
+            ..conversation.clone()
+        };
+        match &target {
+            Some(target) => {
+                self.say(
+                    &moved,
+                    target.id,
+                    format!("{} joined the conversation", target.display_name),
+                );
+                self.announce_assignment(&moved, target).await;
+                if let Some(note) = &note {
+                    self.delivery
+                        .notify(target.id, &Notice::NoteAdded { note }, None);
+                }
+            }
+            None => {
+                self.say(&moved, me.user_id, "Waiting for the next agent".to_owned());
+                self.delivery.notify(
+                    customer,
+                    &Notice::Queued {
+                        conversation: conversation.id,
+                    },
+                    None,
+                );
+                // Anyone but me: I just handed it back.
+                if !self.route_waiting_except(&moved, Some(me.user_id)).await? {
+                    self.announce_queue().await?;
+                }
+            }
+        }
+        Ok((conversation.id, target.map(|t| t.id)))
+    }
+
+    /// Whom a conversation may be handed to: another enabled agent, online, available, with room.
+    async fn transfer_target(&self, me: Identity, to: UserId) -> Result<User> {
+        if to == me.user_id {
+            return Err(Error::InvalidPayload(
+                "toAgentId is you: choose another agent".into(),
+            ));
+        }
+        let load = self.store.agent_loads(&[to]).await?;
+        let Some(load) = load.into_iter().find(|l| l.user.role == Role::Agent) else {
+            return Err(Error::NotFound("no such agent"));
+        };
+        if load.disabled {
+            return Err(Error::NotFound("no such agent"));
+        }
+        if self.delivery.online(&[to]).await != [true] {
+            return Err(Error::Conflict("that agent is offline"));
+        }
+        if load.away {
+            return Err(Error::Conflict("that agent is away"));
+        }
+        if load.free() <= 0 {
+            return Err(Error::Conflict("that agent has no free capacity"));
+        }
+        Ok(load.user)
+    }
+
+    /// Stores a system message in the conversation and delivers it to both sides like any
+    /// message; `sender` is the agent it speaks for.
+    fn say(&self, conversation: &Conversation, sender: UserId, content: String) {
+        let job = WriteJob {
+            message: NewMessage {
+                conversation_id: conversation.id,
+                sender_id: sender,
+                kind: "system",
+                content,
+                client_msg_id: None,
+            },
+            receiver: Some(conversation.customer_id),
+            origin: None,
+            reply: Box::new(|outcome| {
+                if let Err(error) = outcome {
+                    error.log("storing a system message");
+                }
+            }),
+        };
+        let writer = self.writer.clone();
+        tokio::spawn(async move { writer.submit(job).await });
+    }
+
+    /// A private note on the agent's conversation with `peer`: its author's connections get it,
+    /// the customer never does.
+    pub async fn note(&self, me: Identity, peer: Option<UserId>, content: String) -> Result<Note> {
+        if !me.role.is_staff() {
+            return Err(Error::Forbidden("only agents write notes"));
+        }
+        let content = Content::parse(content, self.max_message_bytes)?;
+        let conversation = self.conversation_with(me, peer).await?;
+        let note = self
+            .store
+            .add_note(conversation.id, me.user_id, content.as_str())
+            .await?;
+        self.delivery
+            .notify(me.user_id, &Notice::NoteAdded { note: &note }, None);
+        Ok(note)
+    }
+
+    /// The notes of the agent's conversation with `peer`, or, for an admin, of any conversation.
+    pub async fn notes(
+        &self,
+        me: Identity,
+        peer: Option<UserId>,
+        conversation: Option<ConversationId>,
+    ) -> Result<Vec<Note>> {
+        if !me.role.is_staff() {
+            return Err(Error::Forbidden("only agents read notes"));
+        }
+        let conversation = match (conversation, me.role) {
+            (Some(id), Role::Admin) => self.store.conversation(id).await.map_err(|e| match e {
+                StoreError::NotFound => Error::NotFound("no such conversation"),
+                other => other.into(),
+            })?,
+            (Some(id), _) => match self.store.conversation(id).await.ok() {
+                Some(c) if c.open && c.agent_id == Some(me.user_id) => c,
+                _ => return Err(Error::NotFound("no such conversation")),
+            },
+            (None, _) => self.conversation_with(me, peer).await?,
+        };
+        Ok(self.store.notes_of(conversation.id).await?)
+    }
+
     /// A customer's conversations, newest first.
     pub async fn conversations(&self, me: Identity) -> Result<Vec<ConversationSummary>> {
         Ok(self.store.conversations_of(me.user_id).await?)
@@ -660,6 +872,7 @@ impl Chat {
         let message = NewMessage {
             conversation_id: conversation.id,
             sender_id: me.user_id,
+            kind: "text",
             content: content.into_inner(),
             client_msg_id: client_msg_id.map(|c| c.as_str().to_owned()),
         };

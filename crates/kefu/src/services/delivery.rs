@@ -4,7 +4,7 @@
 use super::chat::QueuePlace;
 use crate::{
     domain::{ConversationId, MessageId, User, UserId},
-    store::StoredMessage,
+    store::{Note, StoredMessage},
 };
 
 /// A connection, as the transport numbers them.
@@ -54,6 +54,17 @@ pub enum Notice<'a> {
     AgentStatus {
         agent: UserId,
         available: bool,
+    },
+    /// The conversation left `from` (to another agent, or back to the queue).
+    Transferred {
+        conversation: ConversationId,
+        customer: UserId,
+        from: UserId,
+        to: Option<UserId>,
+    },
+    /// A private note: only ever sent to staff.
+    NoteAdded {
+        note: &'a Note,
     },
 }
 

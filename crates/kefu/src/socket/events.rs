@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use crate::{
     domain::{ConversationId, MessageId, Role, User, UserId, format_timestamp},
     services::{Error, delivery::Notice},
-    store::{Member, StoredMessage},
+    store::{Member, Note, StoredMessage},
 };
 
 // Client → server.
@@ -22,6 +22,9 @@ pub const HEARTBEAT: &str = "heartbeat";
 pub const SET_STATUS: &str = "set_status";
 pub const RESOLVE: &str = "resolve";
 pub const QUEUE_STATUS: &str = "queue_status";
+pub const TRANSFER: &str = "transfer";
+pub const NOTE: &str = "note";
+pub const NOTES: &str = "notes";
 
 // Server → client.
 pub const NEW_PRIVATE_MESSAGE: &str = "new_private_message";
@@ -37,6 +40,8 @@ pub const RESYNC: &str = "resync";
 pub const QUEUE_POSITION: &str = "queue_position";
 pub const CONVERSATION_RESOLVED: &str = "conversation_resolved";
 pub const AGENT_STATUS: &str = "agent_status";
+pub const CONVERSATION_TRANSFERRED: &str = "conversation_transferred";
+pub const NEW_NOTE: &str = "new_note";
 pub const ERROR: &str = "error";
 
 /// An event's argument, which must be a JSON object: serde would otherwise also read a struct
@@ -141,6 +146,35 @@ impl AgentStatusName {
 pub struct PeerRequest {
     #[serde(default, deserialize_with = "optional_id")]
     pub peer_id: Option<UserId>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferRequest {
+    #[serde(default, deserialize_with = "optional_id")]
+    pub peer_id: Option<UserId>,
+    /// Required, `null` for the queue.
+    #[serde(deserialize_with = "optional_id")]
+    pub to_agent_id: Option<UserId>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoteRequest {
+    #[serde(default, deserialize_with = "optional_id")]
+    pub peer_id: Option<UserId>,
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotesRequest {
+    #[serde(default, deserialize_with = "optional_id")]
+    pub peer_id: Option<UserId>,
+    #[serde(default, deserialize_with = "optional_id")]
+    pub conversation_id: Option<ConversationId>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -329,6 +363,64 @@ pub struct ConversationResolved {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+pub struct TransferAck {
+    pub ok: bool,
+    pub conversation_id: ConversationId,
+    pub agent_id: Option<UserId>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationTransferred {
+    pub conversation_id: ConversationId,
+    pub customer_id: UserId,
+    pub from_agent_id: UserId,
+    pub to_agent_id: Option<UserId>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotePayload<'a> {
+    pub id: String,
+    pub conversation_id: ConversationId,
+    pub author_id: UserId,
+    pub author_name: &'a str,
+    pub content: &'a str,
+    pub timestamp: String,
+}
+
+impl<'a> NotePayload<'a> {
+    pub fn new(note: &'a Note) -> Self {
+        Self {
+            id: note.id.to_string(),
+            conversation_id: note.conversation_id,
+            author_id: note.author_id,
+            author_name: &note.author_name,
+            content: &note.content,
+            timestamp: format_timestamp(note.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct NoteAck<'a> {
+    pub ok: bool,
+    pub note: NotePayload<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotesAck<'a> {
+    pub ok: bool,
+    pub notes: Vec<NotePayload<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NewNote<'a> {
+    pub note: NotePayload<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AgentStatus {
     pub agent_id: UserId,
     pub status: AgentStatusName,
@@ -495,6 +587,26 @@ pub fn encode(notice: &Notice<'_>) -> Vec<(&'static str, Arc<RawValue>)> {
                 conversation_id: conversation,
                 customer_id: customer,
                 agent_id: agent,
+            }),
+        )],
+        Notice::Transferred {
+            conversation,
+            customer,
+            from,
+            to,
+        } => vec![(
+            CONVERSATION_TRANSFERRED,
+            raw(&ConversationTransferred {
+                conversation_id: conversation,
+                customer_id: customer,
+                from_agent_id: from,
+                to_agent_id: to,
+            }),
+        )],
+        Notice::NoteAdded { note } => vec![(
+            NEW_NOTE,
+            raw(&NewNote {
+                note: NotePayload::new(note),
             }),
         )],
         Notice::AgentStatus { agent, available } => vec![(

@@ -35,6 +35,9 @@ pub fn register(socket: &SocketRef) {
     socket.on(events::SET_STATUS, set_status);
     socket.on(events::RESOLVE, resolve);
     socket.on(events::QUEUE_STATUS, queue_status);
+    socket.on(events::TRANSFER, transfer);
+    socket.on(events::NOTE, note);
+    socket.on(events::NOTES, notes);
 }
 
 async fn login(
@@ -298,4 +301,75 @@ async fn queue_status(Extension(conn): Ext, State(app): State<AppState>, reply: 
             estimated_wait_seconds: place.map(|p| p.estimated_wait_seconds),
         });
     reply.send(events::QUEUE_STATUS, result);
+}
+
+async fn transfer(
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<Payload<TransferRequest>>,
+    reply: Reply,
+) {
+    let result = async {
+        let Payload(request) = request.map_err(|e| invalid(events::TRANSFER, e))?;
+        let (conversation_id, agent_id) = app
+            .chat
+            .transfer(
+                conn.identity,
+                request.peer_id,
+                request.to_agent_id,
+                request.note,
+            )
+            .await?;
+        Ok(TransferAck {
+            ok: true,
+            conversation_id,
+            agent_id,
+        })
+    }
+    .await;
+    reply.send(events::TRANSFER, result);
+}
+
+async fn note(
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<Payload<NoteRequest>>,
+    reply: Reply,
+) {
+    let result = async {
+        let Payload(request) = request.map_err(|e| invalid(events::NOTE, e))?;
+        app.chat
+            .note(conn.identity, request.peer_id, request.content)
+            .await
+    }
+    .await;
+    match result {
+        Ok(note) => reply.ok(&NoteAck {
+            ok: true,
+            note: NotePayload::new(&note),
+        }),
+        Err(error) => reply.send::<()>(events::NOTE, Err(error)),
+    }
+}
+
+async fn notes(
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<Payload<NotesRequest>>,
+    reply: Reply,
+) {
+    let result = async {
+        let Payload(request) = request.map_err(|e| invalid(events::NOTES, e))?;
+        app.chat
+            .notes(conn.identity, request.peer_id, request.conversation_id)
+            .await
+    }
+    .await;
+    match result {
+        Ok(notes) => reply.ok(&NotesAck {
+            ok: true,
+            notes: notes.iter().map(NotePayload::new).collect(),
+        }),
+        Err(error) => reply.send::<()>(events::NOTES, Err(error)),
+    }
 }

@@ -10,6 +10,8 @@ use crate::domain::{ConversationId, MessageId, UserId, now_millis};
 pub struct NewMessage {
     pub conversation_id: ConversationId,
     pub sender_id: UserId,
+    /// `text`, or `system` for what kefu says in a conversation (an agent joined).
+    pub kind: &'static str,
     pub content: String,
     pub client_msg_id: Option<String>,
 }
@@ -194,7 +196,7 @@ impl Store {
             let mut query = String::from(
                 "INSERT INTO messages (conversation_id, seq, sender_id, kind, content, client_msg_id, created_at) VALUES ",
             );
-            query.push_str(&vec!["(?, ?, ?, 'text', ?, ?, ?)"; chunk.len()].join(", "));
+            query.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
             if self.dialect.has_returning() {
                 query.push_str(" RETURNING id, conversation_id, seq");
             }
@@ -206,6 +208,7 @@ impl Store {
                     .bind(m.conversation_id.0)
                     .bind(seqs[i])
                     .bind(m.sender_id.0)
+                    .bind(m.kind)
                     .bind(m.content.as_str())
                     .bind(m.client_msg_id.as_deref())
                     .bind(now);
@@ -237,7 +240,7 @@ impl Store {
                 conversation_id: m.conversation_id,
                 seq: seqs[i],
                 sender_id: m.sender_id,
-                kind: "text".into(),
+                kind: m.kind.to_owned(),
                 content: m.content.clone(),
                 client_msg_id: m.client_msg_id.clone(),
                 created_at: now,

@@ -8,6 +8,7 @@
 
 mod conversations;
 mod messages;
+mod notes;
 mod routing;
 mod users;
 
@@ -21,6 +22,7 @@ use sqlx::{
 
 pub use conversations::{Conversation, Member};
 pub use messages::{HistoryPage, NewMessage, Page, StoredMessage};
+pub use notes::Note;
 pub use routing::{AgentLoad, Assignment, ConversationSummary, Created};
 pub use users::{NewUser, UserRecord};
 

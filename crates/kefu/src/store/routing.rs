@@ -103,6 +103,11 @@ impl Store {
     /// Locks the agent's row for the rest of the transaction (SQLite's write lock is taken at
     /// `BEGIN IMMEDIATE`) and tells whether it can take one more conversation: assignments to
     /// one agent happen one at a time, so its load is never read stale.
+    ///
+    /// A conversation that changes hands is locked first ([`Store::lock_conversation`]): the
+    /// writers lock conversations, then (through the messages' foreign keys) their senders, so
+    /// taking them in the same order cannot deadlock. PostgreSQL's `FOR NO KEY UPDATE` does not
+    /// even conflict with those foreign-key locks.
     async fn has_room(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -110,7 +115,11 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let lock = match self.dialect {
             Dialect::Sqlite => sql!(self, "SELECT capacity FROM users WHERE id = ?"),
-            _ => sql!(self, "SELECT capacity FROM users WHERE id = ? FOR UPDATE"),
+            Dialect::Postgres => sql!(
+                self,
+                "SELECT capacity FROM users WHERE id = ? FOR NO KEY UPDATE"
+            ),
+            Dialect::MySql => sql!(self, "SELECT capacity FROM users WHERE id = ? FOR UPDATE"),
         };
         let Some(row) = sqlx::query(lock)
             .bind(agent.0)
@@ -129,6 +138,26 @@ impl Store {
         .await?
         .try_get("n")?;
         Ok(open < capacity)
+    }
+
+    async fn lock_conversation(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: ConversationId,
+    ) -> Result<(), StoreError> {
+        let lock = match self.dialect {
+            Dialect::Sqlite => return Ok(()),
+            Dialect::Postgres => sql!(
+                self,
+                "SELECT id FROM conversations WHERE id = ? FOR NO KEY UPDATE"
+            ),
+            Dialect::MySql => sql!(self, "SELECT id FROM conversations WHERE id = ? FOR UPDATE"),
+        };
+        sqlx::query(lock)
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     async fn note_assignment(
@@ -155,6 +184,7 @@ impl Store {
         agent: UserId,
     ) -> Result<Assignment, StoreError> {
         let mut tx = self.begin_write().await?;
+        self.lock_conversation(&mut tx, id).await?;
         if !self.has_room(&mut tx, agent).await? {
             return Ok(Assignment::Full);
         }
@@ -236,7 +266,45 @@ impl Store {
         })
     }
 
-    /// Ends an open conversation of `agent`; `None` when it is not one.
+    /// Hands `agent`'s open conversation to `to` (if it has room), or back to the queue (`None`).
+    /// `Taken` when the conversation is no longer `agent`'s.
+    pub async fn transfer_conversation(
+        &self,
+        id: ConversationId,
+        agent: UserId,
+        to: Option<UserId>,
+    ) -> Result<Assignment, StoreError> {
+        let mut tx = self.begin_write().await?;
+        self.lock_conversation(&mut tx, id).await?;
+        if let Some(to) = to
+            && !self.has_room(&mut tx, to).await?
+        {
+            return Ok(Assignment::Full);
+        }
+        let now = now_millis();
+        let result = sqlx::query(sql!(
+            self,
+            "UPDATE conversations SET agent_id = ?, assigned_at = ?, updated_at = ? \
+             WHERE id = ? AND agent_id = ? AND status = 'open'"
+        ))
+        .bind(to.map(|t| t.0))
+        .bind(to.map(|_| now))
+        .bind(now)
+        .bind(id.0)
+        .bind(agent.0)
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() != 1 {
+            return Ok(Assignment::Taken);
+        }
+        if let Some(to) = to {
+            self.note_assignment(&mut tx, to, now).await?;
+        }
+        tx.commit().await?;
+        Ok(Assignment::Assigned)
+    }
+
+    /// Ends an open conversation of `agent`; `false` when it is not one.
     pub async fn resolve_conversation(
         &self,
         id: ConversationId,
