@@ -43,6 +43,7 @@ pub struct Shared {
     pub store: Store,
     pub accounts: Accounts,
     pub chat: Chat,
+    pub reports: services::reports::Reports,
     pub connections: Arc<Connections>,
     pub cluster: Arc<Cluster>,
 }
@@ -167,12 +168,14 @@ impl Server {
             &mut tasks,
         );
         let chat = Chat::new(store.clone(), writer, delivery, settings.max_message_bytes);
+        let reports = services::reports::Reports::new(store.clone());
         let state = AppState(Arc::new(Shared {
             settings,
             node,
             store,
             accounts,
             chat,
+            reports,
             connections,
             cluster,
         }));

@@ -15,6 +15,7 @@ on_every_backend!(
     a_resolved_conversation_ends_for_both_and_the_next_message_starts_another,
     a_transfer_hands_over_the_history_and_the_notes_and_tells_everyone,
     notes_never_reach_the_customer,
+    a_customer_rates_once_and_the_report_and_the_transcript_show_it,
 );
 
 /// Waits for the event whose data satisfies `matches`, skipping the others.
@@ -582,5 +583,178 @@ async fn notes_never_reach_the_customer(backend: Backend) {
             "a note reached the customer: {answer}"
         );
     }
+    server.stop().await;
+}
+
+async fn a_customer_rates_once_and_the_report_and_the_transcript_show_it(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice_token, alice_id) = server.agent("alice").await;
+    let (mut alice, _) = server.login(&alice_token, &alice_id).await;
+    let (token, customer_id) = server.visitor().await;
+    let (mut customer, ack) = server.login(&token, &customer_id).await;
+    let conversation = ack["conversationId"].as_str().unwrap().to_owned();
+    customer
+        .call("private_message", json!({"content": "where is my parcel?"}))
+        .await
+        .unwrap();
+    let reply = alice
+        .call(
+            "private_message",
+            json!({"receiverId": customer_id, "content": "on its way"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply["ok"], true, "{reply}");
+    alice
+        .call(
+            "note",
+            json!({"peerId": customer_id, "content": "SECRET-NOTE courier lost it"}),
+        )
+        .await
+        .unwrap();
+
+    let early = customer
+        .call("rate", json!({"conversationId": conversation, "score": 5}))
+        .await
+        .unwrap();
+    assert_eq!(early["error"]["code"], "forbidden", "{early}");
+    alice
+        .call("resolve", json!({"peerId": customer_id}))
+        .await
+        .unwrap();
+    expect_where(&mut customer, "conversation_resolved", |_| true).await;
+    for (payload, code) in [
+        (
+            json!({"conversationId": conversation, "score": 6}),
+            "invalid_payload",
+        ),
+        (
+            json!({"conversationId": conversation, "score": 0}),
+            "invalid_payload",
+        ),
+        (
+            json!({"conversationId": conversation, "score": 4.5}),
+            "invalid_payload",
+        ),
+        (json!({"conversationId": conversation}), "invalid_payload"),
+        (
+            json!({"conversationId": conversation, "score": 4, "comment": "x".repeat(1001)}),
+            "too_large",
+        ),
+    ] {
+        let refused = customer.call("rate", payload).await.unwrap();
+        assert_eq!(refused["error"]["code"], code, "{refused}");
+    }
+    let refused = alice
+        .call("rate", json!({"conversationId": conversation, "score": 1}))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    let (other_token, other_id) = server.visitor().await;
+    let (other, _) = server.login(&other_token, &other_id).await;
+    let refused = other
+        .call("rate", json!({"conversationId": conversation, "score": 1}))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    let rated = customer
+        .call(
+            "rate",
+            json!({"conversationId": conversation, "score": 4, "comment": "quick, thanks"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rated, json!({"ok": true}));
+    let again = customer
+        .call("rate", json!({"conversationId": conversation, "score": 1}))
+        .await
+        .unwrap();
+    assert_eq!(again["error"]["code"], "conflict", "{again}");
+
+    let admin = server.admin_token().await;
+    let (status, report) = server
+        .request(
+            reqwest::Method::GET,
+            "/api/admin/reports?days=7",
+            None,
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let days = report["days"].as_array().unwrap();
+    assert_eq!(days.len(), 7);
+    let counted: u64 = days
+        .iter()
+        .map(|d| d["conversations"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 2, "{report}");
+    let mine = report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"]["id"] == alice_id.as_str())
+        .unwrap();
+    assert_eq!(mine["csat"], json!({"average": 4.0, "count": 1}), "{mine}");
+    assert_eq!(mine["resolved"], 1);
+    assert!(
+        mine["firstResponseSeconds"]["median"].as_f64().unwrap() >= 0.0,
+        "{mine}"
+    );
+    assert!(
+        mine["resolutionSeconds"]["p90"].as_f64().unwrap() >= 0.0,
+        "{mine}"
+    );
+    for (query, code) in [("days=0", 400), ("days=366", 400), ("days=abc", 400)] {
+        let (status, body) = server
+            .request(
+                reqwest::Method::GET,
+                &format!("/api/admin/reports?{query}"),
+                None,
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, code, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_payload", "{body}");
+    }
+    let (status, _) = server
+        .request(
+            reqwest::Method::GET,
+            "/api/admin/reports",
+            None,
+            Some(&alice_token),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // The transcript has the messages and never the note.
+    let path = format!("/api/admin/conversations/{conversation}/transcript");
+    let (status, transcript) = server
+        .request(reqwest::Method::GET, &path, None, Some(&admin))
+        .await;
+    assert_eq!(status, 200, "{transcript}");
+    let contents: Vec<&str> = transcript["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, ["where is my parcel?", "on its way"]);
+    assert!(!transcript.to_string().contains("SECRET-NOTE"));
+    let (status, text) = server.get(&format!("{path}?format=text&")).await;
+    assert_eq!(status, 401, "a transcript needs the admin's token: {text}");
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}?format=text", server.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("alice: on its way"), "{text}");
+    assert!(!text.contains("SECRET-NOTE"), "{text}");
+    let (status, _) = server
+        .request(reqwest::Method::GET, &path, None, Some(&alice_token))
+        .await;
+    assert_eq!(status, 403);
     server.stop().await;
 }

@@ -2,7 +2,9 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
+    http::header,
+    response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 
@@ -12,9 +14,13 @@ use super::{
 };
 use crate::{
     AppState,
-    domain::{Role, User, UserId},
-    services::{Error, auth::Identity},
-    socket::events::AgentStatusName,
+    domain::{ConversationId, Role, User, UserId},
+    services::{
+        Error,
+        auth::Identity,
+        reports::{MAX_DAYS, Report},
+    },
+    socket::events::{AgentStatusName, MessagePayload},
 };
 
 fn require_admin(caller: Identity) -> Result<(), ApiError> {
@@ -208,4 +214,101 @@ pub async fn nodes(
         })
         .collect();
     Ok(Json(Nodes { nodes }))
+}
+
+#[derive(Deserialize)]
+pub struct ReportQuery {
+    days: Option<String>,
+}
+
+/// `GET /api/admin/reports?days=30`: conversations per day, and per agent first response,
+/// resolution and CSAT.
+pub async fn reports(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Query(query): Query<ReportQuery>,
+) -> Result<Json<Report>, ApiError> {
+    require_admin(caller)?;
+    let days = match query.days.as_deref() {
+        None => 30,
+        Some(days) => days
+            .parse()
+            .map_err(|_| Error::InvalidPayload(format!("days must be between 1 and {MAX_DAYS}")))?,
+    };
+    Ok(Json(app.reports.report(days).await?))
+}
+
+#[derive(Deserialize)]
+pub struct TranscriptQuery {
+    format: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TranscriptConversation {
+    id: ConversationId,
+    customer_id: UserId,
+    agent_id: Option<UserId>,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct TranscriptBody<'a> {
+    conversation: TranscriptConversation,
+    messages: Vec<MessagePayload<'a>>,
+}
+
+/// `GET /api/admin/conversations/{id}/transcript[?format=text]`: every message, never a note.
+pub async fn transcript(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<TranscriptQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(caller)?;
+    let id = ConversationId::parse(&id)?;
+    let transcript = app.reports.transcript(id).await?;
+    match query.format.as_deref() {
+        Some("text") => Ok((
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"conversation-{id}.txt\""),
+                ),
+            ],
+            transcript.as_text(),
+        )
+            .into_response()),
+        None | Some("json") => {
+            let conversation = &transcript.conversation;
+            let messages = transcript
+                .messages
+                .iter()
+                .map(|m| {
+                    let receiver = if m.sender_id == conversation.customer_id {
+                        conversation.agent_id
+                    } else {
+                        Some(conversation.customer_id)
+                    };
+                    MessagePayload::new(m, receiver)
+                })
+                .collect();
+            Ok(Json(TranscriptBody {
+                conversation: TranscriptConversation {
+                    id: conversation.id,
+                    customer_id: conversation.customer_id,
+                    agent_id: conversation.agent_id,
+                    status: if conversation.open {
+                        "open"
+                    } else {
+                        "resolved"
+                    },
+                },
+                messages,
+            })
+            .into_response())
+        }
+        Some(_) => Err(Error::InvalidPayload("format must be json or text".into()).into()),
+    }
 }

@@ -27,6 +27,11 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/{id}", patch(admin::update_agent))
         .route("/conversations", get(api::conversations))
         .route("/admin/nodes", get(admin::nodes))
+        .route("/admin/reports", get(admin::reports))
+        .route(
+            "/admin/conversations/{id}/transcript",
+            get(admin::transcript),
+        )
         .route("/me", get(api::me))
         .fallback(any(api::not_found))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));

@@ -18,7 +18,7 @@ use crate::{
     domain::{ClientMsgId, Content, ConversationId, HistoryLimit, MessageId, Role, User, UserId},
     store::{
         AgentLoad, Assignment, Conversation, ConversationSummary, HistoryPage, Member, NewMessage,
-        Note, Page, Store, StoreError, StoredMessage,
+        Note, Page, Rated, Store, StoreError, StoredMessage,
     },
 };
 
@@ -61,6 +61,8 @@ impl WaitEstimate {
     }
 }
 
+/// The longest comment a rating may carry.
+pub const MAX_RATING_COMMENT_CHARS: usize = 1000;
 /// The most open conversations an agent may be given at once.
 pub const MAX_CAPACITY: i64 = 10_000;
 /// Tries to route one customer before it is left waiting (agents fill up under concurrency).
@@ -706,6 +708,45 @@ impl Chat {
             (None, _) => self.conversation_with(me, peer).await?,
         };
         Ok(self.store.notes_of(conversation.id).await?)
+    }
+
+    /// The customer rates its resolved conversation (1 to 5, with an optional comment), once.
+    pub async fn rate(
+        &self,
+        me: Identity,
+        conversation: ConversationId,
+        score: i64,
+        comment: Option<String>,
+    ) -> Result<()> {
+        if me.role != Role::Customer {
+            return Err(Error::Forbidden("only customers rate conversations"));
+        }
+        if !(1..=5).contains(&score) {
+            return Err(Error::InvalidPayload(
+                "score must be 1, 2, 3, 4 or 5".into(),
+            ));
+        }
+        let comment = comment
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty());
+        if comment
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > MAX_RATING_COMMENT_CHARS)
+        {
+            return Err(Error::TooLarge(format!(
+                "the comment may have at most {MAX_RATING_COMMENT_CHARS} characters"
+            )));
+        }
+        match self
+            .store
+            .rate_conversation(conversation, me.user_id, score, comment.as_deref())
+            .await?
+        {
+            Rated::Taken => Ok(()),
+            Rated::NotYours => Err(Error::Forbidden("not your conversation")),
+            Rated::NotResolved => Err(Error::Forbidden("the conversation has not ended")),
+            Rated::AlreadyRated => Err(Error::Conflict("this conversation is rated already")),
+        }
     }
 
     /// A customer's conversations, newest first.

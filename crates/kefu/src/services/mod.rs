@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod auth;
 pub mod chat;
 pub mod delivery;
+pub mod reports;
 pub mod writer;
 
 use crate::{domain::ValidationError, store::StoreError};

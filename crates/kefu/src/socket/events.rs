@@ -25,6 +25,7 @@ pub const QUEUE_STATUS: &str = "queue_status";
 pub const TRANSFER: &str = "transfer";
 pub const NOTE: &str = "note";
 pub const NOTES: &str = "notes";
+pub const RATE: &str = "rate";
 
 // Server → client.
 pub const NEW_PRIVATE_MESSAGE: &str = "new_private_message";
@@ -158,6 +159,15 @@ pub struct TransferRequest {
     pub to_agent_id: Option<UserId>,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateRequest {
+    pub conversation_id: ConversationId,
+    pub score: i64,
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -38,6 +38,7 @@ pub fn register(socket: &SocketRef) {
     socket.on(events::TRANSFER, transfer);
     socket.on(events::NOTE, note);
     socket.on(events::NOTES, notes);
+    socket.on(events::RATE, rate);
 }
 
 async fn login(
@@ -372,4 +373,26 @@ async fn notes(
         }),
         Err(error) => reply.send::<()>(events::NOTES, Err(error)),
     }
+}
+
+async fn rate(
+    Extension(conn): Ext,
+    State(app): State<AppState>,
+    TryData(request): TryData<Payload<RateRequest>>,
+    reply: Reply,
+) {
+    let result = async {
+        let Payload(request) = request.map_err(|e| invalid(events::RATE, e))?;
+        app.chat
+            .rate(
+                conn.identity,
+                request.conversation_id,
+                request.score,
+                request.comment,
+            )
+            .await?;
+        Ok(events::OK)
+    }
+    .await;
+    reply.send(events::RATE, result);
 }

@@ -9,6 +9,7 @@
 mod conversations;
 mod messages;
 mod notes;
+mod reports;
 mod routing;
 mod users;
 
@@ -23,6 +24,7 @@ use sqlx::{
 pub use conversations::{Conversation, Member};
 pub use messages::{HistoryPage, NewMessage, Page, StoredMessage};
 pub use notes::Note;
+pub use reports::{ConversationFacts, Rated};
 pub use routing::{AgentLoad, Assignment, ConversationSummary, Created};
 pub use users::{NewUser, UserRecord};
 
