@@ -589,7 +589,7 @@ async fn notes_never_reach_the_customer(backend: Backend) {
 async fn a_customer_rates_once_and_the_report_and_the_transcript_show_it(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (alice_token, alice_id) = server.agent("alice").await;
-    let (mut alice, _) = server.login(&alice_token, &alice_id).await;
+    let (alice, _) = server.login(&alice_token, &alice_id).await;
     let (token, customer_id) = server.visitor().await;
     let (mut customer, ack) = server.login(&token, &customer_id).await;
     let conversation = ack["conversationId"].as_str().unwrap().to_owned();

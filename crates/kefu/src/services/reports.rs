@@ -266,7 +266,7 @@ mod tests {
 
     #[test]
     fn a_report_counts_every_day_and_credits_who_answered_and_who_resolved() {
-        let now = 10 * DAY_MS + 3600_000;
+        let now = 10 * DAY_MS + 3_600_000;
         let facts = vec![
             ConversationFacts {
                 id: ConversationId(1),
