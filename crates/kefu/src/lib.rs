@@ -44,6 +44,7 @@ pub struct Shared {
     pub accounts: Accounts,
     pub chat: Chat,
     pub reports: services::reports::Reports,
+    pub canned: services::canned::CannedReplies,
     pub connections: Arc<Connections>,
     pub cluster: Arc<Cluster>,
 }
@@ -169,6 +170,8 @@ impl Server {
         );
         let chat = Chat::new(store.clone(), writer, delivery, settings.max_message_bytes);
         let reports = services::reports::Reports::new(store.clone());
+        let canned =
+            services::canned::CannedReplies::new(store.clone(), settings.max_message_bytes);
         let state = AppState(Arc::new(Shared {
             settings,
             node,
@@ -176,6 +179,7 @@ impl Server {
             accounts,
             chat,
             reports,
+            canned,
             connections,
             cluster,
         }));

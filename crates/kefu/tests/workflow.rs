@@ -16,6 +16,7 @@ on_every_backend!(
     a_transfer_hands_over_the_history_and_the_notes_and_tells_everyone,
     notes_never_reach_the_customer,
     a_customer_rates_once_and_the_report_and_the_transcript_show_it,
+    canned_replies_are_shared_by_admins_or_kept_by_each_agent,
 );
 
 /// Waits for the event whose data satisfies `matches`, skipping the others.
@@ -756,5 +757,147 @@ async fn a_customer_rates_once_and_the_report_and_the_transcript_show_it(backend
         .request(reqwest::Method::GET, &path, None, Some(&alice_token))
         .await;
     assert_eq!(status, 403);
+    server.stop().await;
+}
+
+async fn canned_replies_are_shared_by_admins_or_kept_by_each_agent(backend: Backend) {
+    use reqwest::Method;
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+    let (alice, _) = server.agent("alice").await;
+    let (bob, _) = server.agent("bob").await;
+    let (customer, _) = server.visitor().await;
+    let body = |v: Value| Some(v);
+
+    let (status, mine) = server
+        .request(
+            Method::POST,
+            "/api/canned-replies",
+            body(json!({"shortcut": "/Refund", "content": "Hi {{customer.name}}, your refund is on its way."})),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(status, 201, "{mine}");
+    assert_eq!(mine["reply"]["shortcut"], "/refund");
+    assert_eq!(mine["reply"]["shared"], false);
+    let mine_id = mine["reply"]["id"].as_str().unwrap().to_owned();
+    let (status, shared) = server
+        .request(
+            Method::POST,
+            "/api/canned-replies",
+            body(json!({"shortcut": "/hello", "content": "Hello, I am {{agent.name}}.", "shared": true})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, 201, "{shared}");
+    let shared_id = shared["reply"]["id"].as_str().unwrap().to_owned();
+
+    for (payload, token, code) in [
+        (
+            json!({"shortcut": "/refund", "content": "again"}),
+            &alice,
+            409,
+        ),
+        (json!({"shortcut": "refund", "content": "x"}), &alice, 400),
+        (json!({"shortcut": "/ok", "content": ""}), &alice, 400),
+        (
+            json!({"shortcut": "/team", "content": "x", "shared": true}),
+            &alice,
+            403,
+        ),
+        (json!({"shortcut": "/x", "content": "x"}), &customer, 403),
+    ] {
+        let (status, answer) = server
+            .request(
+                Method::POST,
+                "/api/canned-replies",
+                body(payload),
+                Some(token),
+            )
+            .await;
+        assert_eq!(status, code, "{answer}");
+    }
+    // Bob may use the same shortcut for his own.
+    let (status, _) = server
+        .request(
+            Method::POST,
+            "/api/canned-replies",
+            body(json!({"shortcut": "/refund", "content": "Bob's way"})),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let list = |token: String| {
+        let server = &server;
+        async move {
+            let (status, list) = server
+                .request(Method::GET, "/api/canned-replies", None, Some(&token))
+                .await;
+            assert_eq!(status, 200, "{list}");
+            list["replies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["content"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(alice.clone()).await,
+        [
+            "Hello, I am {{agent.name}}.",
+            "Hi {{customer.name}}, your refund is on its way."
+        ]
+    );
+    assert_eq!(
+        list(bob.clone()).await,
+        ["Hello, I am {{agent.name}}.", "Bob's way"]
+    );
+
+    // Only the owner changes a personal reply, only an admin a shared one.
+    let path = format!("/api/canned-replies/{mine_id}");
+    let (status, _) = server
+        .request(
+            Method::PATCH,
+            &path,
+            body(json!({"content": "x"})),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, changed) = server
+        .request(
+            Method::PATCH,
+            &path,
+            body(json!({"content": "Refund sent."})),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["reply"]["content"], "Refund sent.");
+    let shared_path = format!("/api/canned-replies/{shared_id}");
+    let (status, _) = server
+        .request(Method::DELETE, &shared_path, None, Some(&alice))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = server
+        .request(Method::DELETE, &shared_path, None, Some(&admin))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = server
+        .request(Method::DELETE, &path, None, Some(&alice))
+        .await;
+    assert_eq!(status, 204);
+    assert!(list(alice.clone()).await.is_empty());
+    let (status, _) = server
+        .request(
+            Method::DELETE,
+            "/api/canned-replies/abc",
+            None,
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(status, 400);
     server.stop().await;
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod api;
+mod canned;
 pub mod error;
 mod ui;
 
@@ -26,6 +27,11 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/available", get(admin::colleagues))
         .route("/agents/{id}", patch(admin::update_agent))
         .route("/conversations", get(api::conversations))
+        .route("/canned-replies", get(canned::list).post(canned::create))
+        .route(
+            "/canned-replies/{id}",
+            patch(canned::update).delete(canned::delete),
+        )
         .route("/admin/nodes", get(admin::nodes))
         .route("/admin/reports", get(admin::reports))
         .route(

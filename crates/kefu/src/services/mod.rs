@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod canned;
 pub mod chat;
 pub mod delivery;
 pub mod reports;

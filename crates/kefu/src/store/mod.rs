@@ -6,6 +6,7 @@
 //! Database errors are translated here, at the boundary, into [`StoreError`]: callers see
 //! `NotFound`, `Conflict` or `Unavailable`, never a driver error.
 
+mod canned;
 mod conversations;
 mod messages;
 mod notes;
@@ -21,6 +22,7 @@ use sqlx::{
     migrate::Migrator,
 };
 
+pub use canned::CannedReply;
 pub use conversations::{Conversation, Member};
 pub use messages::{HistoryPage, NewMessage, Page, StoredMessage};
 pub use notes::Note;
