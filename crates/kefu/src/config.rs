@@ -53,6 +53,12 @@ pub struct Settings {
     pub ping_timeout_ms: u64,
     /// Messages written in one database transaction at most.
     pub write_batch_max: usize,
+    /// Largest attachment in bytes.
+    pub attachment_max_bytes: u64,
+    /// Media types an attachment may have (checked against the file's first bytes).
+    pub attachment_types: Vec<String>,
+    /// Where attachments are stored; default `<data_dir>/attachments`.
+    pub attachment_dir: Option<PathBuf>,
     /// Create the demo agents `alice` and `bob` on start.
     pub demo: bool,
     /// A tracing filter, e.g. `info` or `kefu=debug,warn`.
@@ -84,6 +90,18 @@ impl Default for Settings {
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
             write_batch_max: 256,
+            attachment_max_bytes: 10 * 1024 * 1024,
+            attachment_types: [
+                "image/png",
+                "image/jpeg",
+                "image/gif",
+                "image/webp",
+                "application/pdf",
+                "text/plain",
+            ]
+            .map(String::from)
+            .to_vec(),
+            attachment_dir: None,
             demo: false,
             log: "info".into(),
             log_format: LogFormat::Text,
@@ -137,6 +155,12 @@ impl Settings {
                 self.data_dir.join("kefu.db").display()
             ),
         }
+    }
+
+    pub fn attachment_dir(&self) -> PathBuf {
+        self.attachment_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("attachments"))
     }
 
     pub fn node_timeout(&self) -> Duration {

@@ -45,6 +45,7 @@ pub struct Shared {
     pub chat: Chat,
     pub reports: services::reports::Reports,
     pub canned: services::canned::CannedReplies,
+    pub attachments: services::attachments::Attachments,
     pub connections: Arc<Connections>,
     pub cluster: Arc<Cluster>,
 }
@@ -170,6 +171,13 @@ impl Server {
         );
         let chat = Chat::new(store.clone(), writer, delivery, settings.max_message_bytes);
         let reports = services::reports::Reports::new(store.clone());
+        let attachments = services::attachments::Attachments::new(
+            store.clone(),
+            chat.clone(),
+            settings.attachment_dir(),
+            settings.attachment_max_bytes,
+            settings.attachment_types.clone(),
+        );
         let canned =
             services::canned::CannedReplies::new(store.clone(), settings.max_message_bytes);
         let state = AppState(Arc::new(Shared {
@@ -180,6 +188,7 @@ impl Server {
             chat,
             reports,
             canned,
+            attachments,
             connections,
             cluster,
         }));

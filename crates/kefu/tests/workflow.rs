@@ -17,6 +17,7 @@ on_every_backend!(
     notes_never_reach_the_customer,
     a_customer_rates_once_and_the_report_and_the_transcript_show_it,
     canned_replies_are_shared_by_admins_or_kept_by_each_agent,
+    attachments_reach_only_the_conversation_and_stay_within_their_limits,
 );
 
 /// Waits for the event whose data satisfies `matches`, skipping the others.
@@ -899,5 +900,215 @@ async fn canned_replies_are_shared_by_admins_or_kept_by_each_agent(backend: Back
         )
         .await;
     assert_eq!(status, 400);
+    server.stop().await;
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR pretend the rest of an image is here";
+
+/// Uploads `bytes` as `name` with a claimed type: (status, body).
+async fn upload(
+    server: &TestServer,
+    token: Option<&str>,
+    bytes: Vec<u8>,
+    name: &str,
+    claimed: &str,
+    peer: Option<&str>,
+) -> (u16, Value) {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str(claimed)
+        .unwrap();
+    let mut form = reqwest::multipart::Form::new().part("file", part);
+    if let Some(peer) = peer {
+        form = form.text("peerId", peer.to_owned());
+    }
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/attachments", server.base))
+        .multipart(form);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// GET an attachment's url: (status, bytes).
+async fn fetch(server: &TestServer, url: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+    let mut request = reqwest::Client::new().get(format!("{}{url}", server.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.bytes().await.unwrap().to_vec(),
+    )
+}
+
+async fn attachments_reach_only_the_conversation_and_stay_within_their_limits(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| s.attachment_max_bytes = 4096).await;
+    let (alice_token, alice_id) = server.agent("alice").await;
+    let (mut alice, _) = server.login(&alice_token, &alice_id).await;
+    let (bob_token, bob_id) = server.agent("bob").await;
+    server.set_capacity(&bob_id, 1).await;
+    let (token, customer_id) = server.visitor().await;
+    let customer = server.connect(&token).await;
+    customer
+        .call("login", json!({"userId": customer_id, "csId": alice_id}))
+        .await
+        .unwrap();
+    let (stranger_token, stranger_id) = server.visitor().await;
+    let stranger = server.connect(&stranger_token).await;
+    stranger
+        .call("login", json!({"userId": stranger_id, "csId": alice_id}))
+        .await
+        .unwrap();
+
+    let (status, uploaded) = upload(
+        &server,
+        Some(&token),
+        PNG.to_vec(),
+        "../photo.png",
+        "image/png",
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{uploaded}");
+    let attachment = uploaded["attachment"].clone();
+    assert_eq!(attachment["name"], "photo.png");
+    assert_eq!(attachment["mime"], "image/png");
+    assert_eq!(attachment["size"], PNG.len());
+    let url = attachment["url"].as_str().unwrap().to_owned();
+
+    let sent = customer
+        .call("private_message", json!({"attachmentId": attachment["id"]}))
+        .await
+        .unwrap();
+    assert_eq!(sent["ok"], true, "{sent}");
+    let message = expect_where(&mut alice, "new_private_message", |d| d["id"] == sent["id"]).await;
+    assert_eq!(message["kind"], "image");
+    assert_eq!(message["content"], "photo.png");
+    assert_eq!(message["attachment"]["url"], url.as_str());
+    let history = alice
+        .call("history", json!({"peerId": customer_id}))
+        .await
+        .unwrap();
+    assert_eq!(history["messages"][0]["attachment"]["id"], attachment["id"]);
+
+    // The conversation's customer, its agent and admins read it; nobody else learns it exists.
+    let admin = server.admin_token().await;
+    for reader in [&token, &alice_token, &admin] {
+        let (status, bytes) = fetch(&server, &url, Some(reader)).await;
+        assert_eq!((status, bytes.as_slice()), (200, PNG));
+    }
+    let (status, bytes) = fetch(&server, &format!("{url}?token={alice_token}"), None).await;
+    assert_eq!((status, bytes.as_slice()), (200, PNG));
+    for outsider in [&stranger_token, &bob_token] {
+        let (status, _) = fetch(&server, &url, Some(outsider)).await;
+        assert_eq!(status, 404);
+    }
+    assert_eq!(fetch(&server, &url, None).await.0, 401);
+    assert_eq!(
+        fetch(&server, "/api/attachments/987654", Some(&admin))
+            .await
+            .0,
+        404
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{}{url}", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+
+    // Someone else's file cannot be sent.
+    let refused = stranger
+        .call("private_message", json!({"attachmentId": attachment["id"]}))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "not_found", "{refused}");
+
+    // Limits: size, type, the text size limit's hint, who may upload where.
+    let (status, body) = upload(
+        &server,
+        Some(&token),
+        vec![b'a'; 5000],
+        "big.txt",
+        "text/plain",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{body}"
+    );
+    for (bytes, claimed) in [
+        (b"<html><script>alert(1)</script>".to_vec(), "text/html"),
+        (
+            b"MZ\x90\0\x03 pretend executable".to_vec(),
+            "application/octet-stream",
+        ),
+        (b"<html>".to_vec(), "image/png"),
+    ] {
+        let (status, body) = upload(&server, Some(&token), bytes, "x", claimed, None).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (415, Some("unsupported_type")),
+            "{body}"
+        );
+    }
+    let (status, body) = upload(&server, None, PNG.to_vec(), "a.png", "image/png", None).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = upload(
+        &server,
+        Some(&alice_token),
+        PNG.to_vec(),
+        "a.png",
+        "image/png",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_payload")),
+        "{body}"
+    );
+    let (status, body) = upload(
+        &server,
+        Some(&alice_token),
+        b"notes".to_vec(),
+        "n.txt",
+        "text/plain",
+        Some(&customer_id),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["attachment"]["mime"], "text/plain");
+    let (status, body) = upload(
+        &server,
+        Some(&bob_token),
+        PNG.to_vec(),
+        "a.png",
+        "image/png",
+        Some(&customer_id),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let long = customer
+        .call("private_message", json!({"content": "x".repeat(9000)}))
+        .await
+        .unwrap();
+    assert_eq!(long["error"]["code"], "too_large", "{long}");
+    assert!(
+        long["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("send a file"),
+        "{long}"
+    );
     server.stop().await;
 }

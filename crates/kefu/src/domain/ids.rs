@@ -65,6 +65,10 @@ id_type!(
     /// A stored message.
     MessageId, "a message id"
 );
+id_type!(
+    /// An uploaded file.
+    AttachmentId, "an attachment id"
+);
 
 #[cfg(test)]
 mod tests {

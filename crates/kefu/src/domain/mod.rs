@@ -5,7 +5,7 @@ mod ids;
 mod message;
 mod user;
 
-pub use ids::{ConversationId, MessageId, UserId};
+pub use ids::{AttachmentId, ConversationId, MessageId, UserId};
 pub use message::{ClientMsgId, Content, HistoryLimit};
 pub use user::{DisplayName, Email, Password, Role, User, Username};
 

@@ -2,6 +2,7 @@
 
 mod admin;
 mod api;
+mod attachments;
 mod canned;
 pub mod error;
 mod ui;
@@ -41,6 +42,17 @@ pub fn router(state: AppState) -> Router {
         .route("/me", get(api::me))
         .fallback(any(api::not_found))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    // Uploads have a limit of their own, checked again while the file streams to disk.
+    let upload_limit = usize::try_from(state.attachments.max_bytes())
+        .unwrap_or(usize::MAX)
+        .saturating_add(MAX_BODY_BYTES);
+    let uploads = Router::new()
+        .route(
+            "/attachments",
+            post(attachments::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/attachments/{id}", get(attachments::download));
+    let api = uploads.merge(api);
     Router::new()
         .nest("/api", api)
         .route("/healthz", get(|| async { "ok" }))

@@ -76,6 +76,8 @@ pub struct SendRequest {
     pub receiver: Option<UserId>,
     pub content: String,
     pub client_msg_id: Option<String>,
+    /// An uploaded file to send; `content` is then an optional caption.
+    pub attachment_id: Option<i64>,
 }
 
 pub struct HistoryRequest {
@@ -656,6 +658,7 @@ impl Chat {
                 kind: "system",
                 content,
                 client_msg_id: None,
+                attachment_id: None,
             },
             receiver: Some(conversation.customer_id),
             origin: None,
@@ -856,6 +859,15 @@ impl Chat {
         Ok(conversation)
     }
 
+    /// The conversation `me` may write to with `peer` (a customer's own, started if needed).
+    pub async fn writable_conversation(
+        &self,
+        me: Identity,
+        peer: Option<UserId>,
+    ) -> Result<ConversationId> {
+        Ok(self.conversation_with(me, peer).await?.id)
+    }
+
     /// Why `peer` is out of reach: it does not exist (`not_found`), or it is someone else's.
     async fn refusal(&self, peer: UserId, forbidden: &'static str) -> Error {
         match self.store.user(peer).await {
@@ -902,20 +914,48 @@ impl Chat {
         me: Identity,
         request: SendRequest,
     ) -> Result<(NewMessage, Option<UserId>)> {
-        let content = Content::parse(request.content, self.max_message_bytes)?;
+        let attachment = match request.attachment_id {
+            Some(id) => match self.store.attachment(id).await {
+                Ok(attachment) if attachment.uploader_id == me.user_id => Some(attachment),
+                Ok(_) | Err(StoreError::NotFound) => {
+                    return Err(Error::NotFound("no such attachment"));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let content = match (&attachment, request.content.trim().is_empty()) {
+            // A file without a caption is shown by its name.
+            (Some(attachment), true) => Content::parse(attachment.name.clone(), usize::MAX)?,
+            _ => Content::parse(request.content, self.max_message_bytes)?,
+        };
         let client_msg_id = request.client_msg_id.map(ClientMsgId::parse).transpose()?;
         let conversation = self.conversation_with(me, request.receiver).await?;
+        if attachment
+            .as_ref()
+            .is_some_and(|a| a.conversation_id != conversation.id)
+        {
+            return Err(Error::Forbidden(
+                "that file was uploaded to another conversation",
+            ));
+        }
         let receiver = if me.role.is_staff() {
             Some(conversation.customer_id)
         } else {
             conversation.agent_id
         };
+        let kind = match &attachment {
+            Some(a) if a.mime.starts_with("image/") => "image",
+            Some(_) => "file",
+            None => "text",
+        };
         let message = NewMessage {
             conversation_id: conversation.id,
             sender_id: me.user_id,
-            kind: "text",
+            kind,
             content: content.into_inner(),
             client_msg_id: client_msg_id.map(|c| c.as_str().to_owned()),
+            attachment_id: attachment.map(|a| a.id),
         };
         Ok((message, receiver))
     }

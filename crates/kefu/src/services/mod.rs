@@ -2,6 +2,7 @@
 //! to agents, the chat itself (authorise, store with group commit, deliver in order).
 
 pub mod accounts;
+pub mod attachments;
 pub mod auth;
 pub mod canned;
 pub mod chat;
@@ -22,6 +23,8 @@ pub enum Error {
     InvalidPayload(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    UnsupportedType(String),
     #[error("too many messages, slow down")]
     RateLimited,
     #[error("{0}")]
@@ -42,6 +45,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::InvalidPayload(_) => "invalid_payload",
             Error::TooLarge(_) => "too_large",
+            Error::UnsupportedType(_) => "unsupported_type",
             Error::RateLimited => "rate_limited",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",

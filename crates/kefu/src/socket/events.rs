@@ -6,9 +6,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::{
-    domain::{ConversationId, MessageId, Role, User, UserId, format_timestamp},
+    domain::{AttachmentId, ConversationId, MessageId, Role, User, UserId, format_timestamp},
     services::{Error, delivery::Notice},
-    store::{Member, Note, StoredMessage},
+    store::{Attachment, Member, Note, StoredMessage},
 };
 
 // Client → server.
@@ -104,7 +104,11 @@ pub struct LoginRequest {
 pub struct PrivateMessageRequest {
     #[serde(default, deserialize_with = "optional_id")]
     pub receiver_id: Option<UserId>,
-    pub content: String,
+    /// Required unless `attachmentId` is given.
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default, deserialize_with = "optional_id")]
+    pub attachment_id: Option<AttachmentId>,
     #[serde(default)]
     pub client_msg_id: Option<String>,
     #[serde(default, deserialize_with = "optional_id")]
@@ -223,6 +227,30 @@ pub struct MessagePayload<'a> {
     pub content: &'a str,
     pub timestamp: String,
     pub client_msg_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<AttachmentPayload<'a>>,
+}
+
+/// An attachment as clients see it; `url` needs the reader's token (header or `?token=`).
+#[derive(Debug, Serialize)]
+pub struct AttachmentPayload<'a> {
+    pub id: String,
+    pub name: &'a str,
+    pub mime: &'a str,
+    pub size: i64,
+    pub url: String,
+}
+
+impl<'a> AttachmentPayload<'a> {
+    pub fn new(attachment: &'a Attachment) -> Self {
+        Self {
+            id: attachment.id.to_string(),
+            name: &attachment.name,
+            mime: &attachment.mime,
+            size: attachment.size,
+            url: format!("/api/attachments/{}", attachment.id),
+        }
+    }
 }
 
 impl<'a> MessagePayload<'a> {
@@ -237,6 +265,7 @@ impl<'a> MessagePayload<'a> {
             content: &message.content,
             timestamp: format_timestamp(message.created_at),
             client_msg_id: message.client_msg_id.as_deref(),
+            attachment: message.attachment.as_ref().map(AttachmentPayload::new),
         }
     }
 }

@@ -122,10 +122,15 @@ async fn private_message(
     if !ticket.within_rate {
         return reply.send::<()>(events::PRIVATE_MESSAGE, Err(Error::RateLimited));
     }
+    if request.content.is_none() && request.attachment_id.is_none() {
+        let error = invalid(events::PRIVATE_MESSAGE, "missing field `content`");
+        return reply.send::<()>(events::PRIVATE_MESSAGE, Err(error));
+    }
     let send = SendRequest {
         receiver: request.receiver_id,
-        content: request.content,
+        content: request.content.unwrap_or_default(),
         client_msg_id: request.client_msg_id,
+        attachment_id: request.attachment_id.map(|a| a.0),
     };
     let on_stored = Box::new(
         move |outcome: Result<&crate::store::StoredMessage, &Error>| match outcome {

@@ -14,6 +14,8 @@ pub struct NewMessage {
     pub kind: &'static str,
     pub content: String,
     pub client_msg_id: Option<String>,
+    /// An uploaded file the message carries (`kind` `image` or `file`).
+    pub attachment_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,9 @@ pub struct StoredMessage {
     pub created_at: i64,
     /// This is the answer to a retry: the message was stored before.
     pub duplicate: bool,
+    pub attachment_id: Option<i64>,
+    /// The attachment's details, where the reader needs them.
+    pub attachment: Option<super::Attachment>,
 }
 
 /// Messages ascending by `seq`.
@@ -47,7 +52,7 @@ pub enum Page {
 
 macro_rules! message_columns {
     () => {
-        "id, conversation_id, seq, sender_id, kind, content, client_msg_id, created_at"
+        "id, conversation_id, seq, sender_id, kind, content, client_msg_id, created_at, attachment_id"
     };
 }
 
@@ -62,6 +67,8 @@ fn message_from_row(row: &AnyRow) -> Result<StoredMessage, StoreError> {
         client_msg_id: optional_text(row, "client_msg_id")?,
         created_at: row.try_get("created_at")?,
         duplicate: false,
+        attachment_id: row.try_get("attachment_id")?,
+        attachment: None,
     })
 }
 
@@ -194,9 +201,9 @@ impl Store {
         let mut ids: HashMap<(ConversationId, i64), MessageId> = HashMap::with_capacity(new.len());
         for chunk in new.chunks(ROWS_PER_STATEMENT) {
             let mut query = String::from(
-                "INSERT INTO messages (conversation_id, seq, sender_id, kind, content, client_msg_id, created_at) VALUES ",
+                "INSERT INTO messages (conversation_id, seq, sender_id, kind, content, client_msg_id, created_at, attachment_id) VALUES ",
             );
-            query.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
+            query.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
             if self.dialect.has_returning() {
                 query.push_str(" RETURNING id, conversation_id, seq");
             }
@@ -211,7 +218,8 @@ impl Store {
                     .bind(m.kind)
                     .bind(m.content.as_str())
                     .bind(m.client_msg_id.as_deref())
-                    .bind(now);
+                    .bind(now)
+                    .bind(m.attachment_id);
             }
             let rows = if self.dialect.has_returning() {
                 q.fetch_all(&mut *tx).await?
@@ -245,6 +253,8 @@ impl Store {
                 client_msg_id: m.client_msg_id.clone(),
                 created_at: now,
                 duplicate: false,
+                attachment_id: m.attachment_id,
+                attachment: None,
             });
         }
         for (i, first) in copies {
@@ -252,10 +262,30 @@ impl Store {
             copy.duplicate = true;
             results[i] = Some(copy);
         }
-        results
+        let mut results = results
             .into_iter()
             .map(|r| r.ok_or(StoreError::NotFound))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        self.fill_attachments(&mut results).await?;
+        Ok(results)
+    }
+
+    /// Loads the details of the attachments these messages carry (one query, only if any do).
+    pub async fn fill_attachments(&self, messages: &mut [StoredMessage]) -> Result<(), StoreError> {
+        let ids: Vec<i64> = messages.iter().filter_map(|m| m.attachment_id).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let found: HashMap<i64, super::Attachment> = self
+            .attachments(&ids)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+        for message in messages {
+            message.attachment = message.attachment_id.and_then(|id| found.get(&id).cloned());
+        }
+        Ok(())
     }
 
     /// MySQL has no `INSERT … RETURNING`: read the ids back by `(conversation_id, seq)`, which is unique.
@@ -380,6 +410,7 @@ impl Store {
         if !matches!(page, Page::After { .. }) {
             messages.reverse();
         }
+        self.fill_attachments(&mut messages).await?;
         Ok(HistoryPage { messages, has_more })
     }
 }

@@ -6,6 +6,7 @@
 //! Database errors are translated here, at the boundary, into [`StoreError`]: callers see
 //! `NotFound`, `Conflict` or `Unavailable`, never a driver error.
 
+mod attachments;
 mod canned;
 mod conversations;
 mod messages;
@@ -22,6 +23,7 @@ use sqlx::{
     migrate::Migrator,
 };
 
+pub use attachments::{Attachment, NewAttachment};
 pub use canned::CannedReply;
 pub use conversations::{Conversation, Member};
 pub use messages::{HistoryPage, NewMessage, Page, StoredMessage};
