@@ -200,15 +200,7 @@ impl Chat {
         self.route(conversation, cs_id, None).await
     }
 
-    /// [`Chat::route_waiting`] to anyone but `except`.
-    async fn route_waiting_except(
-        &self,
-        conversation: &Conversation,
-        except: Option<UserId>,
-    ) -> Result<bool> {
-        self.route(conversation, None, except).await
-    }
-
+    /// [`Chat::route_waiting`], to the agent asked for (`cs_id`) or the best one but `except`.
     async fn route(
         &self,
         conversation: &Conversation,
@@ -614,7 +606,7 @@ impl Chat {
                     None,
                 );
                 // Anyone but me: I just handed it back.
-                if !self.route_waiting_except(&moved, Some(me.user_id)).await? {
+                if !self.route(&moved, None, Some(me.user_id)).await? {
                     self.announce_queue().await?;
                 }
             }
