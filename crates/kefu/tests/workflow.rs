@@ -272,6 +272,12 @@ async fn a_resolved_conversation_ends_for_both_and_the_next_message_starts_anoth
         .unwrap();
     assert_eq!(again["error"]["code"], "forbidden", "{again}");
 
+    // Coming back starts nothing until the customer writes: no empty conversation takes an agent.
+    let (_back, ack) = server.login(&token, &customer_id).await;
+    assert_eq!(ack["ended"], true, "{ack}");
+    assert_eq!(ack["conversationId"], first_conversation.as_str());
+    assert_eq!(ack["csId"], Value::Null);
+
     // Writing again starts a new conversation, numbered from 1, routed to an agent.
     let next = customer
         .call("private_message", json!({"content": "one more thing"}))

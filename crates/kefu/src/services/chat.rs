@@ -38,6 +38,9 @@ pub struct LoginOutcome {
     pub queued: bool,
     /// Where a waiting customer is in the queue.
     pub place: Option<QueuePlace>,
+    /// The customer's last conversation was resolved and it has not written since: no new
+    /// conversation is started (and no agent taken) until it does.
+    pub ended: bool,
 }
 
 /// A waiting conversation's place in the queue.
@@ -135,6 +138,7 @@ impl Chat {
                 conversation_id: None,
                 queued: false,
                 place: None,
+                ended: false,
             });
         }
         let existing = match self.open.get(me.user_id) {
@@ -147,7 +151,19 @@ impl Chat {
                 self.route_waiting(&conversation, cs_id).await?;
                 self.store.conversation(conversation.id).await?
             }
-            None => self.start_conversation(me.user_id, cs_id).await?,
+            None => match self.store.latest_conversation(me.user_id).await? {
+                // Coming back after the end: the next message starts a new conversation.
+                Some(ended) if !ended.open => {
+                    return Ok(LoginOutcome {
+                        cs_id: None,
+                        conversation_id: Some(ended.id),
+                        queued: false,
+                        place: None,
+                        ended: true,
+                    });
+                }
+                _ => self.start_conversation(me.user_id, cs_id).await?,
+            },
         };
         self.open.put(&conversation);
         let place = match conversation.agent_id {
@@ -159,6 +175,7 @@ impl Chat {
             conversation_id: Some(conversation.id),
             queued: conversation.agent_id.is_none(),
             place,
+            ended: false,
         })
     }
 

@@ -358,6 +358,7 @@ pub struct LoginAck {
     pub queued: bool,
     pub position: Option<i64>,
     pub estimated_wait_seconds: Option<i64>,
+    pub ended: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -67,6 +67,7 @@ async fn login(
                 queued: outcome.queued,
                 position: outcome.place.map(|p| p.position),
                 estimated_wait_seconds: outcome.place.map(|p| p.estimated_wait_seconds),
+                ended: outcome.ended,
             });
             let _ = socket.emit(events::ONLINE_USER, &(online,));
         }
