@@ -1,6 +1,12 @@
 // The HTTP half of the protocol. Relative URLs: the UI is served from the same origin as the API.
 import type {
   AgentsResponse,
+  AttachmentResponse,
+  AvailableAgentsResponse,
+  CannedRepliesResponse,
+  CannedReplyResponse,
+  ConversationsResponse,
+  CreateCannedReplyRequest,
   CreateAgentRequest,
   CreateAgentResponse,
   ErrorBody,
@@ -9,8 +15,11 @@ import type {
   LoginRequest,
   MeResponse,
   NodesResponse,
+  ReportsResponse,
   SessionResponse,
+  UpdateAgentRequest,
   UpdateAgentResponse,
+  UpdateCannedReplyRequest,
   VisitorRequest,
 } from "./protocol";
 
@@ -48,28 +57,70 @@ export function codeOfBareStatus(status: number): ErrorCode | "network" {
   return "invalid_payload";
 }
 
-async function request<T>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
-  const headers: Record<string, string> = { accept: "application/json" };
-  if (body !== undefined) headers["content-type"] = "application/json";
+async function send(method: string, path: string, body: unknown, token: string | undefined, accept: string): Promise<Response> {
+  const headers: Record<string, string> = { accept };
+  let payload: BodyInit | undefined;
+  if (body instanceof FormData) {
+    // The browser sets the multipart content type with its boundary.
+    payload = body;
+  } else if (body !== undefined) {
+    headers["content-type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
   if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;
   try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetch(path, { method, headers, body: payload });
   } catch (e) {
     throw new ApiError(0, "network", e instanceof Error ? e.message : String(e));
   }
+  if (!res.ok) {
+    let data: unknown = null;
+    try {
+      data = await res.json();
+    } catch {
+      // An empty or non-JSON body (e.g. a proxy's error page).
+    }
+    if (isErrorBody(data)) throw new ApiError(res.status, data.error.code, data.error.message);
+    throw new ApiError(res.status, codeOfBareStatus(res.status), res.statusText);
+  }
+  return res;
+}
+
+async function request<T>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
+  const res = await send(method, path, body, token, "application/json");
   let data: unknown = null;
   try {
     data = await res.json();
   } catch {
-    // An empty or non-JSON body (e.g. a proxy's error page).
-  }
-  if (!res.ok) {
-    if (isErrorBody(data)) throw new ApiError(res.status, data.error.code, data.error.message);
-    throw new ApiError(res.status, codeOfBareStatus(res.status), res.statusText);
+    // 204 No Content.
   }
   return data as T;
 }
+
+/** A file the server sends as a download (e.g. a transcript), with the name it suggests. */
+export interface Download {
+  blob: Blob;
+  filename: string | null;
+}
+
+/** The file name of a `Content-Disposition` header, if it names one. */
+export function filenameOf(disposition: string | null): string | null {
+  if (!disposition) return null;
+  const star = /filename\*\s*=\s*(?:UTF-8'')?([^;]+)/i.exec(disposition);
+  if (star) {
+    try {
+      return decodeURIComponent(star[1]!.trim().replace(/^"|"$/g, ""));
+    } catch {
+      // Fall back to the plain name.
+    }
+  }
+  const plain = /filename\s*=\s*("([^"]*)"|[^;]+)/i.exec(disposition);
+  if (!plain) return null;
+  return (plain[2] ?? plain[1]!).trim() || null;
+}
+
+const path = encodeURIComponent;
 
 export const api = {
   createVisitor: (body: VisitorRequest = {}) => request<SessionResponse>("POST", "/api/visitors", body),
@@ -79,6 +130,41 @@ export const api = {
     request<CreateAgentResponse>("POST", "/api/agents", body, token),
   listAgents: (token: string) => request<AgentsResponse>("GET", "/api/agents", undefined, token),
   setAgentDisabled: (token: string, id: Id, disabled: boolean) =>
-    request<UpdateAgentResponse>("PATCH", `/api/agents/${encodeURIComponent(id)}`, { disabled }, token),
+    request<UpdateAgentResponse>("PATCH", `/api/agents/${path(id)}`, { disabled }, token),
+  updateAgent: (token: string, id: Id, body: UpdateAgentRequest) =>
+    request<UpdateAgentResponse>("PATCH", `/api/agents/${path(id)}`, body, token),
+  /** Staff: the agents a conversation can be transferred to, with their status and load. */
+  availableAgents: (token: string) => request<AvailableAgentsResponse>("GET", "/api/agents/available", undefined, token),
   nodes: (token: string) => request<NodesResponse>("GET", "/api/admin/nodes", undefined, token),
+  conversations: (token: string) => request<ConversationsResponse>("GET", "/api/conversations", undefined, token),
+
+  cannedReplies: (token: string) => request<CannedRepliesResponse>("GET", "/api/canned-replies", undefined, token),
+  createCannedReply: (token: string, body: CreateCannedReplyRequest) =>
+    request<CannedReplyResponse>("POST", "/api/canned-replies", body, token),
+  updateCannedReply: (token: string, id: Id, body: UpdateCannedReplyRequest) =>
+    request<CannedReplyResponse>("PATCH", `/api/canned-replies/${path(id)}`, body, token),
+  deleteCannedReply: (token: string, id: Id) =>
+    request<null>("DELETE", `/api/canned-replies/${path(id)}`, undefined, token),
+
+  /** Uploads a file to the caller's conversation (an agent names the customer with `peerId`). */
+  uploadAttachment: (token: string, file: File, peerId?: Id) => {
+    const form = new FormData();
+    if (peerId) form.append("peerId", peerId);
+    form.append("file", file, file.name);
+    return request<AttachmentResponse>("POST", "/api/attachments", form, token);
+  },
+
+  reports: (token: string, days: number) =>
+    request<ReportsResponse>("GET", `/api/admin/reports?days=${days}`, undefined, token),
+  /** A conversation's transcript as text/plain, to save as a file. */
+  async transcript(token: string, conversationId: Id): Promise<Download> {
+    const res = await send(
+      "GET",
+      `/api/admin/conversations/${path(conversationId)}/transcript?format=text`,
+      undefined,
+      token,
+      "text/plain",
+    );
+    return { blob: await res.blob(), filename: filenameOf(res.headers.get("content-disposition")) };
+  },
 };

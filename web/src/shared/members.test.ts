@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
+  previewOf,
+  peerOfConversation,
+  removeMember,
   applyMessage,
   applyPreview,
   mergeMemberList,
@@ -140,5 +143,36 @@ describe("presence and counts", () => {
   it("setUnread and totalUnread", () => {
     expect(totalUnread(list)).toBe(5);
     expect(totalUnread(setUnread(list, "13", 0))).toBe(2);
+  });
+});
+
+describe("conversations that leave the list", () => {
+  it("drops a resolved or transferred conversation and keeps the others", () => {
+    const list = mergeMemberList([], [member("1"), member("2")], "3");
+    expect(removeMember(list, "1").map((e) => e.id)).toEqual(["2"]);
+  });
+  it("finds the customer of a conversation by its id", () => {
+    const list = mergeMemberList([], [member("1"), member("2")], "3");
+    expect(peerOfConversation(list, "c2")).toBe("2");
+    expect(peerOfConversation(list, "c9")).toBeUndefined();
+  });
+});
+
+describe("system messages in previews", () => {
+  it("does not present a system message as something I wrote", () => {
+    const list = mergeMemberList([], [member("1")], "3");
+    const m: Message = {
+      id: "9",
+      seq: 4,
+      conversationId: "c1",
+      senderId: "3",
+      receiverId: "1",
+      kind: "system",
+      content: "Carol joined the conversation",
+      timestamp: "2026-11-26T04:00:00.000Z",
+      clientMsgId: null,
+    };
+    expect(applyMessage(list, m, "3", true).list[0]!.last).toMatchObject({ content: "Carol joined the conversation", fromMe: false });
+    expect(previewOf(m, "3").fromMe).toBe(false);
   });
 });

@@ -78,6 +78,8 @@ export interface IncomingResult {
 export function applyMessage(list: readonly MemberEntry[], m: Message, me: Id, reading: boolean): IncomingResult {
   const fromMe = m.senderId === me;
   const peer = fromMe ? m.receiverId : m.senderId;
+  // A system message ("Alice joined the conversation") is nobody's words.
+  const mine = fromMe && m.kind !== "system";
   let known = false;
   const out = list.map((e) => {
     if (e.id !== peer) return e;
@@ -86,14 +88,14 @@ export function applyMessage(list: readonly MemberEntry[], m: Message, me: Id, r
     return {
       ...e,
       unread: !fromMe && !reading ? e.unread + 1 : e.unread,
-      last: newer ? { content: m.content, timestamp: m.timestamp, fromMe } : e.last,
+      last: newer ? { content: m.content, timestamp: m.timestamp, fromMe: mine } : e.last,
     };
   });
   return { list: out, known };
 }
 
-export function previewOf(m: Pick<Message, "content" | "timestamp" | "senderId">, me: Id): Preview {
-  return { content: m.content, timestamp: m.timestamp, fromMe: m.senderId === me };
+export function previewOf(m: Pick<Message, "content" | "timestamp" | "senderId"> & { kind?: Message["kind"] }, me: Id): Preview {
+  return { content: m.content, timestamp: m.timestamp, fromMe: m.senderId === me && m.kind !== "system" };
 }
 
 /** The latest message of a conversation, when a history page (or my own send) tells us about it. */
@@ -118,4 +120,14 @@ export function setOnlineSet(list: readonly MemberEntry[], online: readonly Id[]
 
 export function totalUnread(list: readonly MemberEntry[]): number {
   return list.reduce((n, e) => n + e.unread, 0);
+}
+
+/** A conversation that left my list (resolved, or transferred to someone else). */
+export function removeMember(list: readonly MemberEntry[], peerId: Id): MemberEntry[] {
+  return list.filter((e) => e.id !== peerId);
+}
+
+/** The customer of one of my conversations, by its id. */
+export function peerOfConversation(list: readonly MemberEntry[], conversationId: Id): Id | undefined {
+  return list.find((e) => e.conversationId === conversationId)?.id;
 }

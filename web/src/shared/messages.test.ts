@@ -6,7 +6,6 @@ import {
   fromServer,
   lastSeq,
   latestFromPeer,
-  layoutRows,
   localMessage,
   mergeMessages,
   oldestStored,
@@ -162,21 +161,6 @@ describe("read receipts after a reload", () => {
   it("does not take the peer's reply as proof that it read what came before", () => {
     // The peer wrote seq 5 without having marked anything read (e.g. it answered from another tab).
     expect(statuses(0)).toEqual(["sent", null, "sent", "sent", null, "sent"]);
-  });
-});
-
-describe("layoutRows", () => {
-  it("starts a group when the sender changes and marks new days", () => {
-    const list = [
-      fromServer(msg(1)),
-      fromServer(msg(2)),
-      fromServer(msg(3, { senderId: ME })),
-      fromServer(msg(4, { timestamp: "2026-11-27T09:00:00.000Z" })),
-    ];
-    const rows = layoutRows(list, ME, (ts) => ts.slice(0, 10));
-    expect(rows.map((r) => r.startsGroup)).toEqual([true, false, true, true]);
-    expect(rows.map((r) => r.day)).toEqual(["2026-11-26", null, null, "2026-11-27"]);
-    expect(rows.map((r) => r.mine)).toEqual([false, false, true, false]);
   });
 });
 

@@ -1,6 +1,6 @@
 // Pure message-list logic: merging history pages, live messages and local (not yet acknowledged)
 // messages into one list ordered by seq, without gaps or duplicates.
-import type { Id, Message, PrivateMessageAck, Timestamp } from "./protocol";
+import type { Attachment, Id, Message, MessageKind, PrivateMessageAck } from "./protocol";
 
 export type Delivery = "sending" | "sent" | "failed";
 /** What a sender sees under its own message. */
@@ -15,8 +15,11 @@ export interface ChatMessage {
   conversationId: Id | null;
   senderId: Id;
   receiverId: Id | null;
+  kind: MessageKind;
   content: string;
-  timestamp: Timestamp;
+  /** For `image` and `file` messages. */
+  attachment: Attachment | null;
+  timestamp: string;
   clientMsgId: string | null;
   delivery: Delivery;
 }
@@ -33,7 +36,9 @@ export function fromServer(m: Message): ChatMessage {
     conversationId: m.conversationId,
     senderId: m.senderId,
     receiverId: m.receiverId,
+    kind: m.kind ?? "text",
     content: m.content,
+    attachment: m.attachment ?? null,
     timestamp: m.timestamp,
     clientMsgId: m.clientMsgId,
     delivery: "sent",
@@ -47,6 +52,8 @@ export function localMessage(args: {
   content: string;
   clientMsgId: string;
   now: Date;
+  /** An uploaded file this message sends. */
+  attachment?: Attachment;
 }): ChatMessage {
   return {
     key: messageKey(args.senderId, null, args.clientMsgId),
@@ -55,7 +62,9 @@ export function localMessage(args: {
     conversationId: null,
     senderId: args.senderId,
     receiverId: args.receiverId,
+    kind: args.attachment ? (isImageMime(args.attachment.mime) ? "image" : "file") : "text",
     content: args.content,
+    attachment: args.attachment ?? null,
     timestamp: args.now.toISOString(),
     clientMsgId: args.clientMsgId,
     delivery: "sending",
@@ -133,6 +142,11 @@ export function oldestStored(list: readonly ChatMessage[]): ChatMessage | undefi
   return list.find((m) => m.id !== null);
 }
 
+/** Images the chat shows as thumbnails; any other attachment is a download link. */
+export function isImageMime(mime: string): boolean {
+  return /^image\/(png|jpeg|gif|webp)$/i.test(mime);
+}
+
 /** The newest stored message that someone other than `me` sent: the `upToId` of a `read`. */
 export function latestFromPeer(list: readonly ChatMessage[], me: Id): ChatMessage | undefined {
   for (let i = list.length - 1; i >= 0; i--) {
@@ -154,45 +168,9 @@ export function countUnread(list: readonly ChatMessage[], me: Id, myReadSeq: num
  * the peer has read: from `history` (so it survives a reload), then from `messages_read`.
  */
 export function statusOf(m: ChatMessage, me: Id, peerReadSeq: number): MessageStatus | null {
-  if (m.senderId !== me) return null;
+  if (m.senderId !== me || m.kind === "system") return null;
   if (m.delivery !== "sent" || m.seq === null) return m.delivery;
   return m.seq <= peerReadSeq ? "read" : "sent";
-}
-
-export interface MessageRow {
-  message: ChatMessage;
-  mine: boolean;
-  /** First of a run of messages from one sender: show the avatar and name. */
-  startsGroup: boolean;
-  /** Set when this message starts a new calendar day (local time): the day to show above it. */
-  day: string | null;
-}
-
-const GROUP_GAP_MS = 5 * 60 * 1000;
-
-/** Splits the list into display rows: day separators and sender runs. */
-export function layoutRows(
-  list: readonly ChatMessage[],
-  me: Id,
-  dayOf: (ts: Timestamp) => string = (ts) => new Date(ts).toDateString(),
-): MessageRow[] {
-  const rows: MessageRow[] = [];
-  let prev: ChatMessage | undefined;
-  let prevDay: string | null = null;
-  for (const m of list) {
-    const day = dayOf(m.timestamp);
-    const newDay = day !== prevDay;
-    const gap = prev ? Date.parse(m.timestamp) - Date.parse(prev.timestamp) : Infinity;
-    rows.push({
-      message: m,
-      mine: m.senderId === me,
-      startsGroup: newDay || !prev || prev.senderId !== m.senderId || gap > GROUP_GAP_MS,
-      day: newDay ? day : null,
-    });
-    prev = m;
-    prevDay = day;
-  }
-  return rows;
 }
 
 /**

@@ -17,7 +17,9 @@ export type ErrorCode =
   | "not_found"
   | "conflict"
   | "unavailable"
-  | "internal";
+  | "internal"
+  /** An attachment of a type outside the server's allowlist (`POST /api/attachments`). */
+  | "unsupported_type";
 
 export interface ErrorBody {
   code: ErrorCode;
@@ -57,6 +59,9 @@ export interface MeResponse {
   user: User;
 }
 
+/** Whether an agent takes new customers. Presence (online/offline) is separate: connections. */
+export type AgentStatus = "available" | "away";
+
 /** An agent or admin as `GET /api/agents` lists it: the account, its presence and its load. */
 export interface AgentSummary extends User {
   disabled: boolean;
@@ -64,17 +69,124 @@ export interface AgentSummary extends User {
   /** Open Socket.IO connections of this account (tabs, devices). */
   connections: number;
   openConversations: number;
+  /** How many open conversations routing gives this agent at most (1..100, default 5). */
+  capacity: number;
+  status: AgentStatus;
 }
 export interface AgentsResponse {
   agents: AgentSummary[];
 }
+/** `PATCH /api/agents/{id}`: every field is optional. */
 export interface UpdateAgentRequest {
-  disabled: boolean;
+  disabled?: boolean;
+  /** 1..100. */
+  capacity?: number;
 }
 export interface UpdateAgentResponse {
   user: User;
   disabled: boolean;
+  capacity: number;
 }
+export const MIN_CAPACITY = 1;
+export const MAX_CAPACITY = 100;
+
+/** An agent a conversation can be transferred to (`GET /api/agents/available`, staff). */
+export interface AvailableAgent {
+  id: Id;
+  username: string;
+  displayName: string;
+  status: AgentStatus;
+  online: boolean;
+  openConversations: number;
+  capacity: number;
+}
+export interface AvailableAgentsResponse {
+  agents: AvailableAgent[];
+}
+
+export type ConversationStatus = "open" | "resolved";
+/** `GET /api/conversations`: a customer sees its own, newest first. */
+export interface ConversationSummary {
+  id: Id;
+  customerId: Id;
+  agentId: Id | null;
+  status: ConversationStatus;
+  createdAt: Timestamp;
+  resolvedAt: Timestamp | null;
+  /** The customer's score (1..5), null before it rated. */
+  rating: number | null;
+}
+export interface ConversationsResponse {
+  conversations: ConversationSummary[];
+}
+
+// ---- canned replies (staff) ----
+
+export interface CannedReply {
+  id: Id;
+  /** "/" then 1–32 of a-z 0-9 _ -, e.g. "/refund". */
+  shortcut: string;
+  /** May hold the placeholders {{customer.name}} and {{agent.name}}, filled in by the console. */
+  content: string;
+  /** Shared by every agent (managed by admins); else the caller's own. */
+  shared: boolean;
+}
+export interface CannedRepliesResponse {
+  replies: CannedReply[];
+}
+export interface CreateCannedReplyRequest {
+  shortcut: string;
+  content: string;
+  /** Needs an admin. */
+  shared?: boolean;
+}
+export interface UpdateCannedReplyRequest {
+  shortcut?: string;
+  content?: string;
+}
+export interface CannedReplyResponse {
+  reply: CannedReply;
+}
+
+// ---- attachments ----
+
+export interface Attachment {
+  id: Id;
+  name: string;
+  mime: string;
+  /** Bytes. */
+  size: number;
+  /** `GET` it with `Authorization: Bearer` or `?token=` (for `<img src>`). */
+  url: string;
+}
+export interface AttachmentResponse {
+  attachment: Attachment;
+}
+
+// ---- reports and transcripts (admin) ----
+
+export interface Percentiles {
+  median: number;
+  p90: number;
+}
+export interface AgentReport {
+  agent: { id: Id; username: string; displayName: string };
+  conversations: number;
+  resolved: number;
+  /** From a conversation's creation to the first staff message in it. */
+  firstResponseSeconds: Percentiles | null;
+  /** From creation to resolution. */
+  resolutionSeconds: Percentiles | null;
+  csat: { average: number; count: number } | null;
+}
+export interface ReportsResponse {
+  from: Timestamp;
+  to: Timestamp;
+  /** One entry per day, e.g. `{date: "2026-11-26", conversations: 4}`. */
+  days: Array<{ date: string; conversations: number }>;
+  agents: AgentReport[];
+}
+export const MAX_REPORT_DAYS = 365;
 
 /** What one kefu node holds (`GET /api/admin/nodes`). */
 export interface NodeSummary {
@@ -98,6 +210,12 @@ export interface AckError {
 }
 export type Ack<T> = ({ ok: true } & T) | AckError;
 
+/**
+ * `system`: written by the server (e.g. "Alice joined the conversation" after a transfer), shown as
+ * an info line. `image` and `file` carry an `attachment`; their `content` is a caption.
+ */
+export type MessageKind = "text" | "system" | "image" | "file";
+
 export interface Message {
   id: Id;
   seq: number;
@@ -105,10 +223,22 @@ export interface Message {
   senderId: Id;
   /** null for a customer's message written while the conversation was queued. */
   receiverId: Id | null;
-  kind: "text";
+  kind: MessageKind;
   content: string;
   timestamp: Timestamp;
   clientMsgId: string | null;
+  /** Set for `image` and `file` messages. */
+  attachment?: Attachment | null;
+}
+
+/** A private note: agents only, never a customer. */
+export interface Note {
+  id: Id;
+  conversationId: Id;
+  authorId: Id;
+  authorName: string;
+  content: string;
+  timestamp: Timestamp;
 }
 
 export interface Member {
@@ -132,6 +262,9 @@ export interface LoginAck {
   csId: Id | null;
   conversationId: Id | null;
   queued: boolean;
+  /** Customers: the place in the queue (1 for the head) while queued, else null. */
+  position?: number | null;
+  estimatedWaitSeconds?: number | null;
 }
 
 export interface AllMemberAck {
@@ -140,7 +273,10 @@ export interface AllMemberAck {
 
 export interface PrivateMessagePayload {
   receiverId?: Id;
-  content: string;
+  /** Required without `attachmentId`; with it, an optional caption. */
+  content?: string;
+  /** An upload of `POST /api/attachments`: the message is an `image` or a `file`. */
+  attachmentId?: Id;
   clientMsgId?: string;
   senderId?: Id;
 }
@@ -183,6 +319,59 @@ export interface HistoryAck {
   peerReadSeq: number;
 }
 
+export interface SetStatusPayload {
+  status: AgentStatus;
+}
+export interface SetStatusAck {
+  status: AgentStatus;
+}
+export interface ResolvePayload {
+  /** The customer. */
+  peerId: Id;
+}
+export interface ResolveAck {
+  conversationId: Id;
+}
+export interface QueueStatusAck {
+  queued: boolean;
+  conversationId: Id | null;
+  position: number | null;
+  estimatedWaitSeconds: number | null;
+}
+export interface TransferPayload {
+  peerId: Id;
+  /** null: back to the queue. */
+  toAgentId: Id | null;
+  note?: string;
+}
+export interface TransferAck {
+  conversationId: Id;
+  agentId: Id | null;
+}
+export interface NotePayload {
+  peerId: Id;
+  content: string;
+}
+export interface NoteAck {
+  note: Note;
+}
+export interface NotesPayload {
+  peerId?: Id;
+  conversationId?: Id;
+}
+export interface NotesAck {
+  /** Oldest first. */
+  notes: Note[];
+}
+export interface RatePayload {
+  conversationId: Id;
+  /** 1..5. */
+  score: number;
+  /** Up to 1000 characters. */
+  comment?: string;
+}
+export const MAX_RATING_COMMENT = 1000;
+
 export interface MessagesRead {
   readerId: Id;
   upToId: Id;
@@ -202,6 +391,34 @@ export interface ConversationAssigned {
   customerId: Id;
   agentId: Id;
   agent: { id: Id; username: string; displayName: string };
+}
+export interface ConversationQueued {
+  conversationId: Id;
+}
+export interface QueuePosition {
+  conversationId: Id;
+  /** 1 for the head of the queue. */
+  position: number;
+  estimatedWaitSeconds: number;
+}
+export interface ConversationResolved {
+  conversationId: Id;
+  customerId: Id;
+  agentId: Id;
+}
+export interface ConversationTransferred {
+  conversationId: Id;
+  customerId: Id;
+  fromAgentId: Id;
+  /** null: back to the queue. */
+  toAgentId: Id | null;
+}
+export interface AgentStatusEvent {
+  agentId: Id;
+  status: AgentStatus;
+}
+export interface NewNote {
+  note: Note;
 }
 /**
  * The server may have missed delivering something to this client (reason `"cluster"`: a node lost its
@@ -227,6 +444,12 @@ export interface ServerToClientEvents {
   user_offline: (id: Id) => void;
   update_member_list: (e: MemberPresence) => void;
   conversation_assigned: (e: ConversationAssigned) => void;
+  conversation_queued: (e: ConversationQueued) => void;
+  queue_position: (e: QueuePosition) => void;
+  conversation_resolved: (e: ConversationResolved) => void;
+  conversation_transferred: (e: ConversationTransferred) => void;
+  agent_status: (e: AgentStatusEvent) => void;
+  new_note: (e: NewNote) => void;
   resync: (e: ResyncEvent) => void;
   error: (e: EventError) => void;
 }
@@ -240,6 +463,13 @@ export interface ClientToServerEvents {
   typing: (p: TypingPayload, ack: (a: Ack<object>) => void) => void;
   history: (p: HistoryPayload, ack: (a: Ack<HistoryAck>) => void) => void;
   heartbeat: (ack: (a: Ack<object>) => void) => void;
+  set_status: (p: SetStatusPayload, ack: (a: Ack<SetStatusAck>) => void) => void;
+  resolve: (p: ResolvePayload, ack: (a: Ack<ResolveAck>) => void) => void;
+  queue_status: (p: object, ack: (a: Ack<QueueStatusAck>) => void) => void;
+  transfer: (p: TransferPayload, ack: (a: Ack<TransferAck>) => void) => void;
+  note: (p: NotePayload, ack: (a: Ack<NoteAck>) => void) => void;
+  notes: (p: NotesPayload, ack: (a: Ack<NotesAck>) => void) => void;
+  rate: (p: RatePayload, ack: (a: Ack<object>) => void) => void;
 }
 
 /** The most messages one `history` call returns. */

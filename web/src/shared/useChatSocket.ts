@@ -6,8 +6,13 @@ import { readonly, ref } from "vue";
 import { createCoalescer } from "./coalesce";
 import type {
   Ack,
+  AgentStatus,
+  AgentStatusEvent,
   AllMemberAck,
   ConversationAssigned,
+  ConversationQueued,
+  ConversationResolved,
+  ConversationTransferred,
   ErrorCode,
   HistoryAck,
   HistoryPayload,
@@ -16,10 +21,20 @@ import type {
   Member,
   Message,
   MessagesRead,
+  Note,
+  NoteAck,
+  NotesAck,
   PrivateMessageAck,
   PrivateMessagePayload,
+  QueuePosition,
+  QueueStatusAck,
+  RatePayload,
   ReadAck,
+  ResolveAck,
   ServerToClientEvents,
+  SetStatusAck,
+  TransferAck,
+  TransferPayload,
   TypingEvent,
 } from "./protocol";
 import { HISTORY_MAX_LIMIT } from "./protocol";
@@ -57,6 +72,16 @@ export interface ChatHandlers {
   onlineUsers?(ids: Id[]): void;
   presence?(userId: Id, online: boolean): void;
   assigned?(e: ConversationAssigned): void;
+  /** The customer's conversation lost its agent (transferred back to the queue, agent disabled). */
+  queued?(e: ConversationQueued): void;
+  /** The customer's place in the queue changed. */
+  queuePosition?(e: QueuePosition): void;
+  resolved?(e: ConversationResolved): void;
+  /** One of this agent's conversations went to another agent or back to the queue. */
+  transferred?(e: ConversationTransferred): void;
+  /** This agent's availability, changed from another tab or device. */
+  agentStatus?(e: AgentStatusEvent): void;
+  note?(n: Note): void;
   /**
    * After each successful login: the first connection (`resumed` false) and every reconnect
    * (`resumed` true), where the store fetches what it missed with {@link ChatSocket.historyAfter}.
@@ -183,6 +208,14 @@ export function useChatSocket(opts: ChatSocketOptions) {
   on("user_offline", (id) => h.presence?.(id, false));
   on("update_member_list", (e) => h.presence?.(e.userId, e.online));
   on("conversation_assigned", (e) => h.assigned?.(e));
+  on("conversation_queued", (e) => h.queued?.(e));
+  on("queue_position", (e) => h.queuePosition?.(e));
+  on("conversation_resolved", (e) => h.resolved?.(e));
+  on("conversation_transferred", (e) => h.transferred?.(e));
+  on("agent_status", (e) => h.agentStatus?.(e));
+  on("new_note", (e) => {
+    if (e?.note) h.note?.(e.note);
+  });
 
   // Not logged in when the delay ends: the resync after the coming login fetches it all anyway.
   const serverResync = createCoalescer(
@@ -284,6 +317,40 @@ export function useChatSocket(opts: ChatSocketOptions) {
 
     history,
 
+    /** Agents: available (takes new customers) or away. */
+    async setStatus(status: AgentStatus): Promise<AgentStatus> {
+      return (await request<SetStatusAck>("set_status", { status })).status;
+    },
+
+    /** Agents: ends the conversation with this customer. */
+    resolve(peerId: Id): Promise<ResolveAck> {
+      return request<ResolveAck>("resolve", { peerId });
+    },
+
+    /** Agents: hands the conversation to another agent, or back to the queue (`toAgentId` null). */
+    transfer(p: TransferPayload): Promise<TransferAck> {
+      return request<TransferAck>("transfer", p);
+    },
+
+    /** Agents: a private note in the conversation with this customer. */
+    async addNote(peerId: Id, content: string): Promise<Note> {
+      return (await request<NoteAck>("note", { peerId, content })).note;
+    },
+
+    async notes(peerId: Id): Promise<Note[]> {
+      return (await request<NotesAck>("notes", { peerId })).notes;
+    },
+
+    /** Customers: where the conversation stands in the queue. */
+    queueStatus(): Promise<QueueStatusAck> {
+      return request<QueueStatusAck>("queue_status", {});
+    },
+
+    /** Customers: rates a resolved conversation, once. */
+    async rate(p: RatePayload): Promise<void> {
+      await request<object>("rate", p);
+    },
+
     /**
      * Resync: every message after `afterSeq`, page after page while the server has more, and how far
      * the peer has read (the `messages_read` sent while disconnected are lost). Used after a reconnect
@@ -292,21 +359,27 @@ export function useChatSocket(opts: ChatSocketOptions) {
     async historyAfter(
       afterSeq: number,
       peerId?: Id,
+      conversationId?: Id,
     ): Promise<{ conversationId: Id | null; messages: Message[]; peerReadSeq: number }> {
       const all: Message[] = [];
-      let conversationId: Id | null = null;
+      let found: Id | null = null;
       let peerReadSeq = 0;
       let cursor = afterSeq;
       for (let page = 0; page < 1000; page++) {
-        const ack = await history({ ...(peerId ? { peerId } : {}), afterSeq: cursor, limit: HISTORY_MAX_LIMIT });
-        conversationId = ack.conversationId;
+        const ack = await history({
+          ...(peerId ? { peerId } : {}),
+          ...(conversationId ? { conversationId } : {}),
+          afterSeq: cursor,
+          limit: HISTORY_MAX_LIMIT,
+        });
+        found = ack.conversationId;
         peerReadSeq = Math.max(peerReadSeq, ack.peerReadSeq);
         all.push(...ack.messages);
         const last = ack.messages[ack.messages.length - 1];
         if (!ack.hasMore || !last || last.seq <= cursor) break;
         cursor = last.seq;
       }
-      return { conversationId, messages: all, peerReadSeq };
+      return { conversationId: found, messages: all, peerReadSeq };
     },
   };
 }

@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import type { AgentSummary } from "../../shared/protocol";
-import { agentTotals, canDisable, filterAgents, sortAgents, withCreated, withDisabled } from "./agents";
+import {
+  agentTotals,
+  canDisable,
+  filterAgents,
+  hasCapacity,
+  parseCapacity,
+  sortAgents,
+  withCapacity,
+  withCreated,
+  withDisabled,
+} from "./agents";
 
 function agent(id: string, displayName: string, more: Partial<AgentSummary> = {}): AgentSummary {
   return {
@@ -12,6 +22,8 @@ function agent(id: string, displayName: string, more: Partial<AgentSummary> = {}
     online: false,
     connections: 0,
     openConversations: 0,
+    capacity: 5,
+    status: "available",
     ...more,
   };
 }
@@ -77,9 +89,20 @@ describe("canDisable", () => {
 });
 
 describe("withCreated", () => {
-  it("adds a new account as offline with no load", () => {
+  it("adds a new account as offline with no load and the default capacity", () => {
     const list = withCreated([ann], { id: "7", role: "agent", username: "dee", displayName: "Dee" });
-    expect(list[1]).toEqual({ id: "7", role: "agent", username: "dee", displayName: "Dee", disabled: false, online: false, connections: 0, openConversations: 0 });
+    expect(list[1]).toEqual({
+      id: "7",
+      role: "agent",
+      username: "dee",
+      displayName: "Dee",
+      disabled: false,
+      online: false,
+      connections: 0,
+      openConversations: 0,
+      capacity: 5,
+      status: "available",
+    });
   });
   it("does not add an account the list already has", () => {
     expect(withCreated([ann], ann)).toEqual([ann]);
@@ -94,5 +117,24 @@ describe("withDisabled", () => {
   it("enabling does not invent a connection", () => {
     const [c] = withDisabled([cid], "4", false);
     expect(c).toMatchObject({ disabled: false, online: false, connections: 0 });
+  });
+});
+
+describe("capacity", () => {
+  it("accepts a whole number from 1 to 100", () => {
+    expect(parseCapacity("1")).toBe(1);
+    expect(parseCapacity(" 100 ")).toBe(100);
+    expect(parseCapacity(7)).toBe(7);
+  });
+  it("refuses zero, more than 100, fractions and words", () => {
+    for (const v of ["0", "101", "2.5", "", "five", "-3"]) expect(parseCapacity(v)).toBeNull();
+  });
+  it("changes only the edited row", () => {
+    const list = withCapacity([ann, agent("3", "Bo")], "3", 2);
+    expect(list.map((a) => a.capacity)).toEqual([5, 2]);
+  });
+  it("applies to agents, not to admins, whom routing never picks", () => {
+    expect(hasCapacity(ann)).toBe(true);
+    expect(hasCapacity(agent("9", "Root", { role: "admin" }))).toBe(false);
   });
 });

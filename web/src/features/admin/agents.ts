@@ -1,5 +1,6 @@
 // Pure logic of the agent list: ordering, search, totals, and what the admin may do with a row.
 import type { AgentSummary, Id, User } from "../../shared/protocol";
+import { MAX_CAPACITY, MIN_CAPACITY } from "../../shared/protocol";
 
 export type AgentSort = "name" | "status" | "load";
 export const AGENT_SORTS: readonly AgentSort[] = ["name", "status", "load"];
@@ -74,7 +75,10 @@ export function canDisable(agent: AgentSummary, me: Id): boolean {
 /** A just-created account, shown at once (offline, no load) until the next refresh brings it. */
 export function withCreated(list: readonly AgentSummary[], user: User): AgentSummary[] {
   if (list.some((a) => a.id === user.id)) return list.slice();
-  return [...list, { ...user, disabled: false, online: false, connections: 0, openConversations: 0 }];
+  return [
+    ...list,
+    { ...user, disabled: false, online: false, connections: 0, openConversations: 0, capacity: DEFAULT_CAPACITY, status: "available" },
+  ];
 }
 
 /** The row after a successful enable or disable: disabling also ends every connection. */
@@ -82,4 +86,23 @@ export function withDisabled(list: readonly AgentSummary[], id: Id, disabled: bo
   return list.map((a) =>
     a.id !== id ? a : disabled ? { ...a, disabled, online: false, connections: 0 } : { ...a, disabled },
   );
+}
+
+/** A new agent's capacity on the server. */
+export const DEFAULT_CAPACITY = 5;
+
+/** The capacity typed in the list: a whole number from 1 to 100, else null. */
+export function parseCapacity(input: string | number): number | null {
+  const v = typeof input === "number" ? input : input.trim() === "" ? NaN : Number(input.trim());
+  return Number.isInteger(v) && v >= MIN_CAPACITY && v <= MAX_CAPACITY ? v : null;
+}
+
+/** The row after a successful capacity change. */
+export function withCapacity(list: readonly AgentSummary[], id: Id, capacity: number): AgentSummary[] {
+  return list.map((a) => (a.id === id ? { ...a, capacity } : a));
+}
+
+/** Routing only gives customers to agents (admins are never routed automatically). */
+export function hasCapacity(a: AgentSummary): boolean {
+  return a.role === "agent";
 }

@@ -6,7 +6,7 @@ import { api } from "../../shared/api";
 import type { MessageKey } from "../../shared/i18n";
 import type { AgentSummary, Id, NodeSummary, SessionResponse, User } from "../../shared/protocol";
 import { classifyLoadError, classifyToggleError, type AdminFailure, type SignOutReason } from "./adminErrors";
-import { withCreated, withDisabled } from "./agents";
+import { withCapacity, withCreated, withDisabled } from "./agents";
 import { createPoller } from "./poller";
 
 export const REFRESH_SECONDS = 5;
@@ -17,6 +17,8 @@ export interface ToggleOutcome {
   key: MessageKey;
   name: string;
   reason?: MessageKey;
+  /** The new capacity. */
+  n?: number;
 }
 
 export interface Section<T> {
@@ -33,7 +35,7 @@ export function useAdmin(session: SessionResponse, onSignOut: (reason: SignOutRe
   const nodes = shallowRef<Section<NodeSummary[]>>({ data: [], loaded: false, error: null, updatedAt: null });
   /** A refresh the admin asked for is under way (the automatic ones stay quiet). */
   const refreshing = ref(false);
-  const pending = reactive<Record<Id, "disabling" | "enabling">>({});
+  const pending = reactive<Record<Id, "disabling" | "enabling" | "capacity">>({});
   const outcome = ref<ToggleOutcome | null>(null);
 
   let ended = false;
@@ -103,6 +105,31 @@ export function useAdmin(session: SessionResponse, onSignOut: (reason: SignOutRe
     }
   }
 
+  async function setCapacity(agent: AgentSummary, capacity: number) {
+    if (pending[agent.id] || ended) return;
+    pending[agent.id] = "capacity";
+    outcome.value = null;
+    changes++;
+    try {
+      const res = await api.updateAgent(token, agent.id, { capacity });
+      const saved = typeof res?.capacity === "number" ? res.capacity : capacity;
+      agents.value = { ...agents.value, data: withCapacity(agents.value.data, agent.id, saved) };
+      outcome.value = {
+        kind: "success",
+        key: saved === 1 ? "admin.capacitySavedOne" : "admin.capacitySaved",
+        name: agent.displayName,
+        n: saved,
+      };
+    } catch (e) {
+      const reason = failure(classifyToggleError(e));
+      if (reason) outcome.value = { kind: "error", key: "admin.capacityFailed", name: agent.displayName, reason };
+    } finally {
+      delete pending[agent.id];
+      changes++;
+      if (!ended) void poller.refresh();
+    }
+  }
+
   /** An account made with the create form: listed at once, then as the server sees it. */
   function created(user: User) {
     changes++;
@@ -123,6 +150,7 @@ export function useAdmin(session: SessionResponse, onSignOut: (reason: SignOutRe
     outcome,
     refresh,
     setDisabled,
+    setCapacity,
     created,
     /** Polls while the page is visible; a page coming back refreshes at once. */
     setVisible(visible: boolean) {

@@ -1,13 +1,17 @@
 // The agent's side: the customer list, one message list per customer (loaded when opened), drafts,
 // read marking, and attention (sound, notification) for messages that arrive while the tab is hidden.
 import { computed, reactive, ref, shallowRef, watch } from "vue";
+import { api } from "../../shared/api";
 import { createKeyedCoalescer } from "../../shared/coalesce";
+import { failureOf, type Failure } from "../../shared/errors";
 import { newClientMsgId } from "../../shared/format";
 import {
   applyMessage,
   applyPreview,
   previewOf,
   mergeMemberList,
+  peerOfConversation,
+  removeMember,
   setOnline,
   setOnlineSet,
   setUnread,
@@ -29,13 +33,26 @@ import {
   setDelivery,
   type ChatMessage,
 } from "../../shared/messages";
-import type { Id, Member, Message, SessionResponse } from "../../shared/protocol";
+import type {
+  AgentStatus,
+  Attachment,
+  AvailableAgent,
+  Id,
+  Member,
+  Message,
+  Note,
+  SessionResponse,
+} from "../../shared/protocol";
 import { createTypingSender, TYPING_STALE_MS, type TypingSender } from "../../shared/typing";
-import { ChatError, useChatSocket, type ChatSocket, type UnauthorizedReason } from "../../shared/useChatSocket";
+import { useChatSocket, type ChatSocket, type UnauthorizedReason } from "../../shared/useChatSocket";
 
 export interface Conversation {
   peerId: Id;
+  /** The conversation these messages belong to (a customer's next one starts at seq 1 again). */
+  conversationId: Id | null;
   messages: ChatMessage[];
+  /** Private notes, oldest first. */
+  notes: Note[];
   /** The latest page has been fetched: the list has no gap up to the live messages. */
   loaded: boolean;
   loading: boolean;
@@ -46,8 +63,13 @@ export interface Conversation {
   /** I read the customer's messages up to this seq. */
   myReadSeq: number;
   typing: boolean;
-  failures: Record<string, string>;
+  failures: Record<string, Failure>;
 }
+
+/** Why a conversation left the list, for the line that says so. */
+export type Departure =
+  | { kind: "resolved"; name: string }
+  | { kind: "transferred"; name: string; to: string | null };
 
 export interface Attention {
   /** A message from a customer arrived while the tab was hidden. */
@@ -76,6 +98,20 @@ export function useConsole(session: SessionResponse, attention: Attention) {
   const drafts = reactive<Record<Id, string>>(loadDrafts());
   /** The agent can see the page now (tab visible). */
   const pageVisible = ref(true);
+  /** Available (routing gives me customers) or away; null until the server says. */
+  const status = ref<AgentStatus | null>(null);
+  const statusBusy = ref(false);
+  /** The other agents (transfer targets) and the names of every agent seen. */
+  const agents = shallowRef<AvailableAgent[]>([]);
+  const agentNames = ref<Record<Id, string>>({ [session.user.id]: session.user.displayName });
+  /** Per customer: the file being uploaded; the last failed upload or note. */
+  const uploading = reactive<Record<Id, string>>({});
+  const problems = reactive<Record<Id, Failure & { note?: boolean }>>({});
+  /** Per customer: an action under way. */
+  const busy = reactive<Record<Id, "resolving">>({});
+  /** The last conversation that left the list, and the last action that failed. */
+  const departure = ref<Departure | null>(null);
+  const actionError = ref<{ action: "resolve" | "status"; failure: Failure } | null>(null);
   const chat = shallowRef<ChatSocket | null>(null);
   const typingSenders = new Map<Id, TypingSender>();
   const typingTimers = new Map<Id, ReturnType<typeof setTimeout>>();
@@ -103,7 +139,9 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     if (!c) {
       conversations[peerId] = {
         peerId,
+        conversationId: member(peerId)?.conversationId ?? null,
         messages: [],
+        notes: [],
         loaded: false,
         loading: false,
         hasMoreBefore: false,
@@ -130,6 +168,14 @@ export function useConsole(session: SessionResponse, attention: Attention) {
   function setMembers(fresh: Member[]) {
     members.value = mergeMemberList(members.value, fresh, me.id);
     membersLoaded.value = true;
+    const listed = new Set(members.value.map((e) => e.id));
+    for (const cv of Object.values(conversations)) {
+      const e = members.value.find((m) => m.id === cv.peerId);
+      // Resolved or transferred while this tab was not listening: forget it. A customer back with a
+      // new conversation starts over (its seqs start at 1 again).
+      if (!listed.has(cv.peerId) && !cv.loading) forget(cv.peerId);
+      else if (e && cv.conversationId && e.conversationId !== cv.conversationId) restart(cv.peerId, e.conversationId);
+    }
     // Unread counts of loaded conversations are known more precisely here.
     for (const e of members.value) {
       const c = conversations[e.id];
@@ -191,8 +237,14 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     if (!c || cv.loaded || cv.loading) return;
     cv.loading = true;
     try {
-      const page = await c.history({ peerId, limit: PAGE });
+      const [page, notes] = await Promise.all([
+        c.history({ peerId, limit: PAGE }),
+        c.notes(peerId).catch(() => null),
+      ]);
+      if (conversations[peerId] !== cv) return;
+      if (page.conversationId) cv.conversationId = page.conversationId;
       cv.messages = mergeMessages(cv.messages, page.messages.map(fromServer));
+      if (notes) cv.notes = mergeNotes(cv.notes, notes);
       cv.hasMoreBefore = page.hasMore;
       cv.peerReadSeq = Math.max(cv.peerReadSeq, page.peerReadSeq);
       cv.myReadSeq = readSeqFromUnread(cv.messages, me.id, member(peerId)?.unread ?? 0);
@@ -255,6 +307,8 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     const peer = fromMe ? m.receiverId : m.senderId;
     if (!peer) return;
     const reading = peer === activeId.value && pageVisible.value;
+    const known = conversations[peer];
+    if (known?.conversationId && known.conversationId !== m.conversationId) restart(peer, m.conversationId);
     const cv = conversations[peer];
     if (cv && (cv.loaded || cv.loading)) {
       const gap = cv.loaded ? seqGap(cv.messages, m) : null;
@@ -277,7 +331,10 @@ export function useConsole(session: SessionResponse, attention: Attention) {
       token: session.token,
       userId: me.id,
       handlers: {
-        ready: (_login, resumed) => catchUp(resumed),
+        ready: (_login, resumed) => {
+          void loadAgents();
+          return catchUp(resumed);
+        },
         resync: () => catchUp(true),
         message: onMessage,
         messagesRead(e) {
@@ -311,6 +368,27 @@ export function useConsole(session: SessionResponse, attention: Attention) {
         assigned() {
           void refreshMembers();
         },
+        resolved(e) {
+          const name = member(e.customerId)?.displayName ?? `#${e.customerId}`;
+          if (depart(e.customerId, e.conversationId)) departure.value = { kind: "resolved", name };
+        },
+        transferred(e) {
+          if (e.fromAgentId !== me.id) return;
+          const name = member(e.customerId)?.displayName ?? `#${e.customerId}`;
+          if (depart(e.customerId, e.conversationId)) {
+            departure.value = e.toAgentId
+              ? { kind: "transferred", name, to: agentNames.value[e.toAgentId] ?? null }
+              : { kind: "transferred", name, to: null };
+          }
+        },
+        agentStatus(e) {
+          if (e.agentId === me.id) status.value = e.status;
+        },
+        note(n) {
+          const peer = peerOfConversation(members.value, n.conversationId);
+          const cv = peer ? conversations[peer] : undefined;
+          if (cv && (!cv.conversationId || cv.conversationId === n.conversationId)) cv.notes = mergeNotes(cv.notes, [n]);
+        },
         unauthorized(reason) {
           expired.value = reason;
         },
@@ -322,6 +400,35 @@ export function useConsole(session: SessionResponse, attention: Attention) {
 
   /** Set when the server refused this agent's token: the console signs out and says why. */
   const expired = ref<UnauthorizedReason | null>(null);
+
+  /** Forgets a conversation that left my list. Returns false when it was gone already. */
+  function depart(peerId: Id, conversationId: Id): boolean {
+    const e = member(peerId);
+    const cv = conversations[peerId];
+    const mine = (e && e.conversationId === conversationId) || cv?.conversationId === conversationId;
+    if (!mine) return false;
+    members.value = removeMember(members.value, peerId);
+    forget(peerId);
+    return true;
+  }
+
+  function forget(peerId: Id) {
+    typingSenders.get(peerId)?.stop();
+    typingSenders.delete(peerId);
+    delete conversations[peerId];
+    delete drafts[peerId];
+    delete problems[peerId];
+    if (activeId.value === peerId) activeId.value = null;
+  }
+
+  /** The customer came back with a new conversation: what was loaded belongs to the old one. */
+  function restart(peerId: Id, conversationId: Id) {
+    const wasLoaded = conversations[peerId]?.loaded;
+    delete conversations[peerId];
+    const cv = conv(peerId);
+    cv.conversationId = conversationId;
+    if (wasLoaded && activeId.value === peerId) void ensureLoaded(peerId);
+  }
 
   function select(peerId: Id | null) {
     const prev = activeId.value;
@@ -335,22 +442,144 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     const cv = conv(peerId);
     if (!c || !local.clientMsgId) return;
     try {
-      const ack = await c.sendMessage({ receiverId: peerId, content: local.content, clientMsgId: local.clientMsgId });
+      const ack = await c.sendMessage(
+        local.attachment
+          ? {
+              receiverId: peerId,
+              attachmentId: local.attachment.id,
+              clientMsgId: local.clientMsgId,
+              ...(local.content ? { content: local.content } : {}),
+            }
+          : { receiverId: peerId, content: local.content, clientMsgId: local.clientMsgId },
+      );
+      if (conversations[peerId] !== cv) return;
+      if (!cv.conversationId) cv.conversationId = ack.conversationId;
       cv.messages = mergeMessages(cv.messages, [confirmed(local, ack)]);
     } catch (e) {
-      cv.failures = { ...cv.failures, [local.key]: e instanceof ChatError ? e.code : "internal" };
+      if (conversations[peerId] !== cv) return;
+      cv.failures = { ...cv.failures, [local.key]: failureOf(e) };
       cv.messages = setDelivery(cv.messages, local.key, "failed");
     }
   }
 
-  function send(peerId: Id, content: string) {
-    if (!content.trim()) return;
+  function write(peerId: Id, content: string, attachment?: Attachment) {
     typingSenders.get(peerId)?.stop();
     const cv = conv(peerId);
-    const local = localMessage({ senderId: me.id, receiverId: peerId, content, clientMsgId: newClientMsgId(), now: new Date() });
+    const local = localMessage({
+      senderId: me.id,
+      receiverId: peerId,
+      content,
+      clientMsgId: newClientMsgId(),
+      now: new Date(),
+      ...(attachment ? { attachment } : {}),
+    });
     cv.messages = mergeMessages(cv.messages, [local]);
-    members.value = applyPreview(members.value, peerId, previewOf(local, me.id));
+    members.value = applyPreview(members.value, peerId, previewOf({ ...local, content: content || attachment?.name || "" }, me.id));
     void deliver(peerId, local);
+  }
+
+  function send(peerId: Id, content: string) {
+    if (!content.trim()) return;
+    write(peerId, content);
+  }
+
+  /** Uploads a file into the conversation with this customer, then sends it. */
+  async function sendFile(peerId: Id, file: File) {
+    if (uploading[peerId]) return;
+    uploading[peerId] = file.name;
+    delete problems[peerId];
+    try {
+      const { attachment } = await api.uploadAttachment(session.token, file, peerId);
+      write(peerId, "", attachment);
+    } catch (e) {
+      problems[peerId] = failureOf(e);
+    } finally {
+      delete uploading[peerId];
+    }
+  }
+
+  /** A private note in this conversation: agents only. */
+  async function addNote(peerId: Id, content: string): Promise<boolean> {
+    const c = chat.value;
+    if (!c || !content.trim()) return false;
+    delete problems[peerId];
+    try {
+      const n = await c.addNote(peerId, content);
+      const cv = conversations[peerId];
+      if (cv) cv.notes = mergeNotes(cv.notes, [n]);
+      return true;
+    } catch (e) {
+      problems[peerId] = { ...failureOf(e), note: true };
+      return false;
+    }
+  }
+
+  /** Ends the conversation; it leaves the list. */
+  async function resolve(peerId: Id) {
+    const c = chat.value;
+    if (!c || busy[peerId]) return;
+    busy[peerId] = "resolving";
+    const name = member(peerId)?.displayName ?? `#${peerId}`;
+    try {
+      const ack = await c.resolve(peerId);
+      if (depart(peerId, ack.conversationId)) departure.value = { kind: "resolved", name };
+    } catch (e) {
+      actionError.value = { action: "resolve", failure: failureOf(e) };
+    } finally {
+      delete busy[peerId];
+    }
+  }
+
+  /** Hands the conversation to another agent, or back to the queue (`toAgentId` null). */
+  async function transfer(peerId: Id, toAgentId: Id | null, note: string): Promise<Failure | null> {
+    const c = chat.value;
+    if (!c) return { code: "network", message: "" };
+    const name = member(peerId)?.displayName ?? `#${peerId}`;
+    try {
+      const ack = await c.transfer({ peerId, toAgentId, ...(note.trim() ? { note: note.trim() } : {}) });
+      if (depart(peerId, ack.conversationId)) {
+        departure.value = { kind: "transferred", name, to: toAgentId ? (agentNames.value[toAgentId] ?? null) : null };
+      }
+      return null;
+    } catch (e) {
+      return failureOf(e);
+    }
+  }
+
+  /** Available or away; the server keeps it, and my other tabs follow. */
+  async function setStatus(next: AgentStatus) {
+    const c = chat.value;
+    if (!c || statusBusy.value) return;
+    const before = status.value;
+    status.value = next;
+    statusBusy.value = true;
+    try {
+      status.value = await c.setStatus(next);
+    } catch (e) {
+      status.value = before;
+      actionError.value = { action: "status", failure: failureOf(e) };
+    } finally {
+      statusBusy.value = false;
+    }
+  }
+
+  /** The agents a conversation can go to, with their status and load (also: my own status). */
+  async function loadAgents(): Promise<AvailableAgent[]> {
+    const list = (await api.availableAgents(session.token).catch(() => null))?.agents;
+    if (!list) return agents.value;
+    agents.value = list;
+    const names = { ...agentNames.value };
+    for (const a of list) names[a.id] = a.displayName;
+    agentNames.value = names;
+    const mine = list.find((a) => a.id === me.id);
+    if (mine && !statusBusy.value) status.value = mine.status;
+    return list;
+  }
+
+  function mergeNotes(current: readonly Note[], incoming: readonly Note[]): Note[] {
+    const byId = new Map(current.map((n) => [n.id, n]));
+    for (const n of incoming) byId.set(n.id, n);
+    return [...byId.values()].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp) || Number(a.id) - Number(b.id));
   }
 
   function retry(peerId: Id, key: string) {
@@ -408,9 +637,25 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     unreadTotal,
     connection,
     expired,
+    status,
+    statusBusy,
+    agents,
+    agentNames,
+    uploading,
+    problems,
+    busy,
+    departure,
+    actionError,
     connect,
     select,
     send,
+    sendFile,
+    addNote,
+    resolve,
+    transfer,
+    setStatus,
+    loadAgents,
+    dismissProblem: (peerId: Id) => delete problems[peerId],
     retry,
     loadOlder,
     typingInput,
