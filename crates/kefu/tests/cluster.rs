@@ -379,6 +379,20 @@ async fn sender(
 
 /// Every message of the customer's conversation, through `history {afterSeq}` on `base`.
 async fn history_ids(base: &str, token: &str, agent: &str, customer: &str) -> Vec<String> {
+    stored_places(base, token, agent, customer)
+        .await
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect()
+}
+
+/// Every message of the customer's conversation as (id, conversation, seq).
+async fn stored_places(
+    base: &str,
+    token: &str,
+    agent: &str,
+    customer: &str,
+) -> Vec<(String, String, i64)> {
     let (client, _) = login(base, token, agent).await;
     let mut ids = Vec::new();
     let mut after = 0;
@@ -393,8 +407,12 @@ async fn history_ids(base: &str, token: &str, agent: &str, customer: &str) -> Ve
         assert_eq!(page["ok"], true, "{page}");
         let messages = page["messages"].as_array().unwrap();
         for message in messages {
-            ids.push(message["id"].as_str().unwrap().to_owned());
             after = message["seq"].as_i64().unwrap();
+            ids.push((
+                message["id"].as_str().unwrap().to_owned(),
+                message["conversationId"].as_str().unwrap().to_owned(),
+                after,
+            ));
         }
         if page["hasMore"] != true {
             return ids;
@@ -488,12 +506,52 @@ async fn a_node_killed_mid_traffic_loses_nothing_and_its_users_go_offline() {
     let _ = task_c.await;
     let _ = task_b.await;
 
-    // The surviving tab got every acknowledged message live.
-    let on_c: BTreeSet<String> = ids_of(&live_c.lock().unwrap(), "new_private_message")
-        .into_iter()
+    // The surviving tab got every acknowledged message live, except what the dead node had
+    // acknowledged but not yet handed to Redis when it died. Such a message leaves a gap in the
+    // conversation's `seq` that the next live message reveals, and a client resyncs on a gap
+    // (docs/protocol.md): each one must be revealed so, and be in the history.
+    let live_on_c: Vec<Value> = live_c
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.name == "new_private_message")
+        .map(|e| e.data.clone())
         .collect();
-    let missing: Vec<_> = acked.difference(&on_c).collect();
-    assert!(missing.is_empty(), "node 2 missed {missing:?}");
+    let on_c: BTreeSet<String> = live_on_c
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut highest_seen = std::collections::HashMap::<String, i64>::new();
+    for message in &live_on_c {
+        let seen = highest_seen
+            .entry(message["conversationId"].as_str().unwrap().to_owned())
+            .or_default();
+        *seen = (*seen).max(message["seq"].as_i64().unwrap());
+    }
+    let mut stored = std::collections::HashMap::new();
+    for (_, customer) in &visitors {
+        for (id, conversation, seq) in
+            stored_places(&bases[1], &agent_token, &agent_id, customer).await
+        {
+            stored.insert(id, (conversation, seq));
+        }
+    }
+    let missed: Vec<_> = acked.difference(&on_c).collect();
+    println!(
+        "the surviving tab missed {} of {} live, each then found by its gap",
+        missed.len(),
+        acked.len()
+    );
+    assert!(missed.len() <= 4, "too many missed live: {missed:?}");
+    for id in missed {
+        let (conversation, seq) = stored
+            .get(id)
+            .unwrap_or_else(|| panic!("acknowledged message {id} is not stored"));
+        assert!(
+            highest_seen.get(conversation).is_some_and(|h| h > seq),
+            "the surviving tab cannot tell that it missed {id}"
+        );
+    }
     // The moved tab has each one exactly once after merging what it saw live with its resync.
     let mut moved: BTreeSet<String> = before_kill.into_iter().collect();
     moved.extend(ids_of(&live_b.lock().unwrap(), "new_private_message"));

@@ -14,7 +14,13 @@
 //! Every change is one Lua script, so two nodes changing one user's presence at once cannot both
 //! announce it.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -199,25 +205,45 @@ struct Resync {
     reason: &'static str,
 }
 
-/// The presence task: records this node's changes (in Redis when there is one) and announces the
-/// ones that change what others see; keeps the node alive in Redis and cleans up after dead nodes.
+/// The presence tasks. One records this node's changes (in Redis when there is one) and announces
+/// those that change what others see; announcing takes database queries, so with a cluster a
+/// second task of its own keeps the node alive in Redis and cleans up after dead nodes: however
+/// busy the first, the others never take this node for dead because it was announcing.
 pub(super) async fn run(
-    cluster: std::sync::Arc<Cluster>,
+    cluster: Arc<Cluster>,
     io: Io,
     chat: Chat,
     mut changes: mpsc::UnboundedReceiver<PresenceChange>,
     stop: CancellationToken,
 ) {
-    let mut keeper = Keeper {
-        cluster: &cluster,
-        io: &io,
-        chat: &chat,
-        dirty: false,
+    let (reaped, mut reaped_rx) = mpsc::unbounded_channel::<Vec<PresenceChange>>();
+    let keeper = |chat: Option<Chat>| Keeper {
+        cluster: cluster.clone(),
+        io: io.clone(),
+        chat,
+        dirty: Arc::default(),
         registered: false,
         generation: 0,
+        reaped: reaped.clone(),
     };
-    let mut tick = tokio::time::interval(cluster.node_timeout / 4);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let announcer = keeper(Some(chat));
+    let refresher = cluster.link.is_cluster().then(|| {
+        let mut refresher = Keeper {
+            dirty: announcer.dirty.clone(),
+            ..keeper(None)
+        };
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(refresher.cluster.node_timeout / 4);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => refresher.refresh().await,
+                }
+            }
+        })
+    });
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         tokio::select! {
@@ -226,34 +252,39 @@ pub(super) async fn run(
                 if n == 0 {
                     break;
                 }
-                keeper.record(&batch).await;
+                announcer.record(&batch).await;
                 batch.clear();
             }
-            _ = tick.tick(), if cluster.link.is_cluster() => keeper.refresh().await,
+            Some(offline) = reaped_rx.recv() => announcer.announce(&offline).await,
         }
+    }
+    if let Some(refresher) = refresher {
+        let _ = refresher.await;
     }
     // Stopping: the connections are closed by now; what they changed is announced, then the node
     // leaves so that the others need not wait for it to be declared dead.
     while let Ok(change) = changes.try_recv() {
         batch.push(change);
     }
-    keeper.record(&batch).await;
-    keeper.leave().await;
+    announcer.record(&batch).await;
+    announcer.leave().await;
 }
 
-struct Keeper<'a> {
-    cluster: &'a Cluster,
-    io: &'a Io,
-    chat: &'a Chat,
+struct Keeper {
+    cluster: Arc<Cluster>,
+    io: Io,
+    /// The announcer's; the refresher hands what it finds to the announcer through `reaped`.
+    chat: Option<Chat>,
     /// Changes happened that Redis has not recorded (it was away).
-    dirty: bool,
+    dirty: Arc<AtomicBool>,
     /// This node has registered in Redis since it started.
     registered: bool,
     /// The link's generation at the last refresh.
     generation: u64,
+    reaped: mpsc::UnboundedSender<Vec<PresenceChange>>,
 }
 
-impl Keeper<'_> {
+impl Keeper {
     fn node(&self) -> &str {
         &self.cluster.node
     }
@@ -269,7 +300,7 @@ impl Keeper<'_> {
     /// Records changes and announces those that change what the user's peers see: alone, or
     /// while Redis is away, each change; with Redis, a user's first connection anywhere and its
     /// last one.
-    async fn record(&mut self, changes: &[PresenceChange]) {
+    async fn record(&self, changes: &[PresenceChange]) {
         if changes.is_empty() {
             return;
         }
@@ -292,7 +323,7 @@ impl Keeper<'_> {
                     .map(|(change, _)| *change)
                     .collect(),
                 Err(_) => {
-                    self.dirty = true;
+                    self.dirty.store(true, Ordering::Relaxed);
                     changes.to_vec()
                 }
             }
@@ -301,12 +332,12 @@ impl Keeper<'_> {
     }
 
     async fn announce(&self, changes: &[PresenceChange]) {
+        let Some(chat) = &self.chat else {
+            let _ = self.reaped.send(changes.to_vec());
+            return;
+        };
         for change in changes {
-            if let Err(error) = self
-                .chat
-                .presence_changed(change.identity, change.online)
-                .await
-            {
+            if let Err(error) = chat.presence_changed(change.identity, change.online).await {
                 error.log("announcing presence");
             }
         }
@@ -347,7 +378,8 @@ impl Keeper<'_> {
         let reconnected = generation > 1 && self.generation != generation;
         self.generation = generation;
         let lost = missing == 1 && self.registered;
-        if missing == 1 || reconnected || self.dirty {
+        let dirty = self.dirty.load(Ordering::Relaxed);
+        if missing == 1 || reconnected || dirty {
             if let Err(error) = self.reconcile().await {
                 tracing::debug!(%error, "restoring presence in redis");
                 return;
@@ -358,10 +390,10 @@ impl Keeper<'_> {
                 );
             }
             // Deliveries through Redis may have been missed while it was away, here or elsewhere.
-            if reconnected || lost || self.dirty {
+            if reconnected || lost || dirty {
                 self.resync_everyone().await;
             }
-            self.dirty = false;
+            self.dirty.store(false, Ordering::Relaxed);
             self.registered = true;
         }
         for node in dead.iter().filter(|n| n.as_str() != self.node()) {
