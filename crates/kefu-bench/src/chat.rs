@@ -5,6 +5,7 @@
 
 use std::{
     collections::VecDeque,
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -22,18 +23,20 @@ use tokio::sync::oneshot;
 
 use crate::{
     fleet::{self, Login},
-    report::{bytes, histogram, latency_line, quantiles},
-    target::{Target, cpu_between, id_text, own_rss},
+    idle::presence_check,
+    report::{bytes, histogram, latency_line, quantiles, recorded},
+    target::{Session, Sessions, Target, cpu_between, id_text, own_cpu, own_rss},
 };
 
 #[derive(Args, Debug)]
 pub struct ChatArgs {
-    /// Visitors sending messages.
-    #[arg(long, default_value_t = 100)]
-    visitors: usize,
-    /// Agents receiving them (each visitor is pinned to one).
-    #[arg(long, default_value_t = 10)]
-    agents: usize,
+    /// Visitors sending messages (default 100, or every visitor of --sessions).
+    #[arg(long)]
+    visitors: Option<usize>,
+    /// Agents receiving them, each visitor pinned to one (default 10, or every agent of
+    /// --sessions).
+    #[arg(long)]
+    agents: Option<usize>,
     /// Closed loop: messages in flight per visitor.
     #[arg(long, default_value_t = 4)]
     window: usize,
@@ -50,6 +53,30 @@ pub struct ChatArgs {
     /// Connections opened at once while setting up.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Use the agents and visitors saved by `provision` instead of creating them over REST.
+    #[arg(long)]
+    sessions: Option<PathBuf>,
+    /// Times a connection is tried (connect and `login`, up to 30 s each) before it counts as
+    /// failed, as a client that reconnects would.
+    #[arg(long, default_value_t = 1)]
+    login_attempts: usize,
+    /// Seconds within which every connection must be logged in.
+    #[arg(long, default_value_t = 600)]
+    deadline: u64,
+    /// Once every connection is logged in, write how that went (one JSON object) to this file,
+    /// then wait for a line on standard input before sending: a script lines several load
+    /// generators up this way, and measures the servers while every connection is held.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+    /// After the traffic, while every connection is still open, this many agents each log in
+    /// again over a fresh connection (to another node when there are several) and ask
+    /// `all_member`: each must list all its visitors as online.
+    #[arg(long, default_value_t = 0)]
+    presence_check: usize,
+    /// Add the latency histograms' recorded values to the JSON line (`[[µs, count], …]`), so
+    /// that the histograms of several load generators can be merged exactly.
+    #[arg(long)]
+    histograms: bool,
 }
 
 /// How long a message may wait for its ack before it counts as unacknowledged.
@@ -91,67 +118,118 @@ struct Sender {
     agent: String,
 }
 
+/// What one visitor sent. Latencies are kept as plain numbers and put into one histogram at the
+/// end: a histogram each (≈170 KiB) would cost more than the connection itself when one process
+/// drives tens of thousands of visitors.
 struct Sent {
     outcomes: Vec<Outcome>,
-    acks: Histogram<u64>,
+    ack_us: Vec<u64>,
     first_refusal: Option<String>,
 }
 
 struct Received {
-    deliveries: Vec<(usize, usize)>,
-    latency: Histogram<u64>,
+    /// (visitor, number, send→deliver µs) of every marked message.
+    deliveries: Vec<(usize, usize, u64)>,
     unmarked: u64,
+    /// `resync` events: the server saying that deliveries may have been missed.
+    resyncs: u64,
 }
 
 pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Result<bool> {
-    if args.agents == 0 || args.visitors == 0 || args.window == 0 {
+    if args.agents == Some(0) || args.visitors == Some(0) || args.window == 0 {
         bail!("--agents, --visitors and --window must be at least 1");
     }
     if args.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         bail!("--rate must be above 0");
     }
     let size = args.size.max(MARK_LEN);
-    let setup_deadline = Instant::now() + Duration::from_secs(600);
+    let setup_deadline = Instant::now() + Duration::from_secs(args.deadline);
+    let nodes = target.nodes();
 
-    let agents = target.create_agents(args.agents).await?;
+    let (agents, visitors) = users(target, args).await?;
+    let pins: Vec<(usize, usize)> = (0..visitors.len())
+        .map(|i| fleet::pin(i, agents.len(), nodes))
+        .collect::<Option<_>>()
+        .context("with several --urls, at least one agent per node is needed")?;
+    let bench_cpu_before = own_cpu();
+    let connect_stalls = Stalls::watch();
+    let connect_started = (Instant::now(), unix_now());
     let logins: Vec<Login> = agents
         .iter()
-        .map(|session| Login {
+        .enumerate()
+        .map(|(j, session)| Login {
             session: session.clone(),
+            node: j % nodes,
             cs_id: None,
         })
         .collect();
-    let agent_fleet = fleet::connect(target, &logins, 8, false, setup_deadline).await;
+    let agent_fleet = fleet::connect(
+        target,
+        &logins,
+        8,
+        args.login_attempts,
+        false,
+        setup_deadline,
+    )
+    .await;
     if agent_fleet.connected() < agents.len() {
         bail!(
             "agents could not log in: {}",
             agent_fleet.first_error.unwrap_or_default()
         );
     }
-    let visitors = target.create_visitors(args.visitors, 32).await?;
     let logins: Vec<Login> = visitors
         .iter()
-        .enumerate()
-        .map(|(i, session)| Login {
+        .zip(&pins)
+        .map(|(session, &(node, agent))| Login {
             session: session.clone(),
-            cs_id: Some(agents[i % agents.len()].id.clone()),
+            node,
+            cs_id: Some(agents[agent].id.clone()),
         })
         .collect();
-    let visitor_fleet =
-        fleet::connect(target, &logins, args.concurrency, true, setup_deadline).await;
+    let visitor_fleet = fleet::connect(
+        target,
+        &logins,
+        args.concurrency,
+        args.login_attempts,
+        true,
+        setup_deadline,
+    )
+    .await;
     if visitor_fleet.connected() < visitors.len() {
         bail!(
-            "{} visitors could not log in: {}",
+            "{} visitors could not log in ({} failed, {} unfinished): {}",
             visitors.len() - visitor_fleet.connected(),
+            visitor_fleet.failed,
+            visitor_fleet.unfinished,
             visitor_fleet.first_error.unwrap_or_default()
         );
     }
+    let connect_time = connect_started.0.elapsed();
+    let mut connect_latency = agent_fleet.latency.clone();
+    connect_latency.add(&visitor_fleet.latency).ok();
+    let connect = json!({
+        "connected": agents.len() + visitors.len(),
+        "retried": agent_fleet.retried + visitor_fleet.retried,
+        "agents": agents.len(), "visitors": visitors.len(),
+        "seconds": connect_time.as_secs_f64(),
+        "started_unix": connect_started.1,
+        "finished_unix": unix_now(),
+        "latency_us": quantiles(&connect_latency),
+        "bench_cpu_seconds": cpu_between(bench_cpu_before, own_cpu()).map(|c| c.as_secs_f64()),
+        "bench_rss_bytes": own_rss(),
+        "bench_stalls_us": quantiles(&connect_stalls.stop().await),
+    });
     let mut senders = Vec::new();
+    let mut misrouted = (0, None);
     for (index, pair) in visitor_fleet.clients.into_iter().enumerate() {
         let (client, ack) = pair.context("a visitor is missing")?;
-        let agent = &agents[index % agents.len()].id;
+        let agent = &agents[pins[index].1].id;
         if id_text(&ack["csId"]).as_ref() != Some(agent) {
-            bail!("visitor {index} was not routed to agent {agent}: {ack}");
+            misrouted.0 += 1;
+            misrouted
+                .1
+                .get_or_insert_with(|| format!("visitor {index} asked for agent {agent}: {ack}"));
         }
         senders.push(Sender {
             client,
@@ -159,6 +237,12 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
             id: visitors[index].id.clone(),
             agent: agent.clone(),
         });
+    }
+    if let (count, Some(first)) = misrouted {
+        bail!("{count} visitors were not routed to the agent they asked for; the first: {first}");
+    }
+    if let Some(path) = &args.ready_file {
+        wait_for_start(path, &connect).await?;
     }
 
     let epoch = Instant::now();
@@ -180,6 +264,8 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
 
     let rss_before = target.rss();
     let cpu_before = target.cpu();
+    let bench_cpu_before = own_cpu();
+    let traffic_stalls = Stalls::watch();
     let started = Instant::now();
     let stop_sending = started + Duration::from_secs(args.duration);
     let visitor_count = senders.len();
@@ -196,8 +282,11 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
         })
         .collect();
     let mut sent = Vec::new();
+    let mut visitor_clients = Vec::new();
     for task in sending {
-        sent.push(task.await?);
+        let (s, client) = task.await?;
+        sent.push(s);
+        visitor_clients.push(client);
     }
     let traffic_time = started.elapsed();
     let total_sent: usize = sent.iter().map(|s| s.outcomes.len()).sum();
@@ -218,21 +307,39 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     }
     let measured_time = started.elapsed();
     let cpu = cpu_between(cpu_before, target.cpu());
+    let bench_cpu = cpu_between(bench_cpu_before, own_cpu());
+    let traffic_stalls = traffic_stalls.stop().await;
     let rss_after = target.rss();
+
+    // Every connection is still open: presence as agents see it, and who the server dropped.
+    let mut presence = Vec::new();
+    for (j, agent) in agents.iter().enumerate().take(args.presence_check) {
+        let mine: Vec<&str> = (0..visitors.len())
+            .filter(|&i| pins[i].1 == j)
+            .map(|i| visitors[i].id.as_str())
+            .collect();
+        presence.push(presence_check(target, agent, j + 1, &mine).await);
+    }
+    let dropped_visitors = visitor_clients.iter().filter(|c| c.is_closed()).count();
     stop.store(true, Ordering::Relaxed);
     let mut received = Vec::new();
+    // By agent, in the order of `agents`: every agent logged in, or the run stopped above.
+    let mut agent_dropped = Vec::new();
     for task in receivers {
-        received.push(task.await?);
+        let (r, dropped) = task.await?;
+        received.push(r);
+        agent_dropped.push(dropped);
     }
+    let dropped_agents = agent_dropped.iter().filter(|&&d| d).count();
 
     // Account for every message.
     let mut counts: Vec<Vec<u32>> = sent.iter().map(|s| vec![0; s.outcomes.len()]).collect();
     let mut unknown = 0u64;
     let mut deliver = histogram();
     for r in &received {
-        deliver.add(&r.latency).ok();
         unknown += r.unmarked;
-        for &(visitor, number) in &r.deliveries {
+        for &(visitor, number, latency) in &r.deliveries {
+            deliver.saturating_record(latency);
             match counts.get_mut(visitor).and_then(|c| c.get_mut(number)) {
                 Some(count) => *count += 1,
                 None => unknown += 1,
@@ -243,8 +350,14 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     let (mut acked, mut refused, mut unacked) = (0u64, 0u64, 0u64);
     let (mut delivered, mut duplicates, mut lost, mut not_delivered) = (0u64, 0u64, 0u64, 0u64);
     let mut first_refusal = None;
-    for (s, counts) in sent.iter().zip(&counts) {
-        acks.add(&s.acks).ok();
+    // Lost while the agent's connection stayed up: not explained by a dropped connection.
+    let mut lost_to_connected = 0u64;
+    let mut missing: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (visitor, (s, counts)) in sent.iter().zip(&counts).enumerate() {
+        let agent_stayed = !agent_dropped.get(pins[visitor].1).copied().unwrap_or(true);
+        for &latency in &s.ack_us {
+            acks.saturating_record(latency);
+        }
         if first_refusal.is_none() {
             first_refusal.clone_from(&s.first_refusal);
         }
@@ -258,23 +371,37 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
                 not_delivered += 1;
                 if *outcome == Outcome::Acked {
                     lost += 1;
+                    lost_to_connected += u64::from(agent_stayed);
                 }
             } else {
                 delivered += 1;
                 duplicates += u64::from(count - 1);
             }
         }
+        let unseen: Vec<usize> = (0..s.outcomes.len())
+            .filter(|&n| s.outcomes[n] == Outcome::Acked && counts[n] == 0)
+            .collect();
+        if !unseen.is_empty() {
+            missing.push((visitor, unseen));
+        }
     }
+    // What a client does when told to resync (or on a gap in `seq`): read the history. The
+    // messages not delivered live are looked for there, through their senders' connections.
+    let recovered = recover(&visitor_clients, &missing).await;
+    for client in &visitor_clients {
+        client.close();
+    }
+    let resyncs: u64 = received.iter().map(|r| r.resyncs).sum();
     let rate = delivered as f64 / traffic_time.as_secs_f64();
     let cpu_per_message = cpu
         .filter(|_| delivered > 0)
         .map(|cpu| cpu.as_secs_f64() * 1e6 / delivered as f64);
     let cpu_share = cpu.map(|cpu| cpu.as_secs_f64() / measured_time.as_secs_f64());
 
-    let report = json!({
+    let mut report = json!({
         "scenario": "chat",
         "mode": if args.rate.is_some() { "open" } else { "closed" },
-        "visitors": args.visitors, "agents": args.agents,
+        "visitors": visitors.len(), "agents": agents.len(), "nodes": nodes,
         "window": args.rate.is_none().then_some(args.window),
         "rate": args.rate,
         "size": size,
@@ -282,7 +409,13 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
         "sent": total_sent, "acked": acked, "refused": refused, "unacked": unacked,
         "first_refusal": first_refusal,
         "delivered": delivered, "duplicates": duplicates, "unknown_deliveries": unknown,
-        "lost": lost, "sent_not_delivered": not_delivered,
+        "lost": lost, "lost_to_connected_agents": lost_to_connected,
+        // Of the lost, those found in the history afterwards (stored, not pushed live), and
+        // the `resync` events the agents got, which tell a client to look there.
+        "recovered_from_history": recovered,
+        "lost_after_history": lost.saturating_sub(recovered),
+        "resyncs_to_agents": resyncs,
+        "sent_not_delivered": not_delivered,
         "delivered_per_second": rate,
         "ack_latency_us": quantiles(&acks),
         "deliver_latency_us": quantiles(&deliver),
@@ -290,29 +423,53 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
         "server_cpu_share": cpu_share,
         "server_rss_bytes": {"before": rss_before, "after": rss_after},
         "bench_rss_bytes": own_rss(),
+        "bench_cpu_seconds": bench_cpu.map(|c| c.as_secs_f64()),
+        // How late a 100 ms timer of the load generator fired: its own stalls, which delay
+        // what it sends, reads and answers (pings included).
+        "bench_stalls_us": quantiles(&traffic_stalls),
+        "connect": connect,
+        "dropped": {"visitors": dropped_visitors, "agents": dropped_agents},
+        "presence": presence,
     });
+    if args.histograms {
+        report["ack_latency_recorded"] = recorded(&acks);
+        report["deliver_latency_recorded"] = recorded(&deliver);
+    }
     if as_json {
         println!("{report}");
     } else {
         match args.rate {
             None => println!(
                 "chat, closed loop: {} visitors, {} agents, window {}, {size} B messages, {:.1} s",
-                args.visitors,
-                args.agents,
+                visitors.len(),
+                agents.len(),
                 args.window,
                 traffic_time.as_secs_f64()
             ),
             Some(r) => println!(
                 "chat, open loop: {} visitors, {} agents, {r} messages/s offered, {size} B messages, {:.1} s",
-                args.visitors,
-                args.agents,
+                visitors.len(),
+                agents.len(),
                 traffic_time.as_secs_f64()
             ),
         }
         println!(
+            "  connected and logged in {} in {:.2} s, over {nodes} node(s)",
+            agents.len() + visitors.len(),
+            connect_time.as_secs_f64()
+        );
+        println!("{}", latency_line("connect+login", &connect_latency));
+        println!(
             "  sent {total_sent}, acked {acked}, refused {refused}, unacked {unacked}, delivered {delivered}, duplicates {duplicates}"
         );
-        println!("  lost (acked, never delivered) {lost}, sent but not delivered {not_delivered}");
+        println!(
+            "  lost (acked, never delivered) {lost} ({lost_to_connected} to agents that stayed connected), sent but not delivered {not_delivered}"
+        );
+        if lost > 0 {
+            println!(
+                "  of the lost, found in the history afterwards {recovered}; resync events to agents {resyncs}"
+            );
+        }
         if let Some(refusal) = &first_refusal {
             println!("  first refusal: {refusal}");
         }
@@ -330,11 +487,149 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
             bytes(rss_before),
             bytes(rss_after)
         );
+        println!(
+            "  closed by the server during the run: {dropped_visitors} visitors, {dropped_agents} agents"
+        );
+        for check in &presence {
+            println!("  presence         {check}");
+        }
     }
     if lost > 0 {
-        eprintln!("{lost} acknowledged messages were never delivered");
+        eprintln!(
+            "{lost} acknowledged messages were never delivered live ({recovered} found in the history afterwards, {resyncs} resync events to agents)"
+        );
     }
-    Ok(lost == 0)
+    if dropped_visitors + dropped_agents > 0 {
+        eprintln!(
+            "the server closed {dropped_visitors} visitors' and {dropped_agents} agents' connections during the run"
+        );
+    }
+    let presence_right = presence
+        .iter()
+        .all(|check| check["expected"].is_u64() && check["online"] == check["expected"]);
+    if !presence_right {
+        eprintln!("an agent does not see all its visitors online");
+    }
+    // A message not pushed live is acceptable only where the protocol says so: the client was
+    // told to resync, and the history has it.
+    let none_lost = lost == 0 || (resyncs > 0 && recovered == lost);
+    Ok(none_lost && dropped_visitors + dropped_agents == 0 && presence_right)
+}
+
+/// How many of the `missing` messages (by visitor, their numbers) each visitor finds in its
+/// conversation's history.
+async fn recover(visitors: &[Client], missing: &[(usize, Vec<usize>)]) -> u64 {
+    futures_util::stream::iter(missing)
+        .map(|(visitor, numbers)| async move {
+            let mut found = 0u64;
+            let mut after = 0u64;
+            // A page at a time while `hasMore`; a run sends a few messages per visitor.
+            for _ in 0..100 {
+                let Ok(page) = visitors[*visitor]
+                    .call("history", json!({"afterSeq": after, "limit": 100}))
+                    .await
+                else {
+                    break;
+                };
+                let messages = page["messages"].as_array().cloned().unwrap_or_default();
+                for message in &messages {
+                    if let Some((_, v, n)) = mark(message)
+                        && v == *visitor
+                        && numbers.contains(&n)
+                    {
+                        found += 1;
+                    }
+                    after = after.max(message["seq"].as_u64().unwrap_or(after));
+                }
+                if page["hasMore"] != true || messages.is_empty() {
+                    break;
+                }
+            }
+            found
+        })
+        .buffer_unordered(64)
+        .fold(0, |sum, found| async move { sum + found })
+        .await
+}
+
+/// The agents and visitors of the run: saved by `provision`, or created now over REST.
+async fn users(target: &Target, args: &ChatArgs) -> anyhow::Result<(Vec<Session>, Vec<Session>)> {
+    let Some(path) = &args.sessions else {
+        let (agents, visitors) = (args.agents.unwrap_or(10), args.visitors.unwrap_or(100));
+        let capacity = fleet::most_per_agent(visitors, agents, target.nodes());
+        let agents = target.create_agents(agents, capacity).await?;
+        let visitors = target.create_visitors(visitors, 32).await?;
+        return Ok((agents, visitors));
+    };
+    let mut saved = Sessions::load(path)?;
+    let (agents, visitors) = (
+        args.agents.unwrap_or(saved.agents.len()),
+        args.visitors.unwrap_or(saved.visitors.len()),
+    );
+    if agents > saved.agents.len() || visitors > saved.visitors.len() || agents == 0 {
+        bail!(
+            "{} holds {} agents and {} visitors",
+            path.display(),
+            saved.agents.len(),
+            saved.visitors.len()
+        );
+    }
+    saved.agents.truncate(agents);
+    saved.visitors.truncate(visitors);
+    Ok((saved.agents, saved.visitors))
+}
+
+/// Watches the load generator's own runtime: how late a 100 ms timer fires.
+struct Stalls {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Histogram<u64>>,
+}
+
+impl Stalls {
+    fn watch() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut late = histogram();
+            let tick = Duration::from_millis(100);
+            while !stopped.load(Ordering::Relaxed) {
+                let asked = Instant::now();
+                tokio::time::sleep(tick).await;
+                late.saturating_record(asked.elapsed().saturating_sub(tick).as_micros() as u64);
+            }
+            late
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) -> Histogram<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap_or_else(|_| histogram())
+    }
+}
+
+/// Seconds since the Unix epoch: load generators in several processes share this clock.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |t| t.as_secs_f64())
+}
+
+/// Says that every connection is logged in (the file appears whole, by a rename), then waits for
+/// a line, or the end, of standard input.
+async fn wait_for_start(path: &std::path::Path, connect: &Value) -> anyhow::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, connect.to_string())
+        .with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(
+        &mut tokio::io::BufReader::new(tokio::io::stdin()),
+        &mut line,
+    )
+    .await
+    .context("reading standard input")?;
+    Ok(())
 }
 
 fn micros_since(epoch: Instant, at: Instant) -> u64 {
@@ -355,7 +650,7 @@ impl Sent {
     fn new() -> Self {
         Self {
             outcomes: Vec::new(),
-            acks: histogram(),
+            ack_us: Vec::new(),
             first_refusal: None,
         }
     }
@@ -363,8 +658,8 @@ impl Sent {
     fn settle(&mut self, number: usize, sent_us: u64, epoch: Instant, ack: AckResult) {
         self.outcomes[number] = match ack {
             Ok(Ok(ack)) if ack["ok"] == true => {
-                self.acks
-                    .saturating_record(micros_since(epoch, Instant::now()).saturating_sub(sent_us));
+                self.ack_us
+                    .push(micros_since(epoch, Instant::now()).saturating_sub(sent_us));
                 Outcome::Acked
             }
             Ok(Ok(ack)) => {
@@ -384,7 +679,7 @@ async fn closed_loop(
     size: usize,
     epoch: Instant,
     stop_sending: Instant,
-) -> Sent {
+) -> (Sent, Client) {
     let mut sent = Sent::new();
     let mut in_flight = VecDeque::new();
     let mut open = true;
@@ -409,8 +704,8 @@ async fn closed_loop(
         let ack = tokio::time::timeout(ACK_TIMEOUT, ack).await;
         sent.settle(number, sent_us, epoch, ack);
     }
-    sender.client.close();
-    sent
+    // The connection stays open until the run is over: the caller closes it.
+    (sent, sender.client)
 }
 
 async fn open_loop(
@@ -420,13 +715,16 @@ async fn open_loop(
     size: usize,
     epoch: Instant,
     stop_sending: Instant,
-) -> Sent {
+) -> (Sent, Client) {
     let mut sent = Sent::new();
     let mut ticks = tokio::time::interval_at(first.into(), period);
     // A late tick is sent at once and timed from when it was due: latency counts the delay.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut in_flight = FuturesUnordered::new();
     let mut sending = true;
+    // With a long period (one message a minute), the next tick may come long after the end.
+    let end = tokio::time::sleep_until(stop_sending.into());
+    tokio::pin!(end);
     loop {
         tokio::select! {
             biased;
@@ -454,11 +752,12 @@ async fn open_loop(
                     Err(_) => sending = false,
                 }
             }
+            () = &mut end, if sending => sending = false,
             else => break,
         }
     }
-    sender.client.close();
-    sent
+    // The connection stays open until the run is over: the caller closes it.
+    (sent, sender.client)
 }
 
 async fn receive(
@@ -466,11 +765,11 @@ async fn receive(
     epoch: Instant,
     stop: Arc<AtomicBool>,
     delivered: Arc<AtomicU64>,
-) -> Received {
+) -> (Received, bool) {
     let mut received = Received {
         deliveries: Vec::new(),
-        latency: histogram(),
         unmarked: 0,
+        resyncs: 0,
     };
     loop {
         match client.next_event(Duration::from_millis(100)).await {
@@ -479,14 +778,14 @@ async fn receive(
                 match mark(&event.data) {
                     Some((sent_us, visitor, number)) => {
                         received
-                            .latency
-                            .saturating_record(now.saturating_sub(sent_us));
-                        received.deliveries.push((visitor, number));
+                            .deliveries
+                            .push((visitor, number, now.saturating_sub(sent_us)));
                         delivered.fetch_add(1, Ordering::Relaxed);
                     }
                     None => received.unmarked += 1,
                 }
             }
+            Some(event) if event.name == "resync" => received.resyncs += 1,
             Some(_) => {}
             None if stop.load(Ordering::Relaxed) => break,
             None if client.is_closed() => {
@@ -499,8 +798,10 @@ async fn receive(
             None => {}
         }
     }
+    // Whether the server closed the connection before the end of the run.
+    let dropped = client.is_closed();
     client.close();
-    received
+    (received, dropped)
 }
 
 #[cfg(test)]

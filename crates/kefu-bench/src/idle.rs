@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
@@ -58,26 +58,35 @@ pub async fn run(target: &Target, args: &IdleArgs, as_json: bool) -> anyhow::Res
             saved.agents.truncate(agents);
             (saved.agents, saved.visitors)
         }
-        None => (
-            target.create_agents(args.agents.unwrap_or(4)).await?,
-            target
-                .create_visitors(args.visitors.unwrap_or(1000), 32)
-                .await?,
-        ),
+        None => {
+            let (agents, visitors) = (args.agents.unwrap_or(4), args.visitors.unwrap_or(1000));
+            let capacity = fleet::most_per_agent(visitors, agents, target.nodes());
+            (
+                target.create_agents(agents, capacity).await?,
+                target.create_visitors(visitors, 32).await?,
+            )
+        }
     };
     let provision_time = args.sessions.is_none().then(|| provisioning.elapsed());
     if agents.is_empty() {
         bail!("at least one agent is needed");
     }
+    let nodes = target.nodes();
+    let pins: Vec<(usize, usize)> = (0..visitors.len())
+        .map(|i| fleet::pin(i, agents.len(), nodes))
+        .collect::<Option<_>>()
+        .context("with several --urls, at least one agent per node is needed")?;
     let agent_logins: Vec<Login> = agents
         .iter()
-        .map(|session| Login {
+        .enumerate()
+        .map(|(j, session)| Login {
             session: session.clone(),
+            node: j % nodes,
             cs_id: None,
         })
         .collect();
     let far = Instant::now() + Duration::from_secs(600);
-    let mut agent_fleet = fleet::connect(target, &agent_logins, 8, true, far).await;
+    let mut agent_fleet = fleet::connect(target, &agent_logins, 8, 1, true, far).await;
     if agent_fleet.connected() < agents.len() {
         bail!(
             "agents could not log in: {}",
@@ -86,10 +95,11 @@ pub async fn run(target: &Target, args: &IdleArgs, as_json: bool) -> anyhow::Res
     }
     let logins: Vec<Login> = visitors
         .iter()
-        .enumerate()
-        .map(|(i, session)| Login {
+        .zip(&pins)
+        .map(|(session, &(node, agent))| Login {
             session: session.clone(),
-            cs_id: Some(agents[i % agents.len()].id.clone()),
+            node,
+            cs_id: Some(agents[agent].id.clone()),
         })
         .collect();
 
@@ -99,7 +109,7 @@ pub async fn run(target: &Target, args: &IdleArgs, as_json: bool) -> anyhow::Res
     let deadline = Instant::now() + Duration::from_secs(args.deadline);
     // The visitors' clients drop pushed events unread: a server that broadcasts presence to
     // everyone would otherwise fill the load generator's memory, not its own.
-    let mut fleet = fleet::connect(target, &logins, args.concurrency, true, deadline).await;
+    let mut fleet = fleet::connect(target, &logins, args.concurrency, 1, true, deadline).await;
     let cpu = cpu_between(cpu_before, target.cpu());
     let bench_cpu = cpu_between(bench_cpu_before, own_cpu());
     let connect_time = fleet.elapsed;
@@ -113,11 +123,10 @@ pub async fn run(target: &Target, args: &IdleArgs, as_json: bool) -> anyhow::Res
         Value::Null
     } else {
         let mine: Vec<&str> = (0..visitors.len())
-            .step_by(agents.len())
-            .filter(|&i| fleet.clients[i].is_some())
+            .filter(|&i| pins[i].1 == 0 && fleet.clients[i].is_some())
             .map(|i| visitors[i].id.as_str())
             .collect();
-        presence_check(target, &agents[0], &mine).await
+        presence_check(target, &agents[0], 0, &mine).await
     };
     fleet.close_all();
     agent_fleet.close_all();
@@ -193,11 +202,18 @@ pub async fn run(target: &Target, args: &IdleArgs, as_json: bool) -> anyhow::Res
     Ok(fleet.failed == 0 && fleet.unfinished == 0)
 }
 
-/// Logs `agent` in over a fresh connection and asks `all_member`: how many of `expected` (the
-/// visitors routed to it that are connected) it lists, and how many of those as online.
-async fn presence_check(target: &Target, agent: &Session, expected: &[&str]) -> Value {
+/// Logs `agent` in over a fresh connection to `node` and asks `all_member`: how many of
+/// `expected` (the visitors routed to it that are connected) it lists, and how many of those as
+/// online.
+pub async fn presence_check(
+    target: &Target,
+    agent: &Session,
+    node: usize,
+    expected: &[&str],
+) -> Value {
     let login = Login {
         session: agent.clone(),
+        node,
         cs_id: None,
     };
     let result = async {

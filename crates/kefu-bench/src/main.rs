@@ -27,9 +27,11 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(version, about = "Load generator for kefu")]
 struct Cli {
-    /// The server's base URL.
+    /// The server's base URL. Give it once per node to spread connections over several nodes of
+    /// a cluster: visitor i connects to node i mod N, agent j to node j mod N, and each visitor
+    /// is routed to an agent on the next node, so that every message crosses nodes.
     #[arg(long, global = true, default_value = "http://127.0.0.1:3000")]
-    url: String,
+    url: Vec<String>,
     /// The admin password, to create the agents.
     #[arg(
         long,
@@ -38,7 +40,8 @@ struct Cli {
         hide_env_values = true
     )]
     admin_password: Option<String>,
-    /// The server's process id, for its CPU time and memory.
+    /// The server's process id, for its CPU time and memory (of one process: with several nodes,
+    /// read theirs from outside, as bench/cluster/run does).
     #[arg(long, global = true)]
     server_pid: Option<u32>,
     /// Spread connections over the source addresses 127.0.0.1 ..= 127.0.0.N (one source address

@@ -1,7 +1,7 @@
 //! `provision`: creates agents and visitors over REST and saves their sessions to a file, for
 //! `idle --sessions` to use against a server started afresh on the same database.
 
-use std::{path::PathBuf, time::Instant};
+use std::{path::PathBuf, sync::atomic::Ordering, time::Instant};
 
 use clap::Args;
 use serde_json::json;
@@ -16,6 +16,10 @@ pub struct ProvisionArgs {
     /// Agents to create.
     #[arg(long, default_value_t = 4)]
     agents: usize,
+    /// Open conversations each agent may hold at once, on a server that limits them (default:
+    /// the most visitors a run over the same --urls routes to one agent).
+    #[arg(long)]
+    capacity: Option<usize>,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -26,7 +30,10 @@ pub struct ProvisionArgs {
 
 pub async fn run(target: &Target, args: &ProvisionArgs, as_json: bool) -> anyhow::Result<bool> {
     let started = Instant::now();
-    let agents = target.create_agents(args.agents).await?;
+    let capacity = args.capacity.unwrap_or_else(|| {
+        crate::fleet::most_per_agent(args.visitors, args.agents, target.nodes())
+    });
+    let agents = target.create_agents(args.agents, capacity).await?;
     let visitors = target
         .create_visitors(args.visitors, args.concurrency)
         .await?;
@@ -37,6 +44,8 @@ pub async fn run(target: &Target, args: &ProvisionArgs, as_json: bool) -> anyhow
         let report = json!({
             "scenario": "provision", "visitors": args.visitors, "agents": args.agents,
             "seconds": elapsed.as_secs_f64(), "visitors_per_second": rate,
+            "capacity": capacity,
+            "visitor_conflicts_retried": target.visitor_conflicts.load(Ordering::Relaxed),
         });
         println!("{report}");
     } else {
@@ -47,6 +56,10 @@ pub async fn run(target: &Target, args: &ProvisionArgs, as_json: bool) -> anyhow
             elapsed.as_secs_f64(),
             args.out.display()
         );
+        let conflicts = target.visitor_conflicts.load(Ordering::Relaxed);
+        if conflicts > 0 {
+            println!("  {conflicts} visitors answered 409 Conflict and were created again");
+        }
     }
     Ok(true)
 }

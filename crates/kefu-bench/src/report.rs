@@ -20,6 +20,19 @@ pub fn quantiles(h: &Histogram<u64>) -> Value {
     })
 }
 
+/// Every recorded value of a histogram as `[[µs, count], …]` (each value the highest of its
+/// bucket, as quantiles report it): histograms of several processes merge exactly from these.
+pub fn recorded(h: &Histogram<u64>) -> Value {
+    h.iter_recorded()
+        .map(|v| {
+            json!([
+                h.highest_equivalent(v.value_iterated_to()),
+                v.count_at_value()
+            ])
+        })
+        .collect()
+}
+
 /// `name  µs  p50 … p99 … p99.9 … max …`
 pub fn latency_line(name: &str, h: &Histogram<u64>) -> String {
     if h.is_empty() {

@@ -37,13 +37,14 @@ pub async fn run(target: &Target, args: &StormArgs, as_json: bool) -> anyhow::Re
         bail!("--clients and --cycles must be at least 1");
     }
     let warmup = args.warmup.unwrap_or(args.cycles / 10).min(args.cycles);
-    let agent = target.create_agents(1).await?.remove(0);
+    let agent = target.create_agents(1, args.clients).await?.remove(0);
     let far = Instant::now() + Duration::from_secs(600);
     let agent_login = [Login {
         session: agent.clone(),
+        node: 0,
         cs_id: None,
     }];
-    let mut agent_fleet = fleet::connect(target, &agent_login, 1, true, far).await;
+    let mut agent_fleet = fleet::connect(target, &agent_login, 1, 1, true, far).await;
     if agent_fleet.connected() == 0 {
         bail!(
             "the agent could not log in: {}",
@@ -55,8 +56,10 @@ pub async fn run(target: &Target, args: &StormArgs, as_json: bool) -> anyhow::Re
             .create_visitors(args.clients, 32)
             .await?
             .into_iter()
-            .map(|session| Login {
+            .enumerate()
+            .map(|(i, session)| Login {
                 session,
+                node: i % target.nodes(),
                 cs_id: Some(agent.id.clone()),
             })
             .collect(),

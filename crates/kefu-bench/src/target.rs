@@ -1,7 +1,11 @@
 //! The server under test: its REST provisioning routes, and what `/proc` says about its process
 //! (and about the load generator's own).
 
-use std::{net::IpAddr, time::Duration};
+use std::{
+    net::IpAddr,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -34,16 +38,34 @@ pub fn id_text(value: &Value) -> Option<String> {
 }
 
 pub struct Target {
-    pub url: String,
+    /// The nodes' base URLs (one for a single server); REST goes to the first unless said.
+    urls: Vec<String>,
     http: reqwest::Client,
     admin_password: Option<String>,
     pub server_pid: Option<u32>,
     source_addrs: u8,
+    /// `POST /api/visitors` answered `409 Conflict` and was tried again.
+    pub visitor_conflicts: AtomicUsize,
 }
+
+/// A REST call the server answered with an error status.
+#[derive(Debug)]
+pub struct HttpError {
+    pub status: reqwest::StatusCode,
+    what: String,
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl std::error::Error for HttpError {}
 
 impl Target {
     pub fn new(
-        url: String,
+        urls: Vec<String>,
         admin_password: Option<String>,
         server_pid: Option<u32>,
         source_addrs: u8,
@@ -52,13 +74,30 @@ impl Target {
             .timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .build()?;
+        if urls.is_empty() {
+            bail!("at least one --url is needed");
+        }
         Ok(Self {
-            url: url.trim_end_matches('/').to_owned(),
+            urls: urls
+                .iter()
+                .map(|url| url.trim_end_matches('/').to_owned())
+                .collect(),
             http,
             admin_password,
             server_pid,
             source_addrs,
+            visitor_conflicts: AtomicUsize::new(0),
         })
+    }
+
+    /// How many nodes (`--url`s) connections are spread over.
+    pub fn nodes(&self) -> usize {
+        self.urls.len()
+    }
+
+    /// The base URL of node `node` (counted modulo the number of nodes).
+    pub fn node_url(&self, node: usize) -> &str {
+        &self.urls[node % self.urls.len()]
     }
 
     /// The source address of the `i`-th connection: 127.0.0.1 ..= 127.0.0.N in turn, or the
@@ -74,18 +113,49 @@ impl Target {
         body: Value,
         token: Option<&str>,
     ) -> anyhow::Result<Value> {
-        let mut request = self.http.post(format!("{}{path}", self.url)).json(&body);
+        self.post_to(0, path, body, token).await
+    }
+
+    /// `POST` to node `node`.
+    pub async fn post_to(
+        &self,
+        node: usize,
+        path: &str,
+        body: Value,
+        token: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::POST, node, path, body, token)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        node: usize,
+        path: &str,
+        body: Value,
+        token: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let url = self.node_url(node);
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{url}{path}"))
+            .json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         let response = request
             .send()
             .await
-            .with_context(|| format!("POST {path}"))?;
+            .with_context(|| format!("{method} {path}"))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            bail!("POST {path}: {status} {body}");
+            return Err(HttpError {
+                status,
+                what: format!("{method} {path}: {status} {body}"),
+            }
+            .into());
         }
         Ok(body)
     }
@@ -95,7 +165,7 @@ impl Target {
     pub async fn get(&self, path: &str, token: &str) -> Option<Value> {
         let response = self
             .http
-            .get(format!("{}{path}", self.url))
+            .get(format!("{}{path}", self.node_url(0)))
             .bearer_auth(token)
             .send()
             .await
@@ -124,19 +194,27 @@ impl Target {
             .to_owned())
     }
 
-    /// Creates `count` agents with fresh usernames and logs each in.
-    pub async fn create_agents(&self, count: usize) -> anyhow::Result<Vec<Session>> {
+    /// Creates `count` agents with fresh usernames and logs each in. On a server that limits the
+    /// conversations an agent holds at once (its `GET /api/agents` lists a `capacity`), each
+    /// agent's capacity is set to `capacity`; a server without such limits is left as it is.
+    pub async fn create_agents(
+        &self,
+        count: usize,
+        capacity: usize,
+    ) -> anyhow::Result<Vec<Session>> {
         let admin = self.admin_token().await?;
+        // The process id too: load generators started together share the millisecond.
         let run = format!(
-            "{:x}",
+            "{:x}-{}",
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_millis()
-                % 0xff_ffff
+                % 0xff_ffff,
+            std::process::id()
         );
         let password = "bench-password";
         // Password hashing makes these slow by design: a few at a time.
-        stream::iter(0..count)
+        let sessions = stream::iter(0..count)
             .map(|i| {
                 let (admin, username) = (&admin, format!("bench-{run}-{i}"));
                 async move {
@@ -157,19 +235,66 @@ impl Target {
                 }
             })
             .buffered(4)
-            .try_collect()
-            .await
+            .try_collect::<Vec<Session>>()
+            .await?;
+        let agents = self.get("/api/agents", &admin).await;
+        let limited = agents
+            .as_ref()
+            .and_then(|body| body["agents"].as_array())
+            .is_some_and(|list| list.iter().any(|a| a.get("capacity").is_some()));
+        if limited {
+            let capped = stream::iter(&sessions)
+                .map(|session| {
+                    let (admin, path) = (&admin, format!("/api/agents/{}", session.id));
+                    async move {
+                        self.send(
+                            reqwest::Method::PATCH,
+                            0,
+                            &path,
+                            json!({ "capacity": capacity }),
+                            Some(admin),
+                        )
+                        .await
+                        .context("setting an agent's capacity")
+                    }
+                })
+                .buffered(16)
+                .try_collect::<Vec<Value>>()
+                .await;
+            // The run goes on: visitors beyond an agent's capacity wait in the queue, and the
+            // scenario's own checks show it.
+            if let Err(error) = capped {
+                eprintln!("warning: agents' capacity not set to {capacity}: {error:#}");
+            }
+        }
+        Ok(sessions)
     }
 
-    /// Creates `count` visitors, `concurrency` requests at a time.
+    /// Creates `count` visitors, `concurrency` requests at a time, spread over the nodes. A
+    /// `409 Conflict` is tried again (a few times), as a client would: kefu names a visitor with
+    /// 32 random bits, which two of 100,000 visitors share about once.
     pub async fn create_visitors(
         &self,
         count: usize,
         concurrency: usize,
     ) -> anyhow::Result<Vec<Session>> {
         stream::iter(0..count)
-            .map(|_| async {
-                let body = self.post("/api/visitors", json!({}), None).await?;
+            .map(|i| async move {
+                let mut attempts = 0;
+                let body = loop {
+                    attempts += 1;
+                    match self.post_to(i, "/api/visitors", json!({}), None).await {
+                        Err(error)
+                            if attempts < 5
+                                && error
+                                    .downcast_ref::<HttpError>()
+                                    .is_some_and(|e| e.status == reqwest::StatusCode::CONFLICT) =>
+                        {
+                            self.visitor_conflicts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => break other?,
+                    }
+                };
                 Session::from_body(&body).context("visitor")
             })
             .buffered(concurrency.max(1))
