@@ -56,6 +56,10 @@ pub fn user_node_room(user: UserId, node: &str) -> String {
     format!("u:{user}@{node}")
 }
 
+/// The one Socket.IO namespace kefu serves. It is gone once the server has closed, so it is looked
+/// up each time (socketioxide's shortcuts panic without it).
+pub const ROOT: &str = "/";
+
 /// Room for cache-invalidation messages waiting for the publisher.
 const INVALIDATIONS_BUFFER: usize = 4096;
 
@@ -186,7 +190,8 @@ impl Cluster {
         if self.link.is_cluster()
             && self.link.is_up()
             && let Some(io) = self.io.get()
-            && let Err(error) = io.to(user_room(user)).disconnect().await
+            && let Some(root) = io.of(ROOT)
+            && let Err(error) = root.to(user_room(user)).disconnect().await
         {
             tracing::warn!(%error, "could not reach the other nodes to disconnect a user");
         }
@@ -256,9 +261,11 @@ async fn publish_remote(
                 None => return,
             },
         };
+        // Stopping: the namespace is gone, there is nobody left to tell.
+        let Some(root) = io.of(ROOT) else { return };
         // The publication is queued on the link, not awaited on Redis; a failure means the link
         // is down, which the link reports once.
-        let _ = io
+        let _ = root
             .to(user_room(item.to))
             .except(user_node_room(item.to, &node))
             .emit(item.event, &*item.payload)

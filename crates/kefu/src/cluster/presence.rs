@@ -494,8 +494,11 @@ impl Keeper {
     async fn resync_everyone(&self) {
         let payload = Resync { reason: "cluster" };
         tracing::info!("asking every client to resync");
-        if self.io.emit(events::RESYNC, &payload).await.is_err() {
-            let _ = self.io.local().emit(events::RESYNC, &payload).await;
+        let Some(root) = self.io.of(super::ROOT) else {
+            return;
+        };
+        if root.clone().emit(events::RESYNC, &payload).await.is_err() {
+            let _ = root.local().emit(events::RESYNC, &payload).await;
         }
     }
 
