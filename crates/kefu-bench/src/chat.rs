@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::{
-    fleet::{self, Login},
+    fleet,
     idle::presence_check,
     report::{bytes, histogram, latency_line, quantiles, recorded},
     target::{Session, Sessions, Target, cpu_between, id_text, own_cpu, own_rss},
@@ -147,25 +147,14 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     let nodes = target.nodes();
 
     let (agents, visitors) = users(target, args).await?;
-    let pins: Vec<(usize, usize)> = (0..visitors.len())
-        .map(|i| fleet::pin(i, agents.len(), nodes))
-        .collect::<Option<_>>()
-        .context("with several --urls, at least one agent per node is needed")?;
+    let plan = fleet::plan(&agents, &visitors, nodes)?;
+    let pins = &plan.pins;
     let bench_cpu_before = own_cpu();
     let connect_stalls = Stalls::watch();
     let connect_started = (Instant::now(), unix_now());
-    let logins: Vec<Login> = agents
-        .iter()
-        .enumerate()
-        .map(|(j, session)| Login {
-            session: session.clone(),
-            node: j % nodes,
-            cs_id: None,
-        })
-        .collect();
     let agent_fleet = fleet::connect(
         target,
-        &logins,
+        &plan.agents,
         8,
         args.login_attempts,
         false,
@@ -178,18 +167,9 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
             agent_fleet.first_error.unwrap_or_default()
         );
     }
-    let logins: Vec<Login> = visitors
-        .iter()
-        .zip(&pins)
-        .map(|(session, &(node, agent))| Login {
-            session: session.clone(),
-            node,
-            cs_id: Some(agents[agent].id.clone()),
-        })
-        .collect();
     let visitor_fleet = fleet::connect(
         target,
-        &logins,
+        &plan.visitors,
         args.concurrency,
         args.login_attempts,
         true,

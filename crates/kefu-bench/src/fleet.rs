@@ -41,6 +41,46 @@ pub fn pin(visitor: usize, agents: usize, nodes: usize) -> Option<(usize, usize)
     Some((node, agent_node + nodes * ((visitor / nodes) % on_node)))
 }
 
+/// Where every connection goes: agent j to node j mod N, each visitor to its node and its agent
+/// as [`pin`] gives them.
+pub struct Plan {
+    /// Per visitor: (its node, the index of its agent).
+    pub pins: Vec<(usize, usize)>,
+    pub agents: Vec<Login>,
+    pub visitors: Vec<Login>,
+}
+
+pub fn plan(agents: &[Session], visitors: &[Session], nodes: usize) -> anyhow::Result<Plan> {
+    let nodes = nodes.max(1);
+    let pins: Vec<(usize, usize)> = (0..visitors.len())
+        .map(|i| pin(i, agents.len(), nodes))
+        .collect::<Option<_>>()
+        .ok_or_else(|| anyhow!("with several --urls, at least one agent per node is needed"))?;
+    let agent_logins = agents
+        .iter()
+        .enumerate()
+        .map(|(j, session)| Login {
+            session: session.clone(),
+            node: j % nodes,
+            cs_id: None,
+        })
+        .collect();
+    let visitor_logins = visitors
+        .iter()
+        .zip(&pins)
+        .map(|(session, &(node, agent))| Login {
+            session: session.clone(),
+            node,
+            cs_id: Some(agents[agent].id.clone()),
+        })
+        .collect();
+    Ok(Plan {
+        pins,
+        agents: agent_logins,
+        visitors: visitor_logins,
+    })
+}
+
 pub struct Fleet {
     /// The logged-in clients with their `login` acks, by the index of their [`Login`]; `None`
     /// where connecting or logging in failed or the deadline passed first.

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use serde_json::{Value, json};
 
@@ -72,36 +72,16 @@ pub async fn run(target: &Target, args: &IdleArgs, as_json: bool) -> anyhow::Res
         bail!("at least one agent is needed");
     }
     let nodes = target.nodes();
-    let pins: Vec<(usize, usize)> = (0..visitors.len())
-        .map(|i| fleet::pin(i, agents.len(), nodes))
-        .collect::<Option<_>>()
-        .context("with several --urls, at least one agent per node is needed")?;
-    let agent_logins: Vec<Login> = agents
-        .iter()
-        .enumerate()
-        .map(|(j, session)| Login {
-            session: session.clone(),
-            node: j % nodes,
-            cs_id: None,
-        })
-        .collect();
+    let plan = fleet::plan(&agents, &visitors, nodes)?;
+    let pins = &plan.pins;
     let far = Instant::now() + Duration::from_secs(600);
-    let mut agent_fleet = fleet::connect(target, &agent_logins, 8, 1, true, far).await;
+    let mut agent_fleet = fleet::connect(target, &plan.agents, 8, 1, true, far).await;
     if agent_fleet.connected() < agents.len() {
         bail!(
             "agents could not log in: {}",
             agent_fleet.first_error.unwrap_or_default()
         );
     }
-    let logins: Vec<Login> = visitors
-        .iter()
-        .zip(&pins)
-        .map(|(session, &(node, agent))| Login {
-            session: session.clone(),
-            node,
-            cs_id: Some(agents[agent].id.clone()),
-        })
-        .collect();
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (rss_before, bench_before) = (target.rss(), own_rss());
@@ -109,7 +89,8 @@ pub async fn run(target: &Target, args: &IdleArgs, as_json: bool) -> anyhow::Res
     let deadline = Instant::now() + Duration::from_secs(args.deadline);
     // The visitors' clients drop pushed events unread: a server that broadcasts presence to
     // everyone would otherwise fill the load generator's memory, not its own.
-    let mut fleet = fleet::connect(target, &logins, args.concurrency, 1, true, deadline).await;
+    let mut fleet =
+        fleet::connect(target, &plan.visitors, args.concurrency, 1, true, deadline).await;
     let cpu = cpu_between(cpu_before, target.cpu());
     let bench_cpu = cpu_between(bench_cpu_before, own_cpu());
     let connect_time = fleet.elapsed;
