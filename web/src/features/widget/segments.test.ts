@@ -19,6 +19,7 @@ import {
   unreadCount,
   updateLocal,
   updateSegment,
+  withLatestPage,
 } from "./segments";
 
 const AGENT = "3";
@@ -124,6 +125,25 @@ describe("segments", () => {
     let segs = addStored([], "8", stored("8", 1, 2));
     segs = [...updateSegment(segs, "8", { resolved: true }), emptySegment("9")];
     expect(endedAfter(segs)).toEqual([{ conversationId: "8", afterKey: allMessages(segs)[1]!.key }]);
+  });
+
+  it("keeps my message acknowledged while the first page was on its way, which the page lacks", () => {
+    // The page was read before my message was stored; its ack came first.
+    const mine = local("hello");
+    let segs = addLocal([], mine);
+    segs = confirmLocal(segs, mine, { id: "8001", seq: 1, conversationId: "8", createdAt: mine.timestamp, clientMsgId: "hello", duplicate: false });
+    segs = withLatestPage(segs, emptySegment("8", { messages: [], peerReadSeq: 0 }));
+    expect(segs).toHaveLength(1);
+    expect(allMessages(segs).map((m) => [m.content, m.delivery, m.key])).toEqual([["hello", "sent", mine.key]]);
+  });
+
+  it("puts the first page first, merged with a live reply, and my unsent message after it", () => {
+    let segs = addStored([], "8", stored("8", 3));
+    segs = addLocal(updateSegment(segs, "8", { resolved: true, peerReadSeq: 3 }), local("again"));
+    segs = withLatestPage(segs, emptySegment("8", { messages: stored("8", 1, 2), peerReadSeq: 1, hasMoreBefore: false }));
+    expect(segs.map((s) => s.conversationId)).toEqual(["8", null]);
+    expect(contents(segs)).toEqual(["c8m1", "c8m2", "c8m3", "again"]);
+    expect(segs[0]!.peerReadSeq).toBe(3);
   });
 
   it("puts an older conversation above the ones shown, once", () => {

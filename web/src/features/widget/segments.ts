@@ -140,6 +140,19 @@ export function addOlder(segments: readonly Segment[], older: Segment): Segment[
   return [older, ...segments];
 }
 
+/**
+ * The first page of the newest conversation, on load: it goes first (a message of mine not stored
+ * yet stays after it), and what is shown of it already, the ack of my first message or a live reply
+ * that arrived while the page was on its way, is merged in: it can be newer than the page.
+ */
+export function withLatestPage(segments: readonly Segment[], page: Segment): Segment[] {
+  const shown = segments.find((s) => s.conversationId === page.conversationId);
+  const merged = shown
+    ? { ...page, messages: mergeMessages(shown.messages, page.messages), peerReadSeq: Math.max(shown.peerReadSeq, page.peerReadSeq) }
+    : page;
+  return [merged, ...segments.filter((s) => s.conversationId !== page.conversationId)];
+}
+
 /** Older messages of a conversation shown already (scrolling up within it). */
 export function addBefore(segments: readonly Segment[], conversationId: Id, page: readonly ChatMessage[], hasMoreBefore: boolean): Segment[] {
   const i = segments.findIndex((s) => s.conversationId === conversationId);

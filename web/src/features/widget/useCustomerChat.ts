@@ -35,6 +35,7 @@ import {
   unreadCount,
   updateLocal,
   updateSegment,
+  withLatestPage,
   type Segment,
 } from "./segments";
 
@@ -205,9 +206,9 @@ export function useCustomerChat() {
           resolved: summary?.status === "resolved",
           rating: summary?.rating ?? null,
         });
-        seg.myReadSeq = readSeqFromUnread(seg.messages, myId(), seg.resolved ? 0 : (members?.[0]?.message_count ?? 0));
-        // Anything written meanwhile (my own send, a live message) stays.
-        segments.value = addStored([seg, ...segments.value.filter((s) => s.conversationId !== id)], id, []);
+        const segs = withLatestPage(segments.value, seg);
+        segs[0]!.myReadSeq = readSeqFromUnread(segs[0]!.messages, myId(), seg.resolved ? 0 : (members?.[0]?.message_count ?? 0));
+        segments.value = segs;
       }
       olderConversations = (list ?? []).filter((x) => x.id !== id && !segments.value.some((s) => s.conversationId === x.id));
       olderCount.value = olderConversations.length;
