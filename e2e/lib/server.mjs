@@ -84,6 +84,11 @@ export async function startServer(options = {}) {
     ...process.env,
     KEFU_ADMIN_PASSWORD: adminPassword,
     KEFU_LOG: process.env.KEFU_LOG ?? "warn",
+    // Every client of the suite comes from 127.0.0.1: the per-address limits are off unless a test
+    // turns them on.
+    KEFU_VISITOR_RATE_PER_MINUTE: "0",
+    KEFU_HANDSHAKE_RATE_LIMIT: "0",
+    KEFU_LOGIN_FAILURES_PER_MINUTE: "0",
   };
   delete env.KEFU_DATABASE_URL;
   if (options.databaseUrl ?? database.url) env.KEFU_DATABASE_URL = options.databaseUrl ?? database.url;

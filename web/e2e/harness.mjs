@@ -42,7 +42,15 @@ const CHROMIUM_ARGS = [
 /** Runs `kefu serve` on `listen` with `dataDir`; resolves with the child and its URL once it listens. */
 async function spawnKefu(listen, dataDir, adminPassword, log) {
   const child = spawn(KEFU_BIN, ["serve", "--listen", listen, "--data-dir", dataDir], {
-    env: { ...process.env, KEFU_ADMIN_PASSWORD: adminPassword, KEFU_LOG: "warn" },
+    // Every browser comes from 127.0.0.1: the per-address limits are off.
+    env: {
+      ...process.env,
+      KEFU_ADMIN_PASSWORD: adminPassword,
+      KEFU_LOG: "warn",
+      KEFU_VISITOR_RATE_PER_MINUTE: "0",
+      KEFU_HANDSHAKE_RATE_LIMIT: "0",
+      KEFU_LOGIN_FAILURES_PER_MINUTE: "0",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const keep = (chunk) => {

@@ -1,7 +1,12 @@
 //! One typed [`Settings`], layered: built-in defaults, then an optional TOML file, then `KEFU_*`
 //! environment variables, then command-line flags (the last one wins).
 
-use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use figment::{
     Figment,
@@ -43,6 +48,36 @@ pub struct Settings {
     pub message_rate_limit: u32,
     /// How many messages a connection may send at once before the rate applies.
     pub message_rate_burst: u32,
+    /// Events of any other kind per second per connection, and at once; a rate of 0 turns it off.
+    pub event_rate_limit: u32,
+    pub event_rate_burst: u32,
+    /// Visitor sessions (`POST /api/visitors`) one client address may create per minute (and at
+    /// once); 0 turns the limit off.
+    pub visitor_rate_per_minute: u32,
+    /// Socket.IO handshakes per second per client address, and at once; 0 turns it off.
+    pub handshake_rate_limit: u32,
+    pub handshake_rate_burst: u32,
+    /// Failed sign-ins one client address may make per minute, after a first `login_failures_burst`;
+    /// then every sign-in from it is refused until it waited. One account takes `login_failures_burst`
+    /// failures from anywhere, then one a minute. 0 turns both off.
+    pub login_failures_per_minute: u32,
+    pub login_failures_burst: u32,
+    /// Connections one user may hold on one node; 0 means no limit.
+    pub max_connections_per_user: usize,
+    /// Long-polling requests open at once, beyond which new long-polling sessions are refused
+    /// (WebSocket ones are not); 0 means no limit.
+    pub max_polling_requests: usize,
+    /// Addresses of reverse proxies (nginx) whose `X-Forwarded-For` names the client; from anyone
+    /// else the header is ignored. Per-address limits count the client, not the proxy.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Origins (`https://shop.example`) whose pages may use the API and open sockets, and frame
+    /// the chat; the server's own origin always may. Empty: any origin (set it in production).
+    pub allowed_origins: Vec<String>,
+    /// How often open connections are checked for an expired or revoked token, in milliseconds.
+    pub token_recheck_ms: u64,
+    /// A separate listener for `GET /metrics` (Prometheus); without it, `/metrics` is served on the
+    /// main listener.
+    pub metrics_listen: Option<SocketAddr>,
     /// A connection that sent a `heartbeat` and then stays silent this long is disconnected.
     pub heartbeat_timeout_ms: u64,
     /// Outgoing packets buffered per connection before it counts as a slow consumer.
@@ -85,6 +120,19 @@ impl Default for Settings {
             max_message_bytes: 8 * 1024,
             message_rate_limit: 20,
             message_rate_burst: 40,
+            event_rate_limit: 50,
+            event_rate_burst: 200,
+            visitor_rate_per_minute: 30,
+            handshake_rate_limit: 20,
+            handshake_rate_burst: 200,
+            login_failures_per_minute: 5,
+            login_failures_burst: 10,
+            max_connections_per_user: 20,
+            max_polling_requests: 10_000,
+            trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
+            token_recheck_ms: 30_000,
+            metrics_listen: None,
             heartbeat_timeout_ms: 4000,
             socket_buffer_packets: 1024,
             ping_interval_ms: 25_000,
@@ -249,6 +297,36 @@ mod tests {
             assert_eq!(settings.log, "debug");
             assert_eq!(settings.listen.to_string(), "127.0.0.1:3");
             assert_eq!(settings.database_url, None);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn lists_of_origins_and_proxies_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env(
+                "KEFU_ALLOWED_ORIGINS",
+                r#"["https://shop.example","https://www.shop.example:8443"]"#,
+            );
+            jail.set_env("KEFU_TRUSTED_PROXIES", r#"["127.0.0.1","::1"]"#);
+            jail.set_env("KEFU_METRICS_LISTEN", "127.0.0.1:9100");
+            let no_flags = std::collections::BTreeMap::<String, String>::new();
+            let settings = Settings::load(None, no_flags).map_err(|e| *e)?;
+            assert_eq!(
+                settings.allowed_origins,
+                ["https://shop.example", "https://www.shop.example:8443"]
+            );
+            let proxies: Vec<String> = settings
+                .trusted_proxies
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            assert_eq!(proxies, ["127.0.0.1", "::1"]);
+            assert_eq!(
+                settings.metrics_listen.unwrap().to_string(),
+                "127.0.0.1:9100"
+            );
             Ok(())
         });
     }

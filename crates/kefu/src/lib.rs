@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod services;
 pub mod socket;
 pub mod store;
@@ -30,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use cluster::{Cluster, link::Link};
 pub use config::Settings;
 use services::{accounts::Accounts, auth::Auth, chat::Chat, delivery::Delivery, writer::Writer};
-use socket::connections::Connections;
+use socket::connections::{ConnectionLimits, Connections};
 use store::Store;
 
 /// Everything a handler may need, cheap to clone.
@@ -48,6 +49,8 @@ pub struct Shared {
     pub attachments: services::attachments::Attachments,
     pub connections: Arc<Connections>,
     pub cluster: Arc<Cluster>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub limits: services::limits::Limits,
 }
 
 impl Deref for AppState {
@@ -131,10 +134,17 @@ impl Server {
         let accounts = Accounts::new(store.clone(), auth);
         let notes = bootstrap_accounts(&settings, &accounts).await?;
 
+        let metrics = Arc::new(metrics::Metrics::default());
         let (changes, changes_rx) = tokio::sync::mpsc::unbounded_channel();
         let connections = Arc::new(Connections::new(
-            settings.message_rate_limit,
-            settings.message_rate_burst,
+            ConnectionLimits {
+                message_rate: settings.message_rate_limit,
+                message_burst: settings.message_rate_burst,
+                event_rate: settings.event_rate_limit,
+                event_burst: settings.event_rate_burst,
+                per_user: settings.max_connections_per_user,
+            },
+            metrics.clone(),
             changes,
         ));
         let stop_cluster = CancellationToken::new();
@@ -166,6 +176,7 @@ impl Server {
             delivery.clone(),
             shards,
             settings.write_batch_max,
+            metrics.clone(),
             stop_writers.clone(),
             &mut tasks,
         );
@@ -180,6 +191,7 @@ impl Server {
         );
         let canned =
             services::canned::CannedReplies::new(store.clone(), settings.max_message_bytes);
+        let limits = services::limits::Limits::new(&settings);
         let state = AppState(Arc::new(Shared {
             settings,
             node,
@@ -191,6 +203,8 @@ impl Server {
             attachments,
             connections,
             cluster,
+            metrics,
+            limits,
         }));
         Ok(Self {
             state,
@@ -225,19 +239,46 @@ impl Server {
             self.stop_cluster.clone(),
             &mut self.tasks,
         );
-        let app = http::router(self.state.clone()).layer(socket_layer);
+        let app = http::router(self.state.clone())
+            .layer(socket_layer)
+            .layer(axum::middleware::from_fn_with_state(
+                (self.state.clone(), http::PollingRequests::default()),
+                http::cap_polling,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                http::check_origin,
+            ));
+        if let Some(addr) = self.state.settings.metrics_listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener {addr}"))?;
+            tracing::info!(%addr, "metrics listening");
+            let metrics = http::metrics_router(self.state.clone());
+            let stop = self.stop_cluster.clone();
+            self.tasks.spawn(async move {
+                let serving = axum::serve(listener, metrics)
+                    .with_graceful_shutdown(async move { stop.cancelled().await });
+                if let Err(e) = serving.await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
 
         let stop_sweeper = CancellationToken::new();
         self.tasks.spawn(sweep_silent_connections(
             self.state.clone(),
             stop_sweeper.clone(),
         ));
+        self.tasks
+            .spawn(recheck_tokens(self.state.clone(), stop_sweeper.clone()));
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
         let closing_io = io.clone();
         let stopping = Arc::new(tokio::sync::Notify::new());
         let stopped = stopping.clone();
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: closing connections");
@@ -296,6 +337,41 @@ async fn sweep_silent_connections(state: AppState, stop: CancellationToken) {
         }
         for socket in state.connections.silent(timeout) {
             tracing::debug!("disconnecting a connection whose heartbeats stopped");
+            let _ = socket.disconnect();
+        }
+    }
+}
+
+/// Closes connections whose token expired or was revoked (a sign-out, a disabled account) since
+/// they connected. A revocation made on this node closes them at once; this catches the ones made
+/// on a node whose word did not get here (Redis away), and tokens that simply ran out.
+async fn recheck_tokens(state: AppState, stop: CancellationToken) {
+    let every = Duration::from_millis(state.settings.token_recheck_ms.max(100));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Revocations are asked for since the last check that answered, with a margin for the clocks
+    // of other nodes and of the database.
+    let margin = 60_000;
+    let mut since = domain::now_millis() - margin;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = domain::now_millis();
+        let revoked = match state.accounts.revoked_since(since).await {
+            Ok(revoked) => {
+                since = now - margin;
+                revoked
+            }
+            Err(error) => {
+                // Expiry is still enforced; revocations are asked for again next time.
+                error.log("checking for revoked tokens");
+                Vec::new()
+            }
+        };
+        for socket in state.connections.expired_or_revoked(now, &revoked) {
+            state.metrics.revoked_disconnects.inc();
             let _ = socket.disconnect();
         }
     }

@@ -3,15 +3,17 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Request, State},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State},
     http::{StatusCode, header, request::Parts},
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::error::ApiError;
 use crate::{
     AppState,
     domain::{ConversationId, Role, User, UserId, format_timestamp},
+    metrics::Limit,
     services::{Error, auth::Identity},
 };
 
@@ -47,6 +49,25 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The client's address, as the per-address limits count it (see `trusted_proxies`).
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        // Served without connection info (a router driven directly), every request is one client.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        Ok(ClientIp(app.limits.client_ip(peer, &parts.headers)))
+    }
+}
+
 #[derive(Serialize)]
 pub struct Session {
     token: String,
@@ -68,8 +89,17 @@ pub struct VisitorRequest {
 /// `POST /api/visitors`: the body is optional.
 pub async fn create_visitor(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
+    if let Err(wait) = app.limits.visitors.take(&ip) {
+        app.metrics.limited(Limit::Visitors);
+        return Err(Error::RateLimited {
+            what: "too many new visitors from this address; try again later",
+            retry_after: Some(wait),
+        }
+        .into());
+    }
     let request: VisitorRequest = if body.iter().all(u8::is_ascii_whitespace) {
         VisitorRequest::default()
     } else {
@@ -89,15 +119,52 @@ pub struct LoginRequest {
     password: String,
 }
 
+/// Sign-in, slowed down for a guesser: after repeated failures from one address, or against one
+/// account, every attempt is refused for a while, the right password too.
 pub async fn login(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<Session>, ApiError> {
-    let (token, user) = app
+    let account = request.username.trim().to_lowercase();
+    let limits = &app.limits;
+    if let Err(wait) = limits
+        .login_failures
+        .check(&ip)
+        .and_then(|()| limits.account_failures.check(&account))
+    {
+        app.metrics.limited(Limit::Login);
+        return Err(Error::RateLimited {
+            what: "too many failed sign-ins; try again later",
+            retry_after: Some(wait),
+        }
+        .into());
+    }
+    match app
         .accounts
         .login(&request.username, &request.password)
-        .await?;
-    Ok(Json(Session { token, user }))
+        .await
+    {
+        Ok((token, user)) => Ok(Json(Session { token, user })),
+        Err(Error::Unauthorized) => {
+            app.metrics.login_failures.inc();
+            let _ = limits.login_failures.take(&ip);
+            let _ = limits.account_failures.take(&account);
+            Err(Error::Unauthorized.into())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /api/logout`: every token of the caller's account stops working, and its connections
+/// close on every node (a node that misses the word closes them at its next token check).
+pub async fn logout(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<StatusCode, ApiError> {
+    app.accounts.sign_out(caller).await?;
+    app.cluster.disconnect_user(caller.user_id).await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 use axum::{
     Json,
     extract::rejection::JsonRejection,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header::RETRY_AFTER},
     response::{IntoResponse, Response},
 };
 
@@ -32,7 +32,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::InvalidPayload(_) => StatusCode::BAD_REQUEST,
         Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -48,12 +48,24 @@ struct Body {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.0.log("HTTP request");
-        (
+        let mut response = (
             status_of(&self.0),
             Json(Body {
                 error: (&self.0).into(),
             }),
         )
-            .into_response()
+            .into_response();
+        if let Error::RateLimited {
+            retry_after: Some(wait),
+            ..
+        } = &self.0
+        {
+            // Whole seconds, rounded up: a client that waits that long gets in.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        response
     }
 }

@@ -7,15 +7,25 @@ mod canned;
 pub mod error;
 mod ui;
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, State},
-    http::StatusCode,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
     routing::{any, get, patch, post},
 };
 use serde_json::json;
 
-use crate::AppState;
+use crate::{
+    AppState,
+    metrics::{Gauges, Limit},
+};
 
 /// API bodies are small JSON documents.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -24,6 +34,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/visitors", post(api::create_visitor))
         .route("/login", post(api::login))
+        .route("/logout", post(api::logout))
         .route("/agents", post(api::create_agent).get(admin::list_agents))
         .route("/agents/available", get(admin::colleagues))
         .route("/agents/{id}", patch(admin::update_agent))
@@ -53,12 +64,131 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/attachments/{id}", get(attachments::download));
     let api = uploads.merge(api);
-    Router::new()
+    let router = Router::new()
         .nest("/api", api)
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .fallback(get(ui::serve))
+        .route("/readyz", get(readyz));
+    // With a listener of its own, the metrics stay off the public one.
+    let router = if state.settings.metrics_listen.is_none() {
+        router.route("/metrics", get(metrics))
+    } else {
+        router.route("/metrics", any(api::not_found))
+    };
+    router.fallback(get(ui::serve)).with_state(state)
+}
+
+/// `GET /metrics` alone, for the separate metrics listener.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// Prometheus' text exposition format.
+async fn metrics(State(app): State<AppState>) -> Response {
+    let link = app.cluster.link();
+    let text = app.metrics.render(&Gauges {
+        connections: app.connections.len(),
+        users_online: app.connections.online_users(),
+        redis_connected: link.is_cluster().then(|| link.is_up()),
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Refuses API and Socket.IO requests that a browser sent from a page of an origin not allowed
+/// (`allowed_origins`): another site cannot use a visitor's token, not even over WebSocket, which
+/// has no CORS. Requests without an `Origin` (no browser) and from the server's own origin pass.
+pub async fn check_origin(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let allowed = &app.settings.allowed_origins;
+    let path = request.uri().path();
+    let guarded = path.starts_with("/api/") || path.starts_with("/socket.io");
+    if allowed.is_empty() || !guarded {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return next.run(request).await;
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let own = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| {
+            origin
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest == host)
+        });
+    if own || allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+        return next.run(request).await;
+    }
+    app.metrics.forbidden_origins.inc();
+    let body = Json(json!({ "error": {
+        "code": "forbidden",
+        "message": "this origin is not allowed; see KEFU_ALLOWED_ORIGINS",
+    }}));
+    (StatusCode::FORBIDDEN, body).into_response()
+}
+
+/// Open long-polling requests, counted by [`cap_polling`].
+#[derive(Clone, Default)]
+pub struct PollingRequests(Arc<AtomicUsize>);
+
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Caps the long-polling requests open at once. Past the cap, a new long-polling session is
+/// refused with 503 (its client retries later, or uses WebSocket, which is not capped here); the
+/// sessions already open keep polling.
+pub async fn cap_polling(
+    State((app, open)): State<(AppState, PollingRequests)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let cap = app.settings.max_polling_requests;
+    let polling = request.uri().path().starts_with("/socket.io")
+        && request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "transport=polling"));
+    if cap == 0 || !polling {
+        return next.run(request).await;
+    }
+    let is_new_session = request.method() == Method::GET
+        && !request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("sid=")));
+    let count = open.0.fetch_add(1, Ordering::Relaxed) + 1;
+    let guard = Open(open.0.clone());
+    if is_new_session && count > cap {
+        drop(guard);
+        app.metrics.limited(Limit::PollingSessions);
+        let body = Json(json!({ "error": {
+            "code": "rate_limited",
+            "message": "too many long-polling sessions; try again later or use WebSocket",
+        }}));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            body,
+        )
+            .into_response();
+    }
+    let response = next.run(request).await;
+    drop(guard);
+    response
 }
 
 /// Ready when the database answers and, with several nodes, Redis does.

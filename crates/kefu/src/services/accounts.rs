@@ -2,7 +2,7 @@
 
 use super::{
     Error, Result,
-    auth::{self, Auth, Identity},
+    auth::{self, Auth, Identity, Verified},
 };
 use crate::{
     domain::{DisplayName, Email, Password, Role, User, UserId, Username},
@@ -139,6 +139,12 @@ impl Accounts {
 
     /// The identity behind a token, if the token is valid and its user still exists and is enabled.
     pub async fn authenticate(&self, token: &str) -> Result<Identity> {
+        self.verify(token).await.map(|v| v.identity)
+    }
+
+    /// A valid token of an enabled account that was not revoked since it was issued, with when it
+    /// was issued and when it expires.
+    pub async fn verify(&self, token: &str) -> Result<Verified> {
         let verified = self.auth.verify(token)?;
         let identity = verified.identity;
         match self.store.user(identity.user_id).await {
@@ -147,11 +153,24 @@ impl Accounts {
                     && record.user.role == identity.role
                     && verified.issued_at >= record.tokens_valid_from =>
             {
-                Ok(identity)
+                Ok(verified)
             }
             Ok(_) | Err(StoreError::NotFound) => Err(Error::Unauthorized),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Signs the account out: every token it was issued stops working, here and on every node.
+    #[tracing::instrument(skip_all, fields(user = %who.user_id))]
+    pub async fn sign_out(&self, who: Identity) -> Result<()> {
+        self.store.revoke_tokens(who.user_id).await?;
+        tracing::info!("signed out");
+        Ok(())
+    }
+
+    /// Accounts whose tokens were revoked at or after `since` (milliseconds).
+    pub async fn revoked_since(&self, since: i64) -> Result<Vec<crate::store::Revocation>> {
+        Ok(self.store.revoked_since(since).await?)
     }
 
     /// Agents and admins, with whether each is disabled.

@@ -37,6 +37,8 @@ pub struct Verified {
     pub identity: Identity,
     /// Milliseconds since the Unix epoch.
     pub issued_at: i64,
+    /// When it stops being valid, in milliseconds since the Unix epoch.
+    pub expires_at: i64,
 }
 
 #[derive(Clone)]
@@ -126,6 +128,7 @@ impl Auth {
         Ok(Verified {
             identity: Identity { user_id, role },
             issued_at: issued_at as i64,
+            expires_at: (data.claims.exp as i64).saturating_mul(1000),
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod canned;
 pub mod chat;
 pub mod delivery;
+pub mod limits;
 pub mod reports;
 pub mod writer;
 
@@ -25,8 +26,12 @@ pub enum Error {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedType(String),
-    #[error("too many messages, slow down")]
-    RateLimited,
+    /// Over an abuse limit: what was limited, and when to try again if known.
+    #[error("{what}")]
+    RateLimited {
+        what: &'static str,
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("{0}")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -38,6 +43,13 @@ pub enum Error {
 }
 
 impl Error {
+    pub fn rate_limited(what: &'static str) -> Self {
+        Error::RateLimited {
+            what,
+            retry_after: None,
+        }
+    }
+
     /// The stable snake_case code of docs/protocol.md.
     pub fn code(&self) -> &'static str {
         match self {
@@ -46,7 +58,7 @@ impl Error {
             Error::InvalidPayload(_) => "invalid_payload",
             Error::TooLarge(_) => "too_large",
             Error::UnsupportedType(_) => "unsupported_type",
-            Error::RateLimited => "rate_limited",
+            Error::RateLimited { .. } => "rate_limited",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::Unavailable => "unavailable",

@@ -4,7 +4,7 @@
 //! only holds back its own shard. After a batch commits, each sender's reply runs and then the
 //! message is delivered, in `seq` order.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use tokio::{sync::mpsc, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,7 @@ use super::{
 };
 use crate::{
     domain::UserId,
+    metrics::Metrics,
     store::{NewMessage, Store, StoreError, StoredMessage},
 };
 
@@ -44,19 +45,19 @@ impl Writer {
         delivery: Arc<dyn Delivery>,
         shards: usize,
         batch_max: usize,
+        metrics: Arc<Metrics>,
         stop: CancellationToken,
         tasks: &mut JoinSet<()>,
     ) -> Self {
         let senders = (0..shards.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE_PER_SHARD);
-                tasks.spawn(run_shard(
-                    store.clone(),
-                    delivery.clone(),
-                    rx,
-                    batch_max.max(1),
-                    stop.clone(),
-                ));
+                let shard = Shard {
+                    store: store.clone(),
+                    delivery: delivery.clone(),
+                    metrics: metrics.clone(),
+                };
+                tasks.spawn(shard.run(rx, batch_max.max(1), stop.clone()));
                 tx
             })
             .collect();
@@ -74,56 +75,78 @@ impl Writer {
     }
 }
 
-async fn run_shard(
+/// One writer task and what it writes with.
+struct Shard {
     store: Store,
     delivery: Arc<dyn Delivery>,
-    mut rx: mpsc::Receiver<WriteJob>,
-    batch_max: usize,
-    stop: CancellationToken,
-) {
-    let mut batch = Vec::with_capacity(batch_max);
-    loop {
-        tokio::select! {
-            received = rx.recv_many(&mut batch, batch_max) => {
-                if received == 0 {
-                    return;
-                }
-                write_batch(&store, delivery.as_ref(), std::mem::take(&mut batch)).await;
-            }
-            _ = stop.cancelled() => break,
-        }
-    }
-    rx.close();
-    while rx.recv_many(&mut batch, batch_max).await > 0 {
-        write_batch(&store, delivery.as_ref(), std::mem::take(&mut batch)).await;
-    }
+    metrics: Arc<Metrics>,
 }
 
-#[tracing::instrument(skip_all, fields(size = jobs.len()))]
-async fn write_batch(store: &Store, delivery: &dyn Delivery, jobs: Vec<WriteJob>) {
-    let messages: Vec<NewMessage> = jobs.iter().map(|j| j.message.clone()).collect();
-    match store.append_messages(&messages).await {
-        Ok(stored) => {
-            for (job, message) in jobs.into_iter().zip(stored) {
-                finish(delivery, job, Ok(message));
+impl Shard {
+    async fn run(
+        self,
+        mut rx: mpsc::Receiver<WriteJob>,
+        batch_max: usize,
+        stop: CancellationToken,
+    ) {
+        let mut batch = Vec::with_capacity(batch_max);
+        loop {
+            tokio::select! {
+                received = rx.recv_many(&mut batch, batch_max) => {
+                    if received == 0 {
+                        return;
+                    }
+                    self.write_batch(std::mem::take(&mut batch)).await;
+                }
+                _ = stop.cancelled() => break,
             }
         }
-        // One bad message (a retry racing another node, say) must not fail the others: write
-        // them one by one.
-        Err(StoreError::Conflict(_) | StoreError::Other(_)) if jobs.len() > 1 => {
-            for job in jobs {
-                let outcome = store
-                    .append_messages(std::slice::from_ref(&job.message))
-                    .await;
-                let outcome = outcome.map(|mut v| v.remove(0)).map_err(Error::from);
-                finish(delivery, job, outcome);
-            }
+        rx.close();
+        while rx.recv_many(&mut batch, batch_max).await > 0 {
+            self.write_batch(std::mem::take(&mut batch)).await;
         }
-        Err(e) => {
-            let error = Error::from(e);
-            error.log("storing messages");
-            for job in jobs {
-                (job.reply)(Err(&error));
+    }
+
+    #[tracing::instrument(skip_all, fields(size = jobs.len()))]
+    async fn write_batch(&self, jobs: Vec<WriteJob>) {
+        let (store, delivery) = (&self.store, self.delivery.as_ref());
+        let messages: Vec<NewMessage> = jobs.iter().map(|j| j.message.clone()).collect();
+        let started = Instant::now();
+        let written = store.append_messages(&messages).await;
+        self.metrics
+            .store_write_seconds
+            .observe_duration(started.elapsed());
+        self.metrics.store_batch_size.observe(jobs.len() as f64);
+        match written {
+            Ok(stored) => {
+                self.metrics.messages_stored.add(stored.len() as u64);
+                for (job, message) in jobs.into_iter().zip(stored) {
+                    finish(delivery, job, Ok(message));
+                }
+            }
+            // One bad message (a retry racing another node, say) must not fail the others: write
+            // them one by one.
+            Err(StoreError::Conflict(_) | StoreError::Other(_)) if jobs.len() > 1 => {
+                self.metrics.store_write_errors.inc();
+                for job in jobs {
+                    let outcome = store
+                        .append_messages(std::slice::from_ref(&job.message))
+                        .await;
+                    let outcome = outcome.map(|mut v| v.remove(0)).map_err(Error::from);
+                    match &outcome {
+                        Ok(_) => self.metrics.messages_stored.inc(),
+                        Err(_) => self.metrics.store_write_errors.inc(),
+                    }
+                    finish(delivery, job, outcome);
+                }
+            }
+            Err(e) => {
+                self.metrics.store_write_errors.inc();
+                let error = Error::from(e);
+                error.log("storing messages");
+                for job in jobs {
+                    (job.reply)(Err(&error));
+                }
             }
         }
     }

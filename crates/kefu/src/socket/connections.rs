@@ -17,7 +17,13 @@ use tokio::sync::mpsc;
 use super::SocketRef;
 use crate::{
     domain::{Role, UserId},
-    services::{auth::Identity, delivery::ConnectionId},
+    metrics::{Limit, Metrics},
+    services::{
+        auth::{Identity, Verified},
+        delivery::ConnectionId,
+        limits::TokenBucket,
+    },
+    store::Revocation,
 };
 
 /// A user came online on this node (its first connection was confirmed) or went offline here (its
@@ -32,7 +38,15 @@ pub struct PresenceChange {
 pub struct Conn {
     pub id: ConnectionId,
     pub identity: Identity,
+    /// When its token was issued and when it expires (milliseconds since the Unix epoch): a
+    /// connection lives no longer than its token, nor past the token's revocation.
+    issued_at: i64,
+    expires_at: i64,
+    /// `private_message` allowance.
     rate: Mutex<TokenBucket>,
+    /// Allowance of every other event.
+    events: Mutex<TokenBucket>,
+    metrics: Arc<Metrics>,
     /// Milliseconds since the registry started at the last `heartbeat`; 0 until the first one.
     last_heartbeat: AtomicI64,
     order: Turnstile,
@@ -47,8 +61,21 @@ impl Conn {
     fn try_send_message(&self) -> bool {
         self.rate
             .lock()
-            .map(|mut bucket| bucket.take(Instant::now()))
+            .map(|mut bucket| bucket.take(Instant::now()).is_ok())
             .unwrap_or(true)
+    }
+
+    /// Takes one event from the connection's allowance; `false` when it is used up.
+    pub fn try_event(&self) -> bool {
+        let allowed = self
+            .events
+            .lock()
+            .map(|mut bucket| bucket.take(Instant::now()).is_ok())
+            .unwrap_or(true);
+        if !allowed {
+            self.metrics.limited(Limit::Events);
+        }
+        allowed
     }
 
     /// A place in this connection's line, taken in the order its events arrived, with the
@@ -129,41 +156,6 @@ impl Drop for Ticket {
     }
 }
 
-/// `rate` tokens per second up to `burst`; a rate of 0 means unlimited.
-struct TokenBucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    updated: Instant,
-}
-
-impl TokenBucket {
-    fn new(rate: u32, burst: u32) -> Self {
-        let burst = f64::from(burst.max(1));
-        Self {
-            rate: f64::from(rate),
-            burst,
-            tokens: burst,
-            updated: Instant::now(),
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        if self.rate == 0.0 {
-            return true;
-        }
-        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.updated = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 struct Entry {
     conn: Arc<Conn>,
     socket: SocketRef,
@@ -188,23 +180,38 @@ pub struct Connections {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
     started: Instant,
-    message_rate: u32,
-    message_burst: u32,
+    limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
     changes: mpsc::UnboundedSender<PresenceChange>,
 }
 
+/// Per-connection and per-user limits; a rate of 0 turns that limit off.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub message_rate: u32,
+    pub message_burst: u32,
+    pub event_rate: u32,
+    pub event_burst: u32,
+    /// Connections one user may hold on this node; 0 means no limit.
+    pub per_user: usize,
+}
+
+/// The user already holds its maximum of connections here.
+#[derive(Debug)]
+pub struct TooManyConnections;
+
 impl Connections {
     pub fn new(
-        message_rate: u32,
-        message_burst: u32,
+        limits: ConnectionLimits,
+        metrics: Arc<Metrics>,
         changes: mpsc::UnboundedSender<PresenceChange>,
     ) -> Self {
         Self {
             inner: Mutex::default(),
             next_id: AtomicU64::new(1),
             started: Instant::now(),
-            message_rate,
-            message_burst,
+            limits,
+            metrics,
             changes,
         }
     }
@@ -225,11 +232,21 @@ impl Connections {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn new_conn(&self, identity: Identity) -> Arc<Conn> {
+    pub fn new_conn(&self, token: Verified) -> Arc<Conn> {
         Arc::new(Conn {
             id: ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed)),
-            identity,
-            rate: Mutex::new(TokenBucket::new(self.message_rate, self.message_burst)),
+            identity: token.identity,
+            issued_at: token.issued_at,
+            expires_at: token.expires_at,
+            rate: Mutex::new(TokenBucket::new(
+                f64::from(self.limits.message_rate),
+                self.limits.message_burst,
+            )),
+            events: Mutex::new(TokenBucket::new(
+                f64::from(self.limits.event_rate),
+                self.limits.event_burst,
+            )),
+            metrics: self.metrics.clone(),
             last_heartbeat: AtomicI64::new(0),
             order: Turnstile::default(),
             lagging: AtomicBool::new(false),
@@ -238,16 +255,22 @@ impl Connections {
     }
 
     /// Registers a connection, before the server confirms it: events can reach it from then on.
-    pub fn add(&self, conn: Arc<Conn>, socket: SocketRef) {
+    /// Refused when its user holds its maximum of connections here already.
+    pub fn add(&self, conn: Arc<Conn>, socket: SocketRef) -> Result<(), TooManyConnections> {
         let user = conn.identity.user_id;
         let is_agent = conn.identity.role == Role::Agent;
         let mut inner = self.lock();
-        inner.count += 1;
         let conns = inner.by_user.entry(user).or_default();
+        if self.limits.per_user > 0 && conns.entries.len() >= self.limits.per_user {
+            return Err(TooManyConnections);
+        }
         conns.entries.push(Entry { conn, socket });
-        if conns.entries.len() == 1 && is_agent {
+        let first = conns.entries.len() == 1;
+        inner.count += 1;
+        if first && is_agent {
             inner.online_agents.push(user);
         }
+        Ok(())
     }
 
     /// The connection is confirmed: its user comes online, unless it already was.
@@ -350,6 +373,26 @@ impl Connections {
             .collect()
     }
 
+    /// Connections whose token expired by `now` (milliseconds), or was revoked: their account
+    /// is among `revoked` and disabled, or signed out after the token was issued.
+    pub fn expired_or_revoked(&self, now: i64, revoked: &[Revocation]) -> Vec<SocketRef> {
+        let revoked: HashMap<UserId, &Revocation> = revoked.iter().map(|r| (r.user, r)).collect();
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for (user, conns) in &inner.by_user {
+            let revocation = revoked.get(user);
+            for entry in &conns.entries {
+                let conn = &entry.conn;
+                let gone = conn.expires_at <= now
+                    || revocation.is_some_and(|r| r.disabled || conn.issued_at < r.valid_from);
+                if gone {
+                    out.push(entry.socket.clone());
+                }
+            }
+        }
+        out
+    }
+
     pub fn len(&self) -> usize {
         self.lock().count
     }
@@ -402,6 +445,9 @@ impl Connections {
                     continue;
                 }
                 match entry.socket.emit(event, payload) {
+                    Ok(()) if event == super::events::NEW_PRIVATE_MESSAGE => {
+                        self.metrics.messages_delivered.inc();
+                    }
                     Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
                     Err(SendError::Socket(SocketError::InternalChannelFull)) => {
                         entry.conn.lagging.store(true, Ordering::Relaxed);
@@ -414,6 +460,7 @@ impl Connections {
         // Session ids stay out of the logs: they would let a reader hijack a polling session.
         for (socket, connection) in slow {
             tracing::warn!(user = %to, connection = connection.0, "disconnecting a connection that does not keep up");
+            self.metrics.slow_consumer_disconnects.inc();
             // With its buffer full even the disconnect packet may not fit; then the connection is
             // closed at its next Engine.IO ping, which cannot be queued either.
             let _ = socket.disconnect();
@@ -429,27 +476,5 @@ impl Connections {
     /// Agents with a live connection here, in the order they came online.
     pub fn online_agents(&self) -> Vec<UserId> {
         self.lock().online_agents.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bucket_allows_the_burst_then_the_rate() {
-        let start = Instant::now();
-        let mut bucket = TokenBucket::new(20, 40);
-        bucket.updated = start;
-        assert_eq!((0..50).filter(|_| bucket.take(start)).count(), 40);
-        // 100 ms later, 2 more
-        let later = start + Duration::from_millis(100);
-        assert_eq!((0..10).filter(|_| bucket.take(later)).count(), 2);
-    }
-
-    #[test]
-    fn a_zero_rate_never_limits() {
-        let mut bucket = TokenBucket::new(0, 1);
-        assert!((0..1000).all(|_| bucket.take(Instant::now())));
     }
 }

@@ -1,6 +1,6 @@
 //! Thin event handlers: extract, call a service, ack or emit.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use socketioxide::extract::{Extension, State, TryData};
 
@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{
     AppState,
+    metrics::Limit,
     services::{
         Error,
         chat::{self, SendRequest},
@@ -48,6 +49,9 @@ async fn login(
     TryData(request): TryData<Payload<LoginRequest>>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::LOGIN) else {
+        return;
+    };
     let result = async {
         let Payload(request) = request.map_err(|e| invalid(events::LOGIN, e))?;
         let outcome = app
@@ -60,6 +64,7 @@ async fn login(
     .await;
     match result {
         Ok((outcome, online)) => {
+            app.metrics.logins.inc();
             reply.ok(&LoginAck {
                 ok: true,
                 cs_id: outcome.cs_id,
@@ -81,6 +86,9 @@ async fn all_member(
     State(app): State<AppState>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::ALL_MEMBER) else {
+        return;
+    };
     match app.chat.members(conn.identity).await {
         Ok(members) => {
             let users: Vec<MemberPayload> = members
@@ -121,12 +129,17 @@ async fn private_message(
         return reply.send::<()>(events::PRIVATE_MESSAGE, Err(error));
     }
     if !ticket.within_rate {
-        return reply.send::<()>(events::PRIVATE_MESSAGE, Err(Error::RateLimited));
+        app.metrics.limited(Limit::Messages);
+        let error = Error::rate_limited("too many messages, slow down");
+        return reply.send::<()>(events::PRIVATE_MESSAGE, Err(error));
     }
     if request.content.is_none() && request.attachment_id.is_none() {
         let error = invalid(events::PRIVATE_MESSAGE, "missing field `content`");
         return reply.send::<()>(events::PRIVATE_MESSAGE, Err(error));
     }
+    app.metrics.messages_received.inc();
+    let arrived = Instant::now();
+    let metrics = app.metrics.clone();
     let send = SendRequest {
         receiver: request.receiver_id,
         content: request.content.unwrap_or_default(),
@@ -135,15 +148,20 @@ async fn private_message(
     };
     let on_stored = Box::new(
         move |outcome: Result<&crate::store::StoredMessage, &Error>| match outcome {
-            Ok(message) => reply.ok(&SentAck {
-                ok: true,
-                id: message.id,
-                seq: message.seq,
-                conversation_id: message.conversation_id,
-                created_at: crate::domain::format_timestamp(message.created_at),
-                client_msg_id: message.client_msg_id.as_deref(),
-                duplicate: message.duplicate,
-            }),
+            Ok(message) => {
+                reply.ok(&SentAck {
+                    ok: true,
+                    id: message.id,
+                    seq: message.seq,
+                    conversation_id: message.conversation_id,
+                    created_at: crate::domain::format_timestamp(message.created_at),
+                    client_msg_id: message.client_msg_id.as_deref(),
+                    duplicate: message.duplicate,
+                });
+                metrics
+                    .message_ack_seconds
+                    .observe_duration(arrived.elapsed());
+            }
             Err(error) => reply.error(events::PRIVATE_MESSAGE, error),
         },
     );
@@ -158,6 +176,9 @@ async fn read(
     TryData(request): TryData<Payload<ReadRequest>>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::READ) else {
+        return;
+    };
     let result = async {
         let Payload(request) = request.map_err(|e| invalid(events::READ, e))?;
         let outcome = app
@@ -186,6 +207,9 @@ async fn typing(
     TryData(request): TryData<Payload<TypingRequest>>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::TYPING) else {
+        return;
+    };
     let result = async {
         let Payload(request) = request.map_err(|e| invalid(events::TYPING, e))?;
         app.chat
@@ -203,6 +227,9 @@ async fn history(
     TryData(request): TryData<Payload<HistoryRequest>>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::HISTORY) else {
+        return;
+    };
     let result = async {
         let Payload(request) = request.map_err(|e| invalid(events::HISTORY, e))?;
         let history = app
@@ -252,6 +279,9 @@ async fn history(
 }
 
 async fn heartbeat(Extension(conn): Ext, State(app): State<AppState>, reply: Reply) {
+    let Some(reply) = reply.admit(events::HEARTBEAT) else {
+        return;
+    };
     app.connections.heartbeat(&conn);
     reply.ok(&events::OK);
 }
@@ -262,6 +292,9 @@ async fn set_status(
     TryData(request): TryData<Payload<SetStatusRequest>>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::SET_STATUS) else {
+        return;
+    };
     let result = async {
         let Payload(request) = request.map_err(|e| invalid(events::SET_STATUS, e))?;
         let available = request.status == AgentStatusName::Available;
@@ -283,6 +316,9 @@ async fn resolve(
     TryData(request): TryData<Payload<PeerRequest>>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::RESOLVE) else {
+        return;
+    };
     let result = async {
         let Payload(request) = request.map_err(|e| invalid(events::RESOLVE, e))?;
         let conversation_id = app.chat.resolve(conn.identity, request.peer_id).await?;
@@ -296,6 +332,9 @@ async fn resolve(
 }
 
 async fn queue_status(Extension(conn): Ext, State(app): State<AppState>, reply: Reply) {
+    let Some(reply) = reply.admit(events::QUEUE_STATUS) else {
+        return;
+    };
     let result = app
         .chat
         .queue_status(conn.identity)
@@ -316,6 +355,9 @@ async fn transfer(
     TryData(request): TryData<Payload<TransferRequest>>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::TRANSFER) else {
+        return;
+    };
     let result = async {
         let Payload(request) = request.map_err(|e| invalid(events::TRANSFER, e))?;
         let (conversation_id, agent_id) = app
@@ -343,6 +385,9 @@ async fn note(
     TryData(request): TryData<Payload<NoteRequest>>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::NOTE) else {
+        return;
+    };
     let result = async {
         let Payload(request) = request.map_err(|e| invalid(events::NOTE, e))?;
         app.chat
@@ -365,6 +410,9 @@ async fn notes(
     TryData(request): TryData<Payload<NotesRequest>>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::NOTES) else {
+        return;
+    };
     let result = async {
         let Payload(request) = request.map_err(|e| invalid(events::NOTES, e))?;
         app.chat
@@ -387,6 +435,9 @@ async fn rate(
     TryData(request): TryData<Payload<RateRequest>>,
     reply: Reply,
 ) {
+    let Some(reply) = reply.admit(events::RATE) else {
+        return;
+    };
     let result = async {
         let Payload(request) = request.map_err(|e| invalid(events::RATE, e))?;
         app.chat

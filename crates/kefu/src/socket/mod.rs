@@ -22,6 +22,7 @@ use crate::{
     AppState,
     cluster::{Adapter, Io, link::Link, user_node_room, user_room},
     config::Settings,
+    metrics::{Handshake, Limit},
     services::Error,
 };
 
@@ -74,7 +75,7 @@ pub async fn layer(
 }
 
 #[derive(Deserialize)]
-struct Handshake {
+struct HandshakeAuth {
     token: String,
 }
 
@@ -90,15 +91,28 @@ impl std::fmt::Display for Refused {
 
 async fn authenticate(
     socket: SocketRef,
-    TryData(auth): TryData<Handshake>,
+    TryData(auth): TryData<HandshakeAuth>,
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
-    let Ok(Handshake { token }) = auth else {
+    let peer = socket
+        .req_parts()
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
+    let ip = app.limits.client_ip(peer, &socket.req_parts().headers);
+    if app.limits.handshakes.take(&ip).is_err() {
+        app.metrics.limited(Limit::Handshakes);
+        app.metrics.handshake(Handshake::Limited);
+        return Err(Refused("rate_limited"));
+    }
+    let Ok(HandshakeAuth { token }) = auth else {
+        app.metrics.handshake(Handshake::Unauthorized);
         return Err(Refused("unauthorized"));
     };
-    match app.accounts.authenticate(&token).await {
-        Ok(identity) => {
-            let conn = app.connections.new_conn(identity);
+    match app.accounts.verify(&token).await {
+        Ok(verified) => {
+            let identity = verified.identity;
+            let conn = app.connections.new_conn(verified);
             socket.extensions.insert(conn.clone());
             // Everything that must hold from the first event on happens here, before the server
             // confirms the connection: the connect handler runs later, as a task of its own, and
@@ -112,12 +126,21 @@ async fn authenticate(
                 let user = identity.user_id;
                 socket.join([user_room(user), user_node_room(user, app.cluster.node())]);
             }
-            app.connections.add(conn, socket.clone());
+            if app.connections.add(conn, socket.clone()).is_err() {
+                app.metrics.limited(Limit::ConnectionsPerUser);
+                app.metrics.handshake(Handshake::Limited);
+                return Err(Refused("too_many_connections"));
+            }
+            app.metrics.handshake(Handshake::Accepted);
             Ok(())
         }
-        Err(Error::Unavailable) => Err(Refused("unavailable")),
+        Err(Error::Unavailable) => {
+            app.metrics.handshake(Handshake::Unavailable);
+            Err(Refused("unavailable"))
+        }
         Err(error) => {
             error.log("handshake");
+            app.metrics.handshake(Handshake::Unauthorized);
             Err(Refused("unauthorized"))
         }
     }

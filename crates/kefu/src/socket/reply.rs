@@ -19,6 +19,8 @@ pub struct Reply {
     ack: AckSender,
     has_ack: bool,
     socket: SocketRef,
+    /// The connection's event allowance had room for this event.
+    within_rate: bool,
 }
 
 impl FromMessageParts<Adapter> for Reply {
@@ -29,15 +31,31 @@ impl FromMessageParts<Adapter> for Reply {
         v: &mut Value,
         ack_id: &Option<i64>,
     ) -> Result<Self, Infallible> {
+        // Counted as the event arrives, before its handler's task is spawned.
+        let within_rate = s
+            .extensions
+            .get::<Arc<super::connections::Conn>>()
+            .is_none_or(|conn| conn.try_event());
         Ok(Self {
             ack: AckSender::from_message_parts(s, v, ack_id)?,
             has_ack: ack_id.is_some(),
             socket: SocketRef::from(s.clone()),
+            within_rate,
         })
     }
 }
 
 impl Reply {
+    /// The reply, when the connection is within its event rate; otherwise the sender is told
+    /// `rate_limited` and the event is dropped without any work done for it.
+    pub fn admit(self, event: &str) -> Option<Self> {
+        if self.within_rate {
+            return Some(self);
+        }
+        self.error(event, &Error::rate_limited("too many events, slow down"));
+        None
+    }
+
     pub fn ok<T: Serialize + ?Sized>(self, data: &T) {
         if let Err(e) = self.ack.send(data) {
             tracing::debug!(error = %e, "ack not sent");

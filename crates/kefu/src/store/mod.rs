@@ -30,7 +30,7 @@ pub use messages::{HistoryPage, NewMessage, Page, StoredMessage};
 pub use notes::Note;
 pub use reports::{ConversationFacts, Rated};
 pub use routing::{AgentLoad, Assignment, ConversationSummary, Created};
-pub use users::{NewUser, UserRecord};
+pub use users::{NewUser, Revocation, UserRecord};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/mysql");

@@ -4,6 +4,15 @@ use super::{Store, StoreError, optional_text, sql, text};
 use crate::domain::{Role, User, UserId, now_millis};
 
 /// A user row, with what only the server may see.
+/// An account whose tokens were revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    pub user: UserId,
+    /// Tokens issued before this time (milliseconds) are refused.
+    pub valid_from: i64,
+    pub disabled: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct UserRecord {
     pub user: User,
@@ -166,6 +175,40 @@ impl Store {
                 .await?
         };
         Ok(result.rows_affected() == 1)
+    }
+
+    /// Revokes every token of `id` issued so far (a sign-out).
+    pub async fn revoke_tokens(&self, id: UserId) -> Result<(), StoreError> {
+        sqlx::query(sql!(
+            self,
+            "UPDATE users SET tokens_valid_from = ? WHERE id = ?"
+        ))
+        .bind(crate::domain::now_millis())
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Accounts whose tokens were revoked at or after `since` (milliseconds): each with the time
+    /// its valid tokens start from and whether it is disabled.
+    pub async fn revoked_since(&self, since: i64) -> Result<Vec<Revocation>, StoreError> {
+        sqlx::query(sql!(
+            self,
+            "SELECT id, tokens_valid_from, disabled FROM users WHERE tokens_valid_from >= ?"
+        ))
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Revocation {
+                user: UserId(row.try_get("id")?),
+                valid_from: row.try_get("tokens_valid_from")?,
+                disabled: row.try_get::<i64, _>("disabled")? != 0,
+            })
+        })
+        .collect()
     }
 
     pub async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<(), StoreError> {

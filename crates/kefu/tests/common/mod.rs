@@ -125,6 +125,11 @@ pub fn settings(data_dir: PathBuf, database_url: Option<String>) -> Settings {
         database_url,
         admin_password: Some(kefu::config::Secret::new(ADMIN_PASSWORD)),
         log: std::env::var("KEFU_LOG").unwrap_or_else(|_| "warn".into()),
+        // Every client of a test comes from 127.0.0.1: tests of the per-address limits turn
+        // them on.
+        visitor_rate_per_minute: 0,
+        handshake_rate_limit: 0,
+        login_failures_per_minute: 0,
         ..Settings::default()
     }
 }
@@ -337,6 +342,8 @@ impl Process {
             .arg(data_dir)
             .env("KEFU_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("KEFU_MESSAGE_RATE_LIMIT", "0")
+            .env("KEFU_VISITOR_RATE_PER_MINUTE", "0")
+            .env("KEFU_HANDSHAKE_RATE_LIMIT", "0")
             .env("KEFU_LOG", "warn")
             .env_remove("KEFU_DATABASE_URL")
             .stdout(std::process::Stdio::piped())
