@@ -1,10 +1,21 @@
 // Browser tests of the admin page against the real server: creating agents, seeing them come online
 // (list and node), disabling one (its console is signed out and cannot sign in) and enabling it again,
-// and a token that is not an admin's.
+// and a token that is not an admin's. And signing out, which signs the account out everywhere.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { io } from "socket.io-client";
-import { adminToken, createAgent, launchBrowser, newContext, screenshot, signIn, startKefu, uiFor } from "./harness.mjs";
+import {
+  adminToken,
+  createAgent,
+  launchBrowser,
+  newContext,
+  screenshot,
+  signIn,
+  startKefu,
+  startUiProxy,
+  storedSession,
+  uiFor,
+} from "./harness.mjs";
 
 let kefu;
 let ui;
@@ -148,7 +159,7 @@ describe("admin page", () => {
       await waitForNode(admin, { connections: 0, onlineAgents: 0 });
 
       // The agent's console says why and shows the sign-in form, rather than reconnecting.
-      await agent.getByTestId("login-notice").filter({ hasText: "this account has been disabled" }).waitFor({ timeout: 10_000 });
+      await agent.getByTestId("login-notice").filter({ hasText: "an administrator has disabled it" }).waitFor({ timeout: 10_000 });
       assert.equal(await agent.getByTestId("connection-state").count(), 0);
       assert.equal(await agent.evaluate(() => window.localStorage.getItem("kefu.session.console")), null);
       await screenshot(agent, "console-account-disabled");
@@ -255,6 +266,106 @@ describe("admin page", () => {
       await page.getByTestId("login-notice").filter({ hasText: "Your session has ended" }).waitFor();
     } finally {
       await ctx.close();
+    }
+  });
+});
+
+/** The status of `GET /api/me` with this token, straight at the server. */
+async function meStatus(token) {
+  const res = await fetch(`${kefu.url}/api/me`, { headers: { authorization: `Bearer ${token}` } });
+  await res.body?.cancel();
+  return res.status;
+}
+
+/** The sign-in form's button (the admin page's agent search matches the label "Username" too). */
+const signInForm = (page) => page.getByRole("button", { name: "Sign in", exact: true });
+
+describe("signing out", () => {
+  it("signs the agent out in every tab and on every device, and the token stops working", async () => {
+    const erin = await createAgent(kefu, "erin", "Erin Wu");
+    // Two browsers with storage of their own: only the server can tell the second one.
+    const here = await newContext(browser);
+    const elsewhere = await newContext(browser);
+    try {
+      const tab = await here.newPage();
+      const other = await elsewhere.newPage();
+      for (const page of [tab, other]) {
+        await signIn(page, ui.url, "/console", "erin", erin.password);
+        await page.getByText("No conversations yet").waitFor();
+      }
+      const { token } = await storedSession(tab, "console");
+      const { token: otherToken } = await storedSession(other, "console");
+      assert.notEqual(token, otherToken);
+      assert.equal(await meStatus(token), 200);
+      assert.equal(await meStatus(otherToken), 200);
+
+      const started = Date.now();
+      const logout = tab.waitForRequest((r) => new URL(r.url()).pathname === "/api/logout" && r.method() === "POST");
+      await tab.getByTestId("logout").click();
+      assert.equal((await logout).headers().authorization, `Bearer ${token}`);
+      // Here: the sign-in form, without a notice (the agent chose to), nothing stored.
+      await signInForm(tab).waitFor();
+      assert.equal(await tab.getByTestId("login-notice").count(), 0);
+      assert.equal(await storedSession(tab, "console"), null);
+      // Both tokens are refused from now on.
+      assert.equal(await meStatus(token), 401);
+      assert.equal(await meStatus(otherToken), 401);
+
+      // Elsewhere: its connection was closed and the reconnect refused, so it signs out and says why,
+      // within a few seconds of the click.
+      await other.getByTestId("login-notice").filter({ hasText: "signed out on another tab or device" }).waitFor({ timeout: 5000 });
+      await signInForm(other).waitFor();
+      assert.ok(Date.now() - started < 5000, `signed out elsewhere after ${Date.now() - started} ms`);
+      assert.equal(await storedSession(other, "console"), null);
+      assert.equal(await other.getByTestId("connection-state").count(), 0);
+      await screenshot(other, "console-signed-out-elsewhere");
+
+      // Signing in again works, with a new token.
+      await signIn(tab, ui.url, "/console", "erin", erin.password);
+      await tab.getByText("No conversations yet").waitFor();
+      assert.equal(await meStatus((await storedSession(tab, "console")).token), 200);
+    } finally {
+      await here.close();
+      await elsewhere.close();
+    }
+  });
+
+  it("signs the admin out, and the token stops working", async () => {
+    const ctx = await newContext(browser);
+    try {
+      const page = await ctx.newPage();
+      await signIn(page, ui.url, "/admin", "admin", kefu.adminPassword);
+      await row(page, "admin").waitFor();
+      const { token } = await storedSession(page, "admin");
+      assert.equal(await meStatus(token), 200);
+      await page.getByTestId("logout").click();
+      await signInForm(page).waitFor();
+      assert.equal(await page.getByTestId("login-notice").count(), 0);
+      assert.equal(await storedSession(page, "admin"), null);
+      assert.equal(await meStatus(token), 401);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it("signs out even when the server cannot be told", async () => {
+    const fay = await createAgent(kefu, "fay", "Fay Chen");
+    const proxy = await startUiProxy(kefu.url);
+    const ctx = await newContext(browser);
+    try {
+      const page = await ctx.newPage();
+      await signIn(page, proxy.url, "/console", "fay", fay.password);
+      await page.getByText("No conversations yet").waitFor();
+      const { token } = await storedSession(page, "console");
+      proxy.setBlocked(true);
+      await page.getByTestId("logout").click();
+      await signInForm(page).waitFor({ timeout: 10_000 });
+      assert.equal(await storedSession(page, "console"), null);
+      // The server never heard of it.
+      assert.equal(await meStatus(token), 200);
+    } finally {
+      await ctx.close();
+      await proxy.close();
     }
   });
 });

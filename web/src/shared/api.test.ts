@@ -25,6 +25,35 @@ describe("api", () => {
     expect(fetch).toHaveBeenCalledWith("/api/agents/7", expect.objectContaining({ method: "PATCH", body: '{"disabled":true}' }));
   });
 
+  it("signs the account out with a bodiless POST carrying the token, and takes the 204", async () => {
+    const fetch = vi.fn(async () => new Response(null, { status: 204 }));
+    vi.stubGlobal("fetch", fetch);
+    await expect(api.logout("tok")).resolves.toBeNull();
+    expect(fetch).toHaveBeenCalledExactlyOnceWith(
+      "/api/logout",
+      expect.objectContaining({ method: "POST", body: undefined, headers: expect.objectContaining({ authorization: "Bearer tok" }) }),
+    );
+  });
+
+  it("reports a logout with a token the server no longer accepts as unauthorized", async () => {
+    answer(401, JSON.stringify({ error: { code: "unauthorized", message: "sign in again" } }));
+    await expect(api.logout("revoked")).rejects.toMatchObject({ status: 401, code: "unauthorized" });
+  });
+
+  it("gives up a logout when its signal aborts", async () => {
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(
+        (_path: string, init: RequestInit) =>
+          new Promise<Response>((_resolve, reject) => init.signal?.addEventListener("abort", () => reject(init.signal?.reason))),
+      ),
+    );
+    const abort = new AbortController();
+    const pending = api.logout("tok", abort.signal);
+    abort.abort();
+    await expect(pending).rejects.toMatchObject({ status: 0, code: "network" });
+  });
+
   it("turns kefu's error body into its code", async () => {
     answer(403, JSON.stringify({ error: { code: "forbidden", message: "admins only" } }));
     await expect(api.nodes("tok")).rejects.toMatchObject({ status: 403, code: "forbidden", message: "admins only" });

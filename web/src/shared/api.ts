@@ -57,7 +57,14 @@ export function codeOfBareStatus(status: number): ErrorCode | "network" {
   return "invalid_payload";
 }
 
-async function send(method: string, path: string, body: unknown, token: string | undefined, accept: string): Promise<Response> {
+async function send(
+  method: string,
+  path: string,
+  body: unknown,
+  token: string | undefined,
+  accept: string,
+  signal?: AbortSignal,
+): Promise<Response> {
   const headers: Record<string, string> = { accept };
   let payload: BodyInit | undefined;
   if (body instanceof FormData) {
@@ -70,7 +77,7 @@ async function send(method: string, path: string, body: unknown, token: string |
   if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;
   try {
-    res = await fetch(path, { method, headers, body: payload });
+    res = await fetch(path, { method, headers, body: payload, signal });
   } catch (e) {
     throw new ApiError(0, "network", e instanceof Error ? e.message : String(e));
   }
@@ -87,8 +94,8 @@ async function send(method: string, path: string, body: unknown, token: string |
   return res;
 }
 
-async function request<T>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
-  const res = await send(method, path, body, token, "application/json");
+async function request<T>(method: string, path: string, body?: unknown, token?: string, signal?: AbortSignal): Promise<T> {
+  const res = await send(method, path, body, token, "application/json", signal);
   let data: unknown = null;
   try {
     data = await res.json();
@@ -125,6 +132,11 @@ const path = encodeURIComponent;
 export const api = {
   createVisitor: (body: VisitorRequest = {}) => request<SessionResponse>("POST", "/api/visitors", body),
   login: (body: LoginRequest) => request<SessionResponse>("POST", "/api/login", body),
+  /**
+   * Signs the account out everywhere: every token it was issued stops working and its connections
+   * close, in every tab and on every device. `signal` gives up waiting (the server may still do it).
+   */
+  logout: (token: string, signal?: AbortSignal) => request<null>("POST", "/api/logout", undefined, token, signal),
   me: (token: string) => request<MeResponse>("GET", "/api/me", undefined, token),
   createAgent: (token: string, body: CreateAgentRequest) =>
     request<CreateAgentResponse>("POST", "/api/agents", body, token),

@@ -74,7 +74,8 @@ const en = {
   "login.notStaff": "This account can't use the agent console.",
   "login.notAdmin": "This account is not an administrator.",
   logout: "Sign out",
-  "signedOut.revoked": "You were signed out: this account has been disabled. Ask an administrator to enable it again.",
+  "signedOut.revoked":
+    "You were signed out: this account signed out on another tab or device, or an administrator has disabled it.",
   "signedOut.expired": "Your session has ended. Please sign in again.",
   "signedOut.notAdmin": "You were signed out: this account is not an administrator.",
   "admin.title": "Administration",
@@ -359,7 +360,7 @@ const zhCN: Dictionary = {
   "login.notStaff": "该账号不能使用客服工作台。",
   "login.notAdmin": "该账号不是管理员。",
   logout: "退出登录",
-  "signedOut.revoked": "您已被退出登录：该账号已被停用。如需继续使用，请联系管理员重新启用。",
+  "signedOut.revoked": "您已被退出登录：该账号已在其他标签页或设备上退出登录，或已被管理员停用。",
   "signedOut.expired": "登录已失效，请重新登录。",
   "signedOut.notAdmin": "您已被退出登录：该账号不是管理员。",
   "admin.title": "管理后台",

@@ -95,7 +95,7 @@ export interface ChatHandlers {
   resync?(): void | Promise<void>;
   /**
    * The server refused the token. `revoked` when it had just closed a working connection and then
-   * refused the token (the account was disabled); `expired` otherwise.
+   * refused the token (the account was disabled, or signed out everywhere); `expired` otherwise.
    */
   unauthorized?(reason: UnauthorizedReason): void;
 }
@@ -183,8 +183,8 @@ export function useChatSocket(opts: ChatSocketOptions) {
     if (closed) return;
     state.value = offlineOr("reconnecting");
     // The client does not reconnect by itself after a server-side disconnect. The server does that to
-    // a connection that cannot keep up (reconnect and resync) and to a disabled account (the new
-    // handshake is then refused as unauthorized, and the user is told).
+    // a connection that cannot keep up (reconnect and resync) and to an account that was disabled or
+    // signed out everywhere (the new handshake is then refused as unauthorized, and the user is told).
     if (reason === "io server disconnect") {
       closedByServer = true;
       socket.connect();
