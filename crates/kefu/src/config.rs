@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// Address of the HTTP + Socket.IO listener.
     pub listen: SocketAddr,
+    /// TLS certificate chain and private key (PEM files): with both, the listener speaks HTTPS and
+    /// WSS itself, without a proxy in front.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Where the SQLite database, the generated JWT secret and uploads live.
     pub data_dir: PathBuf,
     /// `sqlite://…`, `mysql://…` or `postgres://…`; default: `sqlite://<data_dir>/kefu.db`.
@@ -36,6 +40,10 @@ pub struct Settings {
     pub node_timeout_ms: u64,
     /// Password of the `admin` user, created on first start when no admin exists.
     pub admin_password: Option<Secret>,
+    /// Encryption at rest of message and note content: keys written `id:base64` (32 bytes), the
+    /// first sealing new content, every one opening what it sealed. Empty: content is stored as
+    /// it is.
+    pub encryption_keys: Vec<Secret>,
     /// HS256 secret; default: generated once and kept in `<data_dir>/jwt-secret`.
     pub jwt_secret: Option<Secret>,
     /// Lifetime of visitor tokens, in seconds (default 30 days).
@@ -106,6 +114,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            tls_cert: None,
+            tls_key: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
             database_max_connections: 8,
@@ -115,6 +125,7 @@ impl Default for Settings {
             node_timeout_ms: 3000,
             admin_password: None,
             jwt_secret: None,
+            encryption_keys: Vec::new(),
             customer_token_ttl: 30 * 24 * 3600,
             staff_token_ttl: 12 * 3600,
             max_message_bytes: 8 * 1024,

@@ -97,6 +97,7 @@ pub struct Server {
     stop_cluster: CancellationToken,
     /// What an operator should read once: generated credentials, demo logins.
     pub notes: Vec<String>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
@@ -108,8 +109,15 @@ impl Server {
                 settings.data_dir.display()
             )
         })?;
-        let store =
-            Store::open(&settings.database_url(), settings.database_max_connections).await?;
+        let keys: Vec<String> = settings
+            .encryption_keys
+            .iter()
+            .map(|k| k.expose().to_owned())
+            .collect();
+        let store = Store::open(&settings.database_url(), settings.database_max_connections)
+            .await?
+            .with_encryption_keys(&keys)
+            .context("KEFU_ENCRYPTION_KEYS")?;
         if settings.redis_url.is_some() && settings.jwt_secret.is_none() {
             anyhow::bail!(
                 "several nodes (a Redis URL) must share one token secret: set KEFU_JWT_SECRET \
@@ -122,6 +130,13 @@ impl Server {
                  set KEFU_DATABASE_URL"
             );
         }
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(http::serve::tls_acceptor(cert, key)?),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "TLS needs both KEFU_TLS_CERT and KEFU_TLS_KEY (--tls-cert, --tls-key)"
+            ),
+        };
         let secret = Auth::load_or_create_secret(
             settings.jwt_secret.as_ref().map(|s| s.expose()),
             &settings.data_dir,
@@ -212,11 +227,17 @@ impl Server {
             stop_writers,
             stop_cluster,
             notes,
+            tls,
         })
     }
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, closes every socket, finishes the
@@ -243,7 +264,7 @@ impl Server {
             .layer(socket_layer)
             .layer(axum::middleware::from_fn_with_state(
                 (self.state.clone(), http::PollingRequests::default()),
-                http::cap_polling,
+                http::guard_polling,
             ))
             .layer(axum::middleware::from_fn_with_state(
                 self.state.clone(),
@@ -274,28 +295,14 @@ impl Server {
             .spawn(recheck_tokens(self.state.clone(), stop_sweeper.clone()));
 
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, "listening");
-        let closing_io = io.clone();
-        let stopping = Arc::new(tokio::sync::Notify::new());
-        let stopped = stopping.clone();
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing connections");
-            closing_io.close().await;
-            stopping.notify_one();
-        });
-        // A long-polling request of a session that never joined a namespace is not closed by
-        // `io.close()` and would hold the shutdown until its next ping: past a short grace, the
-        // requests still open are dropped.
-        let grace = async {
-            stopped.notified().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        tokio::select! {
-            served = serving => served.context("serving HTTP")?,
-            () = grace => tracing::info!("dropping requests still open after {SHUTDOWN_GRACE:?}"),
-        }
+        tracing::info!(%addr, tls = self.tls.is_some(), "listening");
+        let open = http::serve::serve(listener, app, self.tls.take(), shutdown).await;
+        tracing::info!("shutting down: closing connections");
+        // Closing the sockets ends their long-polling requests too; what is left of HTTP gets a
+        // short grace (a long-polling request of a session that never joined a namespace would
+        // otherwise hold the shutdown until its next ping).
+        io.close().await;
+        open.close(SHUTDOWN_GRACE).await;
 
         stop_sweeper.cancel();
         self.stop_writers.cancel();

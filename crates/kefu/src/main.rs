@@ -50,6 +50,14 @@ struct Flags {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     demo: bool,
+    /// TLS certificate chain, PEM (KEFU_TLS_CERT); with --tls-key, the server speaks HTTPS and WSS.
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM (KEFU_TLS_KEY).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<PathBuf>,
     /// Log filter, e.g. info or kefu=debug (KEFU_LOG).
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,33 +159,40 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
-    println!("kefu listening on http://{addr}");
-    println!("  customer chat:  http://{addr}/chat");
-    println!("  agent console:  http://{addr}/console");
-    println!("  admin:          http://{addr}/admin");
+    // Signals are caught from here on: a SIGTERM right after "listening" still stops cleanly.
+    let shutdown = shutdown_signal();
+    let scheme = server.scheme();
+    println!("kefu listening on {scheme}://{addr}");
+    println!("  customer chat:  {scheme}://{addr}/chat");
+    println!("  agent console:  {scheme}://{addr}/console");
+    println!("  admin:          {scheme}://{addr}/admin");
     for note in &server.notes {
         println!("  {note}");
     }
-    server.serve(listener, shutdown_signal()).await
+    server.serve(listener, shutdown).await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM or Ctrl-C, caught from the moment this is called.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let terminate = async {
+            match terminate.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 on_every_backend!(
     signing_out_revokes_every_token_of_the_account_and_closes_its_sockets,
     a_revocation_made_elsewhere_closes_the_socket_at_the_next_check,
+    content_is_encrypted_at_rest_and_its_keys_rotate,
 );
 
 async fn wait_closed(client: &Client, within: Duration) -> bool {
@@ -617,4 +618,401 @@ async fn new_long_polling_sessions_are_capped_while_websocket_still_connects() {
         1.0
     );
     server.stop().await;
+}
+
+/// A raw request on a fresh TCP connection: the status line's code, or `None` when the server
+/// closed the connection without one.
+async fn raw_status(base: &str, request: &[u8]) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    // The server may answer and close before it read everything; that is fine here.
+    let _ = tcp.write_all(request).await;
+    let mut head = [0u8; 12];
+    match tokio::time::timeout(Duration::from_secs(20), tcp.read_exact(&mut head)).await {
+        Ok(Ok(_)) => std::str::from_utf8(&head[9..12]).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_headers_get_431_and_the_server_keeps_serving() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    assert_eq!(raw_status(&server.base, big.as_bytes()).await, Some(431));
+    let many: String = (0..5000).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let many = format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many}\r\n");
+    assert_eq!(raw_status(&server.base, many.as_bytes()).await, Some(431));
+    let fine = b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    assert_eq!(raw_status(&server.base, fine).await, Some(200));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection is closed");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(20),
+        "closed after {waited:?}, the header deadline being 10 s"
+    );
+    let (status, _) = server.get("/healthz").await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_polling_upload_sent_byte_by_byte_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(Backend::Sqlite).await;
+    let http = reqwest::Client::new();
+    let handshake = format!("{}/socket.io/?EIO=4&transport=polling", server.base);
+    let open = http
+        .get(&handshake)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nhost: x\r\n\
+         content-type: text/plain\r\ncontent-length: 1000\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let trickle = async {
+        loop {
+            if tcp.write_all(b"4").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(40), trickle).await;
+    let waited = started.elapsed();
+    let mut answer = vec![0u8; 12];
+    let _ = tcp.read(&mut answer).await;
+    assert!(
+        waited < Duration::from_secs(30),
+        "the upload is cut off after its 20 s deadline, not left open ({waited:?})"
+    );
+    let (status, _) = server.get("/healthz").await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
+
+/// A certificate authority and a certificate for `localhost` signed by it, in PEM files under
+/// `dir`: (certificate path, key path, the authority's certificate).
+fn test_certificate(
+    dir: &std::path::Path,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    rustls::pki_types::CertificateDer<'static>,
+) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, leaf.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (cert_path, key_path, ca.der().clone())
+}
+
+async fn tls_connect(
+    base: &str,
+    ca: &rustls::pki_types::CertificateDer<'static>,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await.expect("TLS handshake")
+}
+
+/// The next text frame that is not an Engine.IO ping.
+async fn next_text(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    >,
+) -> String {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match ws.next().await.expect("a frame").unwrap() {
+            Message::Text(text) if text.as_str() != "2" => return text.to_string(),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_certificate_the_server_speaks_https_and_wss() {
+    use futures_util::SinkExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = common::temp_dir();
+    let (cert, key, ca) = test_certificate(&dir.join("tls"));
+    let server = TestServer::start_with(Backend::Sqlite, |s| {
+        s.tls_cert = Some(cert);
+        s.tls_key = Some(key);
+    })
+    .await;
+
+    // HTTPS
+    let mut tls = tls_connect(&server.base, &ca).await;
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("ok"), "{answer}");
+
+    // Plain HTTP on the TLS port is refused.
+    assert_eq!(
+        raw_status(&server.base, b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await,
+        None
+    );
+
+    // WSS, with a visitor's token (made here: the test's HTTP client speaks no TLS).
+    let (token, user) = server
+        .state
+        .accounts
+        .create_visitor(None, None)
+        .await
+        .unwrap();
+    let id = user.id.to_string();
+    let tls = tls_connect(&server.base, &ca).await;
+    let (mut ws, _) = tokio_tungstenite::client_async(
+        "wss://localhost/socket.io/?EIO=4&transport=websocket",
+        tls,
+    )
+    .await
+    .expect("WebSocket over TLS");
+    assert!(next_text(&mut ws).await.starts_with("0{"), "Engine.IO open");
+    ws.send(Message::text(format!(r#"40{{"token":"{token}"}}"#)))
+        .await
+        .unwrap();
+    assert!(
+        next_text(&mut ws).await.starts_with("40{\"sid\""),
+        "Socket.IO connected"
+    );
+    ws.send(Message::text(format!(
+        r#"421["login",{{"userId":"{id}"}}]"#
+    )))
+    .await
+    .unwrap();
+    let ack = loop {
+        let text = next_text(&mut ws).await;
+        if text.starts_with("431") {
+            break text;
+        }
+    };
+    assert!(ack.contains("\"ok\":true"), "{ack}");
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_without_its_key_or_with_another_key_is_refused_at_start() {
+    let dir = common::temp_dir();
+    let (cert, _key, _) = test_certificate(&dir.join("a"));
+    let (_, other_key, _) = test_certificate(&dir.join("b"));
+    let mut settings = common::settings(dir.clone(), None);
+    settings.tls_cert = Some(cert.clone());
+    let error = kefu::Server::open(settings.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("both"), "{error:#}");
+    settings.tls_key = Some(other_key);
+    let error = kefu::Server::open(settings.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{error:#}").contains("does not match"), "{error:#}");
+    settings.tls_key = Some(dir.join("missing.pem"));
+    let error = kefu::Server::open(settings).await.err().expect("refused");
+    assert!(format!("{error:#}").contains("missing.pem"), "{error:#}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+const KEY_1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const KEY_2: &str = "k2:HxwdHhscGRoXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=";
+
+/// What the database holds: (content, key_id) of every row of `table`, oldest first.
+async fn stored_rows(server: &TestServer, table: &str) -> Vec<(String, Option<String>)> {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&server.state.settings.database_url())
+        .await
+        .unwrap();
+    let rows = sqlx::query(&format!("SELECT content, key_id FROM {table} ORDER BY id"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows.iter()
+        .map(|r| {
+            // MySQL's MEDIUMTEXT comes through the Any driver as bytes.
+            let content = r
+                .try_get::<String, _>("content")
+                .unwrap_or_else(|_| String::from_utf8(r.get::<Vec<u8>, _>("content")).unwrap());
+            (content, r.get::<Option<String>, _>("key_id"))
+        })
+        .collect()
+}
+
+async fn history_contents(client: &Client) -> Value {
+    let ack = client.call("history", json!({})).await.unwrap();
+    if ack["ok"] != true {
+        return ack;
+    }
+    ack["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].clone())
+        .collect()
+}
+
+async fn content_is_encrypted_at_rest_and_its_keys_rotate(backend: Backend) {
+    let keys = |list: &[&str]| -> Vec<kefu::config::Secret> {
+        list.iter().map(|k| kefu::config::Secret::new(*k)).collect()
+    };
+    let mut server = TestServer::start_with(backend, |s| s.encryption_keys = keys(&[KEY_1])).await;
+    let (agent_token, agent_id) = server.agent("alice").await;
+    let (visitor_token, visitor_id) = server.visitor().await;
+    {
+        let (agent, _) = server.login(&agent_token, &agent_id).await;
+        let (visitor, _) = server.login(&visitor_token, &visitor_id).await;
+        let ack = visitor
+            .call(
+                "private_message",
+                json!({"content": "my order 4711 never came"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ack["ok"], true, "{ack}");
+        let ack = agent
+            .call(
+                "note",
+                json!({"peerId": visitor_id, "content": "order 4711: refund"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ack["ok"], true, "{ack}");
+        assert_eq!(
+            history_contents(&visitor).await,
+            json!(["my order 4711 never came"])
+        );
+    }
+    for table in ["messages", "notes"] {
+        let rows = stored_rows(&server, table).await;
+        assert_eq!(rows.len(), 1, "{table}");
+        assert!(
+            !rows[0].0.contains("4711"),
+            "{table} holds ciphertext: {}",
+            rows[0].0
+        );
+        assert_eq!(rows[0].1.as_deref(), Some("k1"), "{table}");
+    }
+
+    // A new key seals from now on; the old one still opens what it sealed.
+    server
+        .restart_with(|s| s.encryption_keys = keys(&[KEY_2, KEY_1]))
+        .await;
+    {
+        let (agent, _) = server.login(&agent_token, &agent_id).await;
+        let (visitor, _) = server.login(&visitor_token, &visitor_id).await;
+        let ack = visitor
+            .call("private_message", json!({"content": "still waiting, 4711"}))
+            .await
+            .unwrap();
+        assert_eq!(ack["ok"], true, "{ack}");
+        assert_eq!(
+            history_contents(&visitor).await,
+            json!(["my order 4711 never came", "still waiting, 4711"])
+        );
+        let notes = agent
+            .call("notes", json!({"peerId": visitor_id}))
+            .await
+            .unwrap();
+        assert_eq!(
+            notes["notes"][0]["content"], "order 4711: refund",
+            "{notes}"
+        );
+    }
+    let keys_used: Vec<Option<String>> = stored_rows(&server, "messages")
+        .await
+        .into_iter()
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(keys_used, [Some("k1".to_owned()), Some("k2".to_owned())]);
+
+    // Without the keys, sealed content cannot be read, and is never shown as ciphertext.
+    server
+        .restart_with(|s| s.encryption_keys = Vec::new())
+        .await;
+    let (visitor, _) = server.login(&visitor_token, &visitor_id).await;
+    let refused = history_contents(&visitor).await;
+    assert_eq!(refused["error"]["code"], "internal", "{refused}");
+    drop(visitor);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_encryption_key_is_refused_at_start() {
+    let dir = common::temp_dir();
+    let mut settings = common::settings(dir.clone(), None);
+    settings.encryption_keys = vec![kefu::config::Secret::new("k1:c2hvcnQ=")];
+    let error = kefu::Server::open(settings).await.err().expect("refused");
+    assert!(format!("{error:#}").contains("32"), "{error:#}");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -5,11 +5,15 @@ mod api;
 mod attachments;
 mod canned;
 pub mod error;
+pub mod serve;
 mod ui;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
 };
 
 use axum::{
@@ -136,7 +140,10 @@ pub async fn check_origin(State(app): State<AppState>, request: Request, next: N
     (StatusCode::FORBIDDEN, body).into_response()
 }
 
-/// Open long-polling requests, counted by [`cap_polling`].
+/// How long a long-polling upload (a POST of at most the largest payload) may take.
+const POLLING_UPLOAD_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Open long-polling requests, counted by [`guard_polling`].
 #[derive(Clone, Default)]
 pub struct PollingRequests(Arc<AtomicUsize>);
 
@@ -148,10 +155,10 @@ impl Drop for Open {
     }
 }
 
-/// Caps the long-polling requests open at once. Past the cap, a new long-polling session is
-/// refused with 503 (its client retries later, or uses WebSocket, which is not capped here); the
-/// sessions already open keep polling.
-pub async fn cap_polling(
+/// Caps the long-polling requests open at once, and the time an upload may take. Past the cap, a
+/// new long-polling session is refused with 503 (its client retries later, or uses WebSocket,
+/// which is not capped here); the sessions already open keep polling.
+pub async fn guard_polling(
     State((app, open)): State<(AppState, PollingRequests)>,
     request: Request,
     next: Next,
@@ -162,7 +169,7 @@ pub async fn cap_polling(
             .uri()
             .query()
             .is_some_and(|q| q.split('&').any(|p| p == "transport=polling"));
-    if cap == 0 || !polling {
+    if !polling {
         return next.run(request).await;
     }
     let is_new_session = request.method() == Method::GET
@@ -172,7 +179,7 @@ pub async fn cap_polling(
             .is_some_and(|q| q.split('&').any(|p| p.starts_with("sid=")));
     let count = open.0.fetch_add(1, Ordering::Relaxed) + 1;
     let guard = Open(open.0.clone());
-    if is_new_session && count > cap {
+    if cap > 0 && is_new_session && count > cap {
         drop(guard);
         app.metrics.limited(Limit::PollingSessions);
         let body = Json(json!({ "error": {
@@ -186,7 +193,23 @@ pub async fn cap_polling(
         )
             .into_response();
     }
-    let response = next.run(request).await;
+    let is_upload = request.method() == Method::POST;
+    let response = if is_upload {
+        // An upload is at most the largest payload: one still coming after this long is a
+        // slowloris holding a request open byte by byte, not a slow network.
+        match tokio::time::timeout(POLLING_UPLOAD_DEADLINE, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                let body = Json(json!({ "error": {
+                    "code": "invalid_payload",
+                    "message": "the long-polling upload took too long",
+                }}));
+                (StatusCode::REQUEST_TIMEOUT, body).into_response()
+            }
+        }
+    } else {
+        next.run(request).await
+    };
     drop(guard);
     response
 }

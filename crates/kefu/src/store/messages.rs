@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use sqlx::{Row, any::AnyRow};
 
-use super::{Dialect, Store, StoreError, optional_text, sql, text};
+use super::{Dialect, Store, StoreError, optional_text, sealing::Sealed, sql, text};
 use crate::domain::{ConversationId, MessageId, UserId, now_millis};
 
 /// A message to store; its `seq` is given by the database transaction.
@@ -52,18 +52,24 @@ pub enum Page {
 
 macro_rules! message_columns {
     () => {
-        "id, conversation_id, seq, sender_id, kind, content, client_msg_id, created_at, attachment_id"
+        "id, conversation_id, seq, sender_id, kind, content, client_msg_id, created_at, attachment_id, key_id"
     };
 }
 
-fn message_from_row(row: &AnyRow) -> Result<StoredMessage, StoreError> {
+fn message_from_row(store: &Store, row: &AnyRow) -> Result<StoredMessage, StoreError> {
+    let conversation_id = ConversationId(row.try_get("conversation_id")?);
+    let content = store.unseal(
+        text(row, "content")?,
+        optional_text(row, "key_id")?,
+        Sealed::Message(conversation_id.0),
+    )?;
     Ok(StoredMessage {
         id: MessageId(row.try_get("id")?),
-        conversation_id: ConversationId(row.try_get("conversation_id")?),
+        conversation_id,
         seq: row.try_get("seq")?,
         sender_id: UserId(row.try_get("sender_id")?),
         kind: text(row, "kind")?,
-        content: text(row, "content")?,
+        content,
         client_msg_id: optional_text(row, "client_msg_id")?,
         created_at: row.try_get("created_at")?,
         duplicate: false,
@@ -117,7 +123,7 @@ impl Store {
                 q = q.bind(sender.0).bind(*key);
             }
             for row in q.fetch_all(&mut *tx).await? {
-                let mut stored = message_from_row(&row)?;
+                let mut stored = message_from_row(self, &row)?;
                 stored.duplicate = true;
                 let key = (
                     stored.sender_id,
@@ -201,25 +207,33 @@ impl Store {
         let mut ids: HashMap<(ConversationId, i64), MessageId> = HashMap::with_capacity(new.len());
         for chunk in new.chunks(ROWS_PER_STATEMENT) {
             let mut query = String::from(
-                "INSERT INTO messages (conversation_id, seq, sender_id, kind, content, client_msg_id, created_at, attachment_id) VALUES ",
+                "INSERT INTO messages (conversation_id, seq, sender_id, kind, content, client_msg_id, created_at, attachment_id, key_id) VALUES ",
             );
-            query.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
+            query.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
             if self.dialect.has_returning() {
                 query.push_str(" RETURNING id, conversation_id, seq");
             }
             let query = self.dialect.dynamic(query);
+            let sealed = chunk
+                .iter()
+                .map(|&i| {
+                    let m = &batch[i];
+                    self.seal(m.content.as_str(), Sealed::Message(m.conversation_id.0))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let mut q = sqlx::query(query.as_ref());
-            for &i in chunk {
+            for (&i, (content, key_id)) in chunk.iter().zip(&sealed) {
                 let m = &batch[i];
                 q = q
                     .bind(m.conversation_id.0)
                     .bind(seqs[i])
                     .bind(m.sender_id.0)
                     .bind(m.kind)
-                    .bind(m.content.as_str())
+                    .bind(content.as_str())
                     .bind(m.client_msg_id.as_deref())
                     .bind(now)
-                    .bind(m.attachment_id);
+                    .bind(m.attachment_id)
+                    .bind(key_id.as_deref());
             }
             let rows = if self.dialect.has_returning() {
                 q.fetch_all(&mut *tx).await?
@@ -323,7 +337,7 @@ impl Store {
                 q = q.bind(conversation.0).bind(*seq);
             }
             for row in q.fetch_all(&self.pool).await? {
-                let message = message_from_row(&row)?;
+                let message = message_from_row(self, &row)?;
                 found.insert(message.conversation_id, message);
             }
         }
@@ -348,7 +362,7 @@ impl Store {
         .bind(conversation.0)
         .fetch_one(&self.pool)
         .await?;
-        message_from_row(&row)
+        message_from_row(self, &row)
     }
 
     /// One page of a conversation, ascending by `seq`.
@@ -403,7 +417,7 @@ impl Store {
         };
         let mut messages = rows
             .iter()
-            .map(message_from_row)
+            .map(|row| message_from_row(self, row))
             .collect::<Result<Vec<_>, _>>()?;
         let has_more = messages.len() > limit as usize;
         messages.truncate(limit as usize);

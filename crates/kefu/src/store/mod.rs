@@ -13,6 +13,7 @@ mod messages;
 mod notes;
 mod reports;
 mod routing;
+pub mod sealing;
 mod users;
 
 use std::{borrow::Cow, str::FromStr, sync::OnceLock, time::Duration};
@@ -163,6 +164,8 @@ impl Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Encryption at rest of message and note content, when keys are configured.
+    sealer: Option<std::sync::Arc<sealing::Sealer>>,
 }
 
 impl Store {
@@ -202,7 +205,49 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("connecting to the {dialect:?} database"))?;
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            dialect,
+            sealer: None,
+        })
+    }
+
+    /// Seals message and note content written from now on with the first of `keys` (`id:base64`),
+    /// and opens what any of them sealed.
+    pub fn with_encryption_keys(mut self, keys: &[String]) -> anyhow::Result<Self> {
+        self.sealer = sealing::Sealer::from_keys(keys)?.map(std::sync::Arc::new);
+        Ok(self)
+    }
+
+    /// Content as it is stored, with the id of the key that sealed it (`None`: plain text).
+    fn seal(
+        &self,
+        plain: &str,
+        what: sealing::Sealed,
+    ) -> Result<(String, Option<String>), StoreError> {
+        match &self.sealer {
+            None => Ok((plain.to_owned(), None)),
+            Some(sealer) => {
+                let (sealed, key) = sealer.seal(plain, what)?;
+                Ok((sealed, Some(key.to_owned())))
+            }
+        }
+    }
+
+    /// The plain text of a stored content column.
+    fn unseal(
+        &self,
+        stored: String,
+        key_id: Option<String>,
+        what: sealing::Sealed,
+    ) -> Result<String, StoreError> {
+        match (key_id, &self.sealer) {
+            (None, _) => Ok(stored),
+            (Some(key), Some(sealer)) => sealer.open(&stored, &key, what),
+            (Some(key), None) => Err(StoreError::Other(sqlx::Error::Decode(
+                format!("content sealed with key {key}, and no KEFU_ENCRYPTION_KEYS").into(),
+            ))),
+        }
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {

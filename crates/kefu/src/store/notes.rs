@@ -3,7 +3,7 @@
 
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, StoreError, sql, text};
+use super::{Store, StoreError, optional_text, sealing::Sealed, sql, text};
 use crate::domain::{ConversationId, UserId, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,13 +16,18 @@ pub struct Note {
     pub created_at: i64,
 }
 
-fn note_from_row(row: &AnyRow) -> Result<Note, StoreError> {
+fn note_from_row(store: &Store, row: &AnyRow) -> Result<Note, StoreError> {
+    let conversation_id = ConversationId(row.try_get("conversation_id")?);
     Ok(Note {
         id: row.try_get("id")?,
-        conversation_id: ConversationId(row.try_get("conversation_id")?),
+        conversation_id,
         author_id: UserId(row.try_get("author_id")?),
         author_name: text(row, "display_name")?,
-        content: text(row, "content")?,
+        content: store.unseal(
+            text(row, "content")?,
+            optional_text(row, "key_id")?,
+            Sealed::Note(conversation_id.0),
+        )?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -35,27 +40,30 @@ impl Store {
         content: &str,
     ) -> Result<Note, StoreError> {
         let now = now_millis();
+        let (sealed, key_id) = self.seal(content, Sealed::Note(conversation.0))?;
         let id: i64 = if self.dialect.has_returning() {
             sqlx::query(sql!(
                 self,
-                "INSERT INTO notes (conversation_id, author_id, content, created_at) VALUES (?, ?, ?, ?) RETURNING id"
+                "INSERT INTO notes (conversation_id, author_id, content, created_at, key_id) VALUES (?, ?, ?, ?, ?) RETURNING id"
             ))
             .bind(conversation.0)
             .bind(author.0)
-            .bind(content)
+            .bind(sealed.as_str())
             .bind(now)
+            .bind(key_id.as_deref())
             .fetch_one(&self.pool)
             .await?
             .try_get("id")?
         } else {
             let result = sqlx::query(sql!(
                 self,
-                "INSERT INTO notes (conversation_id, author_id, content, created_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO notes (conversation_id, author_id, content, created_at, key_id) VALUES (?, ?, ?, ?, ?)"
             ))
             .bind(conversation.0)
             .bind(author.0)
-            .bind(content)
+            .bind(sealed.as_str())
             .bind(now)
+            .bind(key_id.as_deref())
             .execute(&self.pool)
             .await?;
             result.last_insert_id().ok_or(StoreError::NotFound)?
@@ -75,14 +83,14 @@ impl Store {
     pub async fn notes_of(&self, conversation: ConversationId) -> Result<Vec<Note>, StoreError> {
         sqlx::query(sql!(
             self,
-            "SELECT n.id, n.conversation_id, n.author_id, u.display_name, n.content, n.created_at \
+            "SELECT n.id, n.conversation_id, n.author_id, u.display_name, n.content, n.key_id, n.created_at \
              FROM notes n JOIN users u ON u.id = n.author_id WHERE n.conversation_id = ? ORDER BY n.id"
         ))
         .bind(conversation.0)
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(note_from_row)
+        .map(|row| note_from_row(self, row))
         .collect()
     }
 }

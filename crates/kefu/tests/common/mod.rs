@@ -154,15 +154,7 @@ impl TestServer {
         let data_dir = temp_dir();
         let mut settings = settings(data_dir.clone(), db.url.clone());
         configure(&mut settings);
-        kefu::telemetry::init(&settings);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = kefu::Server::open(settings).await.expect("server opens");
-        let state = server.state().clone();
-        let handle = tokio::spawn(server.serve(listener, async move {
-            let _ = rx.await;
-        }));
+        let (base, state, tx, handle) = Self::launch(settings).await;
         Self {
             base,
             state,
@@ -172,6 +164,39 @@ impl TestServer {
             handle: Some(handle),
             http: reqwest::Client::new(),
         }
+    }
+
+    async fn launch(
+        settings: Settings,
+    ) -> (
+        String,
+        kefu::AppState,
+        oneshot::Sender<()>,
+        JoinHandle<anyhow::Result<()>>,
+    ) {
+        kefu::telemetry::init(&settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = kefu::Server::open(settings).await.expect("server opens");
+        let state = server.state().clone();
+        let handle = tokio::spawn(server.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        (base, state, tx, handle)
+    }
+
+    /// Stops gracefully and starts again on the same database and data directory (on a new
+    /// port), with settings changed by `configure`.
+    pub async fn restart_with(&mut self, configure: impl FnOnce(&mut Settings)) {
+        self.stop_keep_database().await;
+        let mut settings = settings(self.data_dir.clone(), self.db.url.clone());
+        configure(&mut settings);
+        let (base, state, tx, handle) = Self::launch(settings).await;
+        self.base = base;
+        self.state = state;
+        self.shutdown = Some(tx);
+        self.handle = Some(handle);
     }
 
     /// Graceful stop; the database stays.

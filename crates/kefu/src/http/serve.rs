@@ -1,0 +1,170 @@
+//! The HTTP/1.1 server under the router: plain TCP or TLS (rustls), with limits a public server
+//! needs that `axum::serve` does not set: a deadline for a request's headers (slowloris), a cap on
+//! their size, and one for the TLS handshake.
+//!
+//! Every connection is told the client's address (`ConnectInfo`), for the per-address limits.
+
+use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{Router, body::Body, extract::ConnectInfo};
+use hyper::{body::Incoming, server::conn::http1};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpListener,
+};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::ServiceExt;
+
+/// A request's headers must arrive within this long after its first byte (or after the previous
+/// request on the connection).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request's line and headers together: larger ones are answered `431`.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// A TLS client must finish its handshake within this long.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an accept error (out of descriptors, say) pauses accepting.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The certificate chain and key of `--tls-cert` and `--tls-key`, as PEM files.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading the TLS certificate {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing the TLS certificate {}", cert.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "{} holds no certificate (PEM, BEGIN CERTIFICATE)",
+        cert.display()
+    );
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the TLS key {} (PEM)", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the TLS key does not match the certificate")?;
+    // HTTP/1.1 only: WebSocket upgrades need it, and every client speaks it.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting and returns, leaving
+/// the open connections to [`OpenConnections::close`].
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> OpenConnections {
+    let open = OpenConnections {
+        tracker: TaskTracker::new(),
+        closing: CancellationToken::new(),
+        dropping: CancellationToken::new(),
+    };
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES);
+    let http = Arc::new(http);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot accept a connection; pausing");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let (app, http, tls) = (app.clone(), http.clone(), tls.clone());
+        let (closing, dropping) = (open.closing.clone(), open.dropping.clone());
+        open.tracker.spawn(async move {
+            let served = async {
+                match tls {
+                    None => serve_connection(tcp, peer, app, &http, closing).await,
+                    Some(tls) => {
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
+                            Ok(Ok(stream)) => {
+                                serve_connection(stream, peer, app, &http, closing).await;
+                            }
+                            Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                            Err(_) => tracing::debug!("TLS handshake timed out"),
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                () = served => {}
+                () = dropping.cancelled() => {}
+            }
+        });
+    }
+    open
+}
+
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    http: &http1::Builder,
+    closing: CancellationToken,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(request.map(Body::new))
+    });
+    let connection = http
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        () = closing.cancelled() => {
+            // Finish the request in flight, then close.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = served {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// The connections still open after the listener stopped.
+pub struct OpenConnections {
+    tracker: TaskTracker,
+    /// Asks each connection to finish its request in flight and close.
+    closing: CancellationToken,
+    /// Drops the connections still open.
+    dropping: CancellationToken,
+}
+
+impl OpenConnections {
+    /// Lets each connection finish its request in flight and close, for at most `grace`; the
+    /// ones still open then are dropped. Upgraded connections (WebSocket) are not waited for:
+    /// they belong to the Socket.IO server, which closes them itself.
+    pub async fn close(self, grace: Duration) {
+        self.closing.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::info!("dropping requests still open after {grace:?}");
+            self.dropping.cancel();
+            self.tracker.wait().await;
+        }
+    }
+}
