@@ -3,9 +3,11 @@
 //! - [`config`]: one typed [`Settings`] from defaults, a TOML file, `KEFU_*` and flags.
 //! - [`domain`]: ids, roles, message content, each parsed once at the edge; no I/O.
 //! - [`store`]: SQLite, MySQL/MariaDB or PostgreSQL through one query set; migrations per dialect.
-//! - [`services`]: accounts and tokens, routing, the chat rules, group commit of messages.
+//! - [`services`]: accounts and tokens, routing, the chat rules, group commit of messages, abuse
+//!   limits.
 //! - [`socket`]: the Socket.IO protocol (docs/protocol.md): handshake auth, thin handlers, delivery.
-//! - [`http`]: the REST API, health checks and the embedded web UI.
+//! - [`http`]: the REST API, health checks and the embedded web UI, over our HTTP/1.1 and TLS loop.
+//! - [`metrics`]: Prometheus counters and histograms.
 //! - [`cluster`]: several nodes on one Redis: the Socket.IO adapter, shared presence, readiness.
 //!
 //! A message goes: socket handler → [`services::chat::Chat::send`] (authorise, validate) → a

@@ -1016,3 +1016,38 @@ async fn a_malformed_encryption_key_is_refused_at_start() {
     assert!(format!("{error:#}").contains("32"), "{error:#}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_handshake_that_never_comes_is_cut_off() {
+    use tokio::io::AsyncReadExt;
+    let dir = common::temp_dir();
+    let (cert, key, ca) = test_certificate(&dir.join("tls"));
+    let server = TestServer::start_with(Backend::Sqlite, |s| {
+        s.tls_cert = Some(cert);
+        s.tls_key = Some(key);
+    })
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), silent.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the silent connection is closed");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(20),
+        "closed after {waited:?}, the handshake deadline being 10 s"
+    );
+    // Meanwhile and after, a real client is served.
+    let mut tls = tls_connect(&server.base, &ca).await;
+    use tokio::io::AsyncWriteExt;
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
