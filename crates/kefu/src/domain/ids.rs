@@ -14,7 +14,8 @@ macro_rules! id_type {
 
         impl $name {
             pub fn parse(value: &str) -> Result<Self, ValidationError> {
-                let valid = !value.is_empty() && value.len() <= 18 && value.bytes().all(|b| b.is_ascii_digit());
+                // At most 19 digits (i64::MAX has 19); the parse below refuses what overflows.
+                let valid = !value.is_empty() && value.len() <= 19 && value.bytes().all(|b| b.is_ascii_digit());
                 match valid.then(|| value.parse::<i64>()) {
                     Some(Ok(id)) if id > 0 => Ok(Self(id)),
                     _ => Err(ValidationError::invalid(concat!($what, " must be a string of digits"))),
@@ -42,8 +43,15 @@ macro_rules! id_type {
                     Text(std::borrow::Cow<'a, str>),
                     Number(u64),
                 }
-                match Raw::deserialize(deserializer)
-                    .map_err(|_| de::Error::custom(concat!($what, " must be a string of digits")))?
+                let raw = Raw::deserialize(deserializer).map_err(|e: D::Error| {
+                    // A missing field keeps serde's own words, which name it.
+                    if e.to_string().starts_with("missing field") {
+                        e
+                    } else {
+                        de::Error::custom(concat!($what, " must be a string of digits"))
+                    }
+                })?;
+                match raw
                 {
                     Raw::Text(text) => Self::parse(&text).map_err(de::Error::custom),
                     Raw::Number(n) => Self::parse(&n.to_string()).map_err(de::Error::custom),

@@ -38,11 +38,12 @@ impl Content {
 pub struct ClientMsgId(String);
 
 impl ClientMsgId {
+    /// In characters, as the protocol and the database columns count them.
     pub const MAX_LEN: usize = 64;
 
     pub fn parse(value: String) -> Result<Self, ValidationError> {
         let printable = value.chars().all(|c| !c.is_control());
-        if value.is_empty() || value.len() > Self::MAX_LEN || !printable {
+        if value.is_empty() || value.chars().count() > Self::MAX_LEN || !printable {
             return Err(ValidationError::invalid(
                 "clientMsgId must be 1 to 64 printable characters",
             ));

@@ -3,6 +3,8 @@
 
 pub mod connections;
 pub mod events;
+#[cfg(test)]
+mod fuzz;
 mod handlers;
 mod reply;
 
