@@ -3,7 +3,9 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State},
+    extract::{
+        ConnectInfo, FromRequest, FromRequestParts, Request, State, rejection::BytesRejection,
+    },
     http::{StatusCode, header, request::Parts},
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -90,8 +92,9 @@ pub struct VisitorRequest {
 pub async fn create_visitor(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
+    let body = body.map_err(|r| ApiError::body(r.status(), r.body_text()))?;
     if let Err(wait) = app.limits.visitors.take(&ip) {
         app.metrics.limited(Limit::Visitors);
         return Err(Error::RateLimited {

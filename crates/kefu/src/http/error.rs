@@ -21,7 +21,18 @@ impl<E: Into<Error>> From<E> for ApiError {
 
 impl ApiError {
     pub fn rejection(rejection: JsonRejection) -> Self {
-        Self(Error::InvalidPayload(rejection.body_text()))
+        Self::body(rejection.status(), rejection.body_text())
+    }
+
+    /// A body that could not be read: too large (413 `too_large`), or not what was expected.
+    pub fn body(status: StatusCode, text: String) -> Self {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Self(Error::TooLarge(
+                "the request body is over the limit of 64 KiB".into(),
+            ))
+        } else {
+            Self(Error::InvalidPayload(text))
+        }
     }
 }
 
@@ -35,7 +46,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable | Error::CannotWrite => StatusCode::SERVICE_UNAVAILABLE,
         Error::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

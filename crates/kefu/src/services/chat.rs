@@ -741,6 +741,11 @@ impl Chat {
         let comment = comment
             .map(|c| c.trim().to_owned())
             .filter(|c| !c.is_empty());
+        if comment.as_ref().is_some_and(|c| c.contains('\0')) {
+            return Err(Error::InvalidPayload(
+                "the comment must not contain NUL characters".into(),
+            ));
+        }
         if comment
             .as_ref()
             .is_some_and(|c| c.chars().count() > MAX_RATING_COMMENT_CHARS)

@@ -38,6 +38,10 @@ pub enum Error {
     Conflict(&'static str),
     #[error("the database is unavailable, nothing was stored; try again")]
     Unavailable,
+    #[error(
+        "the database cannot write (its disk may be full), nothing was stored; try again later"
+    )]
+    CannotWrite,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -61,7 +65,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
-            Error::Unavailable => "unavailable",
+            Error::Unavailable | Error::CannotWrite => "unavailable",
             Error::Other(_) => "internal",
         }
     }
@@ -79,6 +83,7 @@ impl Error {
         match self {
             Error::Other(e) => tracing::error!(error = ?e, "{context} failed"),
             Error::Unavailable => tracing::warn!("{context}: database unavailable"),
+            Error::CannotWrite => tracing::warn!("{context}: the database cannot write"),
             _ => tracing::debug!(code = self.code(), "{context} refused"),
         }
     }
@@ -92,6 +97,10 @@ impl From<StoreError> for Error {
             StoreError::Unavailable(reason) => {
                 tracing::debug!(%reason, "database unavailable");
                 Error::Unavailable
+            }
+            StoreError::CannotWrite(reason) => {
+                tracing::warn!(%reason, "the database cannot write: is its disk full?");
+                Error::CannotWrite
             }
             StoreError::Other(e) => Error::Other(e.into()),
         }

@@ -136,7 +136,7 @@ async fn authenticate(
             app.metrics.handshake(Handshake::Accepted);
             Ok(())
         }
-        Err(Error::Unavailable) => {
+        Err(Error::Unavailable | Error::CannotWrite) => {
             app.metrics.handshake(Handshake::Unavailable);
             Err(Refused("unavailable"))
         }

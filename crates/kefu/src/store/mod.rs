@@ -45,6 +45,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database cannot write: its disk is full or failing (SQLite's FULL and IOERR).
+    #[error("database cannot write: {0}")]
+    CannotWrite(String),
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
 }
@@ -57,8 +60,26 @@ impl From<sqlx::Error> for StoreError {
             E::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_owned())
             }
-            E::Database(db) if is_unavailable_code(db.code().as_deref()) => {
-                StoreError::Unavailable(db.message().to_owned())
+            E::Database(db) => {
+                let dialect = if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    Dialect::Sqlite
+                } else if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some()
+                {
+                    Dialect::Postgres
+                } else {
+                    Dialect::MySql
+                };
+                match unavailability(dialect, db.code().as_deref()) {
+                    Some(Unavailability::CannotWrite) => {
+                        StoreError::CannotWrite(db.message().to_owned())
+                    }
+                    Some(Unavailability::Unavailable) => {
+                        StoreError::Unavailable(db.message().to_owned())
+                    }
+                    None => StoreError::Other(E::Database(db)),
+                }
             }
             E::Io(_)
             | E::PoolTimedOut
@@ -71,24 +92,45 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Error codes that mean "the database cannot take writes right now", as opposed to a bad query.
-fn is_unavailable_code(code: Option<&str>) -> bool {
-    let Some(code) = code else { return false };
-    // SQLite: BUSY(5), LOCKED(6), NOMEM(7), READONLY(8), IOERR(10), FULL(13), CANTOPEN(14), and their extended codes
-    let sqlite = code
-        .parse::<u32>()
-        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14));
-    // PostgreSQL: connection exceptions (08), insufficient resources (53), operator intervention (57)
-    let postgres = ["08", "53", "57"]
-        .iter()
-        .any(|class| code.starts_with(class))
-        && code.len() == 5;
-    // MySQL/MariaDB: server gone or shutting down, lock wait timeout, too many connections
-    let mysql = matches!(
-        code,
-        "HY000" | "08S01" | "40001" | "1040" | "1053" | "1205" | "2006" | "2013"
-    );
-    sqlite || postgres || mysql
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unavailability {
+    /// Busy, locked, unreachable, shutting down: try again.
+    Unavailable,
+    /// The disk is full or failing.
+    CannotWrite,
+}
+
+/// Error codes that mean "the database cannot take writes right now", as opposed to a bad query,
+/// read in the dialect that gave them (a PostgreSQL SQLSTATE is no SQLite code).
+fn unavailability(dialect: Dialect, code: Option<&str>) -> Option<Unavailability> {
+    let code = code?;
+    let unavailable = match dialect {
+        Dialect::Sqlite => match code.parse::<u32>().ok()? & 0xff {
+            // IOERR(10) and FULL(13), with their extended codes
+            10 | 13 => return Some(Unavailability::CannotWrite),
+            // BUSY(5), LOCKED(6), NOMEM(7), READONLY(8), CANTOPEN(14)
+            c => matches!(c, 5 | 6 | 7 | 8 | 14),
+        },
+        // Connection exceptions (08), insufficient resources (53; 53100 is a full disk),
+        // operator intervention (57)
+        Dialect::Postgres if code == "53100" => return Some(Unavailability::CannotWrite),
+        Dialect::Postgres => {
+            code.len() == 5
+                && ["08", "53", "57"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+        }
+        // Disk full (1021, 1114 table full), server gone or shutting down, lock wait timeout,
+        // too many connections
+        Dialect::MySql if matches!(code, "1021" | "1114") => {
+            return Some(Unavailability::CannotWrite);
+        }
+        Dialect::MySql => matches!(
+            code,
+            "HY000" | "08S01" | "40001" | "1040" | "1053" | "1205" | "2006" | "2013"
+        ),
+    };
+    unavailable.then_some(Unavailability::Unavailable)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +227,12 @@ impl Store {
             .max_connections(max_connections.max(1))
             // An unreachable database must turn into `unavailable` quickly, not hang a client.
             .acquire_timeout(Duration::from_secs(5))
+            // When a COMMIT fails (a full disk), SQLite rolls back by itself, sqlx's ROLLBACK then
+            // fails and the connection stays "in a transaction": every later BEGIN on it would be
+            // refused. Such a connection is dropped instead of reused.
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
@@ -351,9 +399,38 @@ mod tests {
 
     #[test]
     fn full_disk_and_lost_connections_count_as_unavailable() {
-        assert!(is_unavailable_code(Some("13")));
-        assert!(is_unavailable_code(Some("57P01")));
-        assert!(!is_unavailable_code(Some("23505")));
-        assert!(!is_unavailable_code(None));
+        use Unavailability::*;
+        assert_eq!(
+            unavailability(Dialect::Sqlite, Some("13")),
+            Some(CannotWrite)
+        );
+        assert_eq!(
+            unavailability(Dialect::Sqlite, Some("778")),
+            Some(CannotWrite)
+        );
+        assert_eq!(
+            unavailability(Dialect::Sqlite, Some("5")),
+            Some(Unavailable)
+        );
+        assert_eq!(
+            unavailability(Dialect::Postgres, Some("57P01")),
+            Some(Unavailable)
+        );
+        assert_eq!(
+            unavailability(Dialect::Postgres, Some("53100")),
+            Some(CannotWrite)
+        );
+        assert_eq!(unavailability(Dialect::Postgres, Some("23505")), None);
+        assert_eq!(unavailability(Dialect::Sqlite, None), None);
+    }
+
+    #[test]
+    fn a_postgres_code_is_not_read_as_an_sqlite_code() {
+        // 22021 (a NUL in text) & 0xff is 5, SQLite's BUSY: it must stay a plain error.
+        assert_eq!(unavailability(Dialect::Postgres, Some("22021")), None);
+        assert_eq!(
+            unavailability(Dialect::MySql, Some("1021")),
+            Some(Unavailability::CannotWrite)
+        );
     }
 }
