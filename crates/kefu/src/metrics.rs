@@ -451,6 +451,51 @@ mod tests {
         );
     }
 
+    /// Every metric an operator's alert or dashboard names, in the files docs/ops ships.
+    fn metric_names_in(text: &str) -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("kefu_") || word.starts_with("process_"))
+            .map(|word| word.to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_alerts_and_the_dashboard_use_only_metrics_that_exist() {
+        let m = Metrics::default();
+        m.handshake(Handshake::Accepted);
+        let served = m.render(&Gauges {
+            connections: 0,
+            users_online: 0,
+            redis_connected: Some(true),
+        });
+        // A series, or a metric's name (a histogram's is only in its `# TYPE` line).
+        let exists = |name: &str| {
+            served.lines().any(|line| {
+                let line = line.strip_prefix("# TYPE ").unwrap_or(line);
+                line.split([' ', '{'])
+                    .next()
+                    .is_some_and(|series| series == name)
+            })
+        };
+        for (file, text) in [
+            ("alerts.yml", include_str!("../../../docs/ops/alerts.yml")),
+            (
+                "grafana-dashboard.json",
+                include_str!("../../../docs/ops/grafana-dashboard.json"),
+            ),
+            ("metrics.md", include_str!("../../../docs/ops/metrics.md")),
+        ] {
+            let names = metric_names_in(text);
+            assert!(names.len() > 5, "{file} names few metrics: {names:?}");
+            for name in names {
+                assert!(
+                    exists(&name),
+                    "{file} uses {name}, which kefu does not serve"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_limit_and_outcome_has_its_own_series() {
         let m = Metrics::default();

@@ -1051,3 +1051,131 @@ async fn a_tls_handshake_that_never_comes_is_cut_off() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_passwords_session_ids_and_message_bodies_stay_out_of_the_log() {
+    let dir = common::temp_dir();
+    // kefu's own code at its most talkative, everything else at the default level.
+    let mut server =
+        common::Process::spawn_with(&dir, None, &[("KEFU_LOG", "info,kefu=debug".to_owned())]);
+    let base = server.base.clone();
+    let (_, admin) = common::post_json(
+        &base,
+        "/api/login",
+        json!({"username": "admin", "password": common::ADMIN_PASSWORD}),
+        None,
+    )
+    .await;
+    let admin = admin["token"].as_str().unwrap().to_owned();
+    let agent_password = "correct-horse-battery-7391";
+    let (status, agent) = common::post_json(
+        &base,
+        "/api/agents",
+        json!({"username": "alice", "password": agent_password}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(status, 201, "{agent}");
+    let (_, alice) = common::post_json(
+        &base,
+        "/api/login",
+        json!({"username": "alice", "password": agent_password}),
+        None,
+    )
+    .await;
+    let alice_token = alice["token"].as_str().unwrap().to_owned();
+    let wrong_password = "wrong-password-5512";
+    let (status, _) = common::post_json(
+        &base,
+        "/api/login",
+        json!({"username": "alice", "password": wrong_password}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (_, visitor) = common::post_json(&base, "/api/visitors", json!({}), None).await;
+    let visitor_token = visitor["token"].as_str().unwrap().to_owned();
+    let visitor_id = visitor["user"]["id"].as_str().unwrap().to_owned();
+
+    let agent = Client::connect(&base, json!({"token": alice_token}))
+        .await
+        .unwrap();
+    agent.call("login", json!({})).await.unwrap();
+    let customer = Client::connect(&base, json!({"token": visitor_token}))
+        .await
+        .unwrap();
+    customer
+        .call("login", json!({"userId": visitor_id}))
+        .await
+        .unwrap();
+    let body = "my card number is 4111-1111-1111-1111";
+    let ack = customer
+        .call("private_message", json!({"content": body}))
+        .await
+        .unwrap();
+    assert_eq!(ack["ok"], true, "{ack}");
+    let note = "customer called about card 4111";
+    agent
+        .call("note", json!({"peerId": visitor_id, "content": note}))
+        .await
+        .unwrap();
+    let forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.forged-signature-8812";
+    assert!(
+        Client::connect(&base, json!({"token": forged}))
+            .await
+            .is_err()
+    );
+    // A long-polling session id, which would let a reader of the log take the session over.
+    let open = reqwest::get(format!("{base}/socket.io/?EIO=4&transport=polling"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let _ = reqwest::get(format!(
+        "{base}/socket.io/?EIO=4&transport=polling&sid={sid}"
+    ))
+    .await;
+    let (status, _) = server_logout(&base, &alice_token).await;
+    assert_eq!(status, 204);
+    drop((agent, customer));
+    assert_eq!(server.terminate(), Some(0));
+
+    assert!(
+        !server.log_lines("signed out").is_empty(),
+        "the log is there and talkative: {:?}",
+        server.log_lines("")
+    );
+    for secret in [
+        alice_token.as_str(),
+        visitor_token.as_str(),
+        admin.as_str(),
+        forged,
+        common::ADMIN_PASSWORD,
+        agent_password,
+        wrong_password,
+        body,
+        "4111-1111",
+        note,
+        sid.as_str(),
+    ] {
+        assert_eq!(
+            server.log_lines(secret),
+            Vec::<String>::new(),
+            "{secret} was logged"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn server_logout(base: &str, token: &str) -> (u16, Value) {
+    common::post_json(base, "/api/logout", json!({}), Some(token)).await
+}
