@@ -368,7 +368,12 @@ async fn recheck_tokens(state: AppState, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         let now = domain::now_millis();
-        let revoked = match state.accounts.revoked_since(since).await {
+        // A database that stopped answering must not hold up a shutdown.
+        let asked = tokio::select! {
+            _ = stop.cancelled() => return,
+            asked = state.accounts.revoked_since(since) => asked,
+        };
+        let revoked = match asked {
             Ok(revoked) => {
                 since = now - margin;
                 revoked

@@ -266,9 +266,24 @@ pub(super) async fn run(
     while let Ok(change) = changes.try_recv() {
         batch.push(change);
     }
-    announcer.record(&batch).await;
-    announcer.leave().await;
+    // Bounded: with the database or Redis gone, each announcement would wait for its timeout
+    // and the stop would take as long as there were users; the others notice by themselves.
+    let farewell = async {
+        announcer.record(&batch).await;
+        announcer.leave().await;
+    };
+    if tokio::time::timeout(FAREWELL_TIMEOUT, farewell)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "stopping without announcing every user offline: the database or Redis does not answer"
+        );
+    }
 }
+
+/// How long a stopping node spends announcing its users offline.
+const FAREWELL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 struct Keeper {
     cluster: Arc<Cluster>,
