@@ -623,16 +623,23 @@ describe("HTTP and long-polling limits", () => {
   test("200,000 Engine.IO packets in one POST are 413 with memory bounded", async () => {
     const customer = await rawCustomer(ctx.server, "polling");
     const rssBefore = rssMiB(ctx.server);
+    // The server answers 413 as soon as the body passes the limit and closes: a client still
+    // writing may see the connection closed (EPIPE, ECONNRESET) before it reads the answer.
+    const refusal = async (session, body) => {
+      try {
+        return String((await session.send(body)).status);
+      } catch (err) {
+        if (err.code === "EPIPE" || err.code === "ECONNRESET") return "closed";
+        throw err;
+      }
+    };
     const body = Array(200_000).fill("3").join(SEPARATOR);
-    const res = await customer.session.send(body);
-    assert.equal(res.status, 413, `${body.length}-byte POST of 200,000 packets: ${res.status} ${res.text}`);
-    const ended = await customer.session.endedWithin(5_000);
-    assert.deepEqual({ status: ended.status, text: ended.text }, SESSION_UNKNOWN);
+    assert.match(await refusal(customer.session, body), /^(413|closed)$/, `${body.length}-byte POST of 200,000 packets`);
+    await assertSessionGone(ctx.server, customer.session.sid, "200,000 packets");
     // And with Socket.IO events, the costlier kind of packet.
     const events = await rawCustomer(ctx.server, "polling");
-    const eventsRes = await events.session.send(Array(200_000).fill('42["heartbeat"]').join(SEPARATOR));
-    assert.equal(eventsRes.status, 413, `POST of 200,000 events: ${eventsRes.status}`);
-    await events.session.endedWithin(5_000);
+    assert.match(await refusal(events.session, Array(200_000).fill('42["heartbeat"]').join(SEPARATOR)), /^(413|closed)$/, "POST of 200,000 events");
+    await assertSessionGone(ctx.server, events.session.sid, "200,000 events");
     const grown = rssMiB(ctx.server) - rssBefore;
     assert.ok(grown < 32, `the server's memory grew by ${Math.round(grown)} MiB`);
     await assertStillServes(ctx.server);
