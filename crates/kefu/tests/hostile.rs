@@ -1702,91 +1702,25 @@ async fn admin_token(base: &str) -> String {
 /// The kefu binary started through `sh`, which ignores SIGXFSZ before it execs kefu: the ignored
 /// signal is inherited, so a write past the file-size limit (`prlimit --fsize`) fails with EFBIG
 /// instead of killing the process.
-struct SizeLimited {
-    child: std::process::Child,
-    base: String,
-    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+fn spawn_size_limited(data_dir: &Path) -> Process {
+    Process::spawn_wrapped(
+        &["sh", "-c", r#"trap "" XFSZ; exec "$0" "$@""#],
+        data_dir,
+        None,
+        &[],
+    )
 }
 
-impl SizeLimited {
-    fn spawn(data_dir: &Path) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", r#"trap "" XFSZ; exec "$0" "$@""#])
-            .arg(env!("CARGO_BIN_EXE_kefu"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("KEFU_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("KEFU_MESSAGE_RATE_LIMIT", "0")
-            .env("KEFU_VISITOR_RATE_PER_MINUTE", "0")
-            .env("KEFU_HANDSHAKE_RATE_LIMIT", "0")
-            .env(
-                "KEFU_LOG",
-                std::env::var("KEFU_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .env_remove("KEFU_DATABASE_URL")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("sh starts kefu");
-        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let kept = logs.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                eprintln!("{line}");
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(url) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("kefu prints its address");
-        Self { child, base, logs }
-    }
-
-    /// Sets the soft limit on the size of the files kefu writes (`None`: unlimited).
-    fn limit_file_size(&self, bytes: Option<u64>) {
-        let soft = bytes.map_or("unlimited".to_owned(), |b| b.to_string());
-        let status = std::process::Command::new("prlimit")
-            .arg("--pid")
-            .arg(self.child.id().to_string())
-            .arg(format!("--fsize={soft}:unlimited"))
-            .status()
-            .expect("prlimit runs (Debian package util-linux)");
-        assert!(status.success(), "prlimit --fsize={soft}");
-    }
-
-    fn logged(&self, needle: &str) -> Vec<String> {
-        self.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for SizeLimited {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Sets the soft limit on the size of the files `kefu` writes (`None`: unlimited).
+fn limit_file_size(kefu: &Process, bytes: Option<u64>) {
+    let soft = bytes.map_or("unlimited".to_owned(), |b| b.to_string());
+    let status = std::process::Command::new("prlimit")
+        .arg("--pid")
+        .arg(kefu.child.id().to_string())
+        .arg(format!("--fsize={soft}:unlimited"))
+        .status()
+        .expect("prlimit runs (Debian package util-linux)");
+    assert!(status.success(), "prlimit --fsize={soft}");
 }
 
 /// The size of the largest file in `dir`.
@@ -1806,7 +1740,7 @@ async fn a_full_disk_refuses_writes_clearly_keeps_serving_reads_and_recovers_wit
     /// connections, so that every connection has met the full disk.
     const REFUSALS: usize = 12;
     let data_dir = temp_dir();
-    let mut server = SizeLimited::spawn(&data_dir);
+    let mut server = spawn_size_limited(&data_dir);
     let base = server.base.clone();
     let admin = admin_token(&base).await;
     let login = json!({"username": "alice", "password": "agent-password"});
@@ -1849,7 +1783,7 @@ async fn a_full_disk_refuses_writes_clearly_keeps_serving_reads_and_recovers_wit
     // false ack, a hang, a crash) fails at once.
     let mut problems = Vec::new();
     let limit = largest_file(&data_dir) + 256 * 1024;
-    server.limit_file_size(Some(limit));
+    limit_file_size(&server, Some(limit));
     let mut refused = Vec::new();
     let mut n = 1;
     while refused.len() < REFUSALS {
@@ -1924,7 +1858,7 @@ async fn a_full_disk_refuses_writes_clearly_keeps_serving_reads_and_recovers_wit
 
     // Room again, without a restart: every write succeeds at once, a refused message sent again
     // is new, and history has everything.
-    server.limit_file_size(None);
+    limit_file_size(&server, None);
     let mut resent = Vec::new();
     for (retry, _) in &refused {
         let again = customer
@@ -1979,26 +1913,10 @@ async fn a_full_disk_refuses_writes_clearly_keeps_serving_reads_and_recovers_wit
     );
     still_serves_everyone(&base).await;
     assert!(
-        server.logged("panicked").is_empty(),
+        server.log_lines("panicked").is_empty(),
         "{:?}",
-        server.logged("panicked")
+        server.log_lines("panicked")
     );
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let code = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "kefu did not exit within 20 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(code, Some(0));
+    assert_eq!(server.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(data_dir);
 }

@@ -360,8 +360,27 @@ impl Process {
         database_url: Option<&str>,
         env: &[(&str, String)],
     ) -> Self {
+        Self::spawn_wrapped(&[], data_dir, database_url, env)
+    }
+
+    /// Through `wrapper` (a program and its arguments, to which the kefu binary and its own
+    /// arguments are appended): `sh -c '…; exec "$0" "$@"'`, say.
+    pub fn spawn_wrapped(
+        wrapper: &[&str],
+        data_dir: &std::path::Path,
+        database_url: Option<&str>,
+        env: &[(&str, String)],
+    ) -> Self {
         use std::io::BufRead;
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kefu"));
+        let kefu = env!("CARGO_BIN_EXE_kefu");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = std::process::Command::new(program);
+                command.args(args).arg(kefu);
+                command
+            }
+            None => std::process::Command::new(kefu),
+        };
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
