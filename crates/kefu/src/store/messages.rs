@@ -229,11 +229,11 @@ impl Store {
                     .bind(seqs[i])
                     .bind(m.sender_id.0)
                     .bind(m.kind)
-                    .bind(content.as_str())
+                    .bind(content.as_ref())
                     .bind(m.client_msg_id.as_deref())
                     .bind(now)
                     .bind(m.attachment_id)
-                    .bind(key_id.as_deref());
+                    .bind(*key_id);
             }
             let rows = if self.dialect.has_returning() {
                 q.fetch_all(&mut *tx).await?

@@ -268,16 +268,16 @@ impl Store {
     }
 
     /// Content as it is stored, with the id of the key that sealed it (`None`: plain text).
-    fn seal(
-        &self,
-        plain: &str,
+    fn seal<'a>(
+        &'a self,
+        plain: &'a str,
         what: sealing::Sealed,
-    ) -> Result<(String, Option<String>), StoreError> {
+    ) -> Result<(std::borrow::Cow<'a, str>, Option<&'a str>), StoreError> {
         match &self.sealer {
-            None => Ok((plain.to_owned(), None)),
+            None => Ok((std::borrow::Cow::Borrowed(plain), None)),
             Some(sealer) => {
                 let (sealed, key) = sealer.seal(plain, what)?;
-                Ok((sealed, Some(key.to_owned())))
+                Ok((std::borrow::Cow::Owned(sealed), Some(key)))
             }
         }
     }

@@ -48,9 +48,9 @@ impl Store {
             ))
             .bind(conversation.0)
             .bind(author.0)
-            .bind(sealed.as_str())
+            .bind(sealed.as_ref())
             .bind(now)
-            .bind(key_id.as_deref())
+            .bind(key_id)
             .fetch_one(&self.pool)
             .await?
             .try_get("id")?
@@ -61,9 +61,9 @@ impl Store {
             ))
             .bind(conversation.0)
             .bind(author.0)
-            .bind(sealed.as_str())
+            .bind(sealed.as_ref())
             .bind(now)
-            .bind(key_id.as_deref())
+            .bind(key_id)
             .execute(&self.pool)
             .await?;
             result.last_insert_id().ok_or(StoreError::NotFound)?

@@ -88,18 +88,18 @@ impl Sealer {
         self.random
             .fill(&mut nonce)
             .map_err(|_| StoreError::Other(sqlx::Error::Protocol("no randomness".into())))?;
+        // nonce ‖ plain text, sealed in place after the nonce (with the tag appended).
         let mut sealed = Vec::with_capacity(NONCE_LEN + plain.len() + AES_256_GCM.tag_len());
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(plain.as_bytes());
-        let mut body = sealed.split_off(NONCE_LEN);
-        self.keys[&self.current]
-            .seal_in_place_append_tag(
+        let tag = self.keys[&self.current]
+            .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(what.aad()),
-                &mut body,
+                &mut sealed[NONCE_LEN..],
             )
             .map_err(|_| StoreError::Other(sqlx::Error::Protocol("sealing failed".into())))?;
-        sealed.extend_from_slice(&body);
+        sealed.extend_from_slice(tag.as_ref());
         Ok((STANDARD.encode(sealed), &self.current))
     }
 
