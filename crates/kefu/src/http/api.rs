@@ -3,13 +3,11 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{
-        ConnectInfo, FromRequest, FromRequestParts, Request, State, rejection::BytesRejection,
-    },
+    extract::{FromRequest, FromRequestParts, Request, State, rejection::BytesRejection},
     http::{StatusCode, header, request::Parts},
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
 use super::error::ApiError;
 use crate::{
@@ -61,12 +59,7 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, std::convert::Infallible> {
-        // Served without connection info (a router driven directly), every request is one client.
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        Ok(ClientIp(app.limits.client_ip(peer, &parts.headers)))
+        Ok(ClientIp(app.limits.client_ip(parts)))
     }
 }
 

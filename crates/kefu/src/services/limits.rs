@@ -177,8 +177,14 @@ impl Limits {
         }
     }
 
-    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        client_ip(peer, headers, &self.trusted_proxies)
+    /// The client address of a request (see [`client_ip`]). Served without connection info (a
+    /// router driven directly), every request is one client.
+    pub fn client_ip(&self, request: &axum::http::request::Parts) -> IpAddr {
+        let peer = request
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        client_ip(peer, &request.headers, &self.trusted_proxies)
     }
 }
 

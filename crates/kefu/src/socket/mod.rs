@@ -96,12 +96,7 @@ async fn authenticate(
     TryData(auth): TryData<HandshakeAuth>,
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
-    let peer = socket
-        .req_parts()
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
-    let ip = app.limits.client_ip(peer, &socket.req_parts().headers);
+    let ip = app.limits.client_ip(socket.req_parts());
     if app.limits.handshakes.take(&ip).is_err() {
         app.metrics.limited(Limit::Handshakes);
         app.metrics.handshake(Handshake::Limited);
