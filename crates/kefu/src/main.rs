@@ -97,6 +97,12 @@ enum StaffRole {
     Admin,
 }
 
+/// mimalloc rather than glibc's allocator: the message path allocates and frees many small
+/// buffers across threads, where glibc's spent about 14% of the server's CPU
+/// (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

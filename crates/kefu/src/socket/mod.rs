@@ -33,6 +33,9 @@ pub type SocketRef = socketioxide::extract::SocketRef<Adapter>;
 /// Binary attachments a packet may announce: kefu expects none, so a small cap stops a client from
 /// making the server wait for (and buffer) thousands.
 const MAX_INCOMING_BINARIES: usize = 10;
+/// The first read buffer of each WebSocket, held for the connection's life (engineioxide's
+/// default is 4 KiB). kefu's events are small; a larger frame grows the buffer as it arrives.
+const WS_READ_BUFFER_BYTES: usize = 1024;
 /// Broadcasts from other nodes that may wait to be handed to this node's sockets.
 const CLUSTER_STREAM_BUFFER: usize = 65_536;
 
@@ -57,6 +60,7 @@ pub async fn layer(
     let (layer, io) = SocketIo::builder()
         .with_adapter::<Adapter>(adapter)
         .max_buffer_size(settings.socket_buffer_packets)
+        .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
         .ping_interval(Duration::from_millis(settings.ping_interval_ms))
         .ping_timeout(Duration::from_millis(settings.ping_timeout_ms))
         .max_payload(max_payload)

@@ -304,14 +304,15 @@ mod rx_stream {
         pub struct EncoderStream<'a, T> {
             #[pin]
             watch: WatchStream<'a, Option<T>>,
+            // kefu patch: the channel holds boxed packets (`socket::Queued`).
             #[pin]
-            rx: ReceiverStream<'a, T>,
+            rx: ReceiverStream<'a, Box<T>>,
         }
     }
 
     impl<'a, T: Clone + Send + Sync + 'static> EncoderStream<'a, T> {
         pub fn new(
-            rx: &'a mut mpsc::Receiver<T>,
+            rx: &'a mut mpsc::Receiver<Box<T>>,
             watch: &'a mut watch::Receiver<Option<T>>,
         ) -> Self {
             Self {
@@ -329,7 +330,7 @@ mod rx_stream {
             // low priority: poll the watch stream first, then the rx stream.
             // same than with ws transport
             match this.rx.poll_next(cx) {
-                Poll::Ready(v) => Poll::Ready(v),
+                Poll::Ready(v) => Poll::Ready(v.map(|boxed| *boxed)),
                 Poll::Pending => match this.watch.poll_next(cx) {
                     Poll::Ready(Some(v)) => Poll::Ready(v),
                     Poll::Ready(None) | Poll::Pending => Poll::Pending,

@@ -68,19 +68,29 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
 
-    tokio::spawn(async move {
-        let conn = hyper::upgrade::on(req)
-            .await
-            .map(hyper_util::rt::TokioIo::new);
-
-        let res = match conn {
-            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, parts).await,
+    // kefu patch: the upgrade and the handshake run in a boxed future of their own, freed once
+    // done, so that the task living as long as the connection holds only the read loop.
+    let closer = engine.clone();
+    let connect = Box::pin(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(conn) => {
+                let conn = hyper_util::rt::TokioIo::new(conn);
+                Some(start(engine, conn, protocol, sid, parts).await)
+            }
             Err(_e) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!("ws upgrade error: {}", _e);
-                return;
+                None
             }
+        }
+    });
+    tokio::spawn(async move {
+        let res = match connect.await {
+            Some(Ok(reading)) => reading.run().await,
+            Some(Err(e)) => Err(e),
+            None => return,
         };
+        let engine = closer;
 
         match res {
             Ok(_) => {
@@ -110,13 +120,38 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
     feature = "tracing",
     tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
 )]
-pub async fn on_init<H: EngineIoHandler, S>(
+pub fn on_init<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     conn: S,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(), Error>
+) -> impl Future<Output = Result<(), Error>> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // kefu patch: see `new_req`.
+    let started = Box::pin(start(engine, conn, protocol, sid, req_data));
+    async move { started.await?.run().await }
+}
+
+/// A websocket session that is open: what its read loop needs (kefu patch: split from
+/// `on_init`, so that the setup's much larger state is not kept for the connection's life).
+struct Reading<H: EngineIoHandler, S> {
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    rx: SplitStream<WebSocketStream<S>>,
+    closing: Arc<Mutex<Option<Closing>>>,
+}
+
+/// Opens the websocket session (or upgrades a polling one) and starts its writer.
+async fn start<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    conn: S,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<Reading<H, S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -173,36 +208,60 @@ where
     let closing = Arc::new(Mutex::new(None::<Closing>));
 
     // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx, closing.clone()));
+    tokio::spawn(forward_to_socket::<H, S>(
+        socket.clone(),
+        tx,
+        closing.clone(),
+    ));
+    Ok(Reading {
+        engine,
+        socket,
+        rx,
+        closing,
+    })
+}
 
-    // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    {
-        Some(Err(ref e)) => {
-            let reason =
-                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
+impl<H: EngineIoHandler, S> Reading<H, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// Reads until the websocket or the session closes.
+    async fn run(self) -> Result<(), Error> {
+        let Self {
+            engine,
+            socket,
+            rx,
+            closing,
+        } = self;
+        // pipe between internal socket channel and websocket
+        match forward_to_handler(&engine, rx, &socket)
+            .with_cancellation_token(&socket.cancellation_token)
+            .await
+        {
+            Some(Err(ref e)) => {
+                let reason =
+                    Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
 
-            #[cfg(feature = "tracing")]
-            tracing::debug!("error when handling packet: {:?}", e);
-            // Before the session is closed, which stops the writer: it sends this close frame.
-            if let Ok(mut closing) = closing.lock() {
-                *closing = Some(Closing::after(e));
+                #[cfg(feature = "tracing")]
+                tracing::debug!("error when handling packet: {:?}", e);
+                // Before the session is closed, which stops the writer: it sends this close frame.
+                if let Ok(mut closing) = closing.lock() {
+                    *closing = Some(Closing::after(e));
+                }
+                engine.close_session(socket.id, reason);
             }
-            engine.close_session(socket.id, reason);
+            Some(Ok(())) => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(sid = %socket.id, "ws transport was closed");
+                engine.close_session(socket.id, DisconnectReason::TransportClose);
+            }
+            None => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(sid = %socket.id, "socket is closing");
+            }
         }
-        Some(Ok(())) => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "ws transport was closed");
-            engine.close_session(socket.id, DisconnectReason::TransportClose);
-        }
-        None => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "socket is closing");
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
@@ -326,11 +385,11 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
             items = buffered_rx.recv() => {
                 match items {
                     Some(packets) => {
-                        for item in packets {
+                        for item in *packets {
                             map_fn!(item);
                         }
                         while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in packets {
+                            for item in *packets {
                                 map_fn!(item);
                             }
                         }
@@ -403,8 +462,10 @@ impl Closing {
 }
 
 /// Sends the close frame (with the code of a failure, if any) and ends the websocket.
-async fn close_ws<S>(tx: &mut SplitSink<WebSocketStream<S>, Message>, closing: &Mutex<Option<Closing>>)
-where
+async fn close_ws<S>(
+    tx: &mut SplitSink<WebSocketStream<S>, Message>,
+    closing: &Mutex<Option<Closing>>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let failed = closing.lock().ok().and_then(|mut c| c.take());
@@ -474,7 +535,7 @@ where
     // We send a last Noop request to close a potential waiting polling request.
     socket
         .internal_tx
-        .send(smallvec![Packet::Noop])
+        .send(Box::new(smallvec![Packet::Noop]))
         .await
         .map_err(|_| Error::Upgrade)?;
 
