@@ -197,7 +197,13 @@ impl Server {
             stop_writers.clone(),
             &mut tasks,
         );
-        let chat = Chat::new(store.clone(), writer, delivery, settings.max_message_bytes);
+        let chat = Chat::new(
+            store.clone(),
+            writer,
+            delivery,
+            settings.max_message_bytes,
+            cluster.link().is_cluster(),
+        );
         let reports = services::reports::Reports::new(store.clone());
         let attachments = services::attachments::Attachments::new(
             store.clone(),

@@ -110,10 +110,16 @@ impl Chat {
         writer: Writer,
         delivery: Arc<dyn Delivery>,
         max_message_bytes: usize,
+        in_cluster: bool,
     ) -> Self {
+        let fresh_for = if in_cluster {
+            FRESH_IN_CLUSTER
+        } else {
+            FRESH_ALONE
+        };
         Self {
             store,
-            open: Arc::default(),
+            open: Arc::new(OpenConversations::new(fresh_for)),
             writer,
             delivery,
             max_message_bytes,
@@ -141,29 +147,30 @@ impl Chat {
                 ended: false,
             });
         }
-        let existing = match self.open.get(me.user_id) {
+        // A customer's open conversation, when it has one, is its latest: one query tells both.
+        let latest = match self.open.get(me.user_id) {
             Some(conversation) => Some(conversation),
-            None => self.store.current_conversation(me.user_id).await?,
+            None => self.store.latest_conversation(me.user_id).await?,
         };
-        let conversation = match existing {
-            Some(conversation) if conversation.agent_id.is_some() => conversation,
-            Some(conversation) => {
+        let conversation = match latest {
+            Some(conversation) if conversation.open && conversation.agent_id.is_some() => {
+                conversation
+            }
+            Some(conversation) if conversation.open => {
                 self.route_waiting(&conversation, cs_id).await?;
                 self.store.conversation(conversation.id).await?
             }
-            None => match self.store.latest_conversation(me.user_id).await? {
-                // Coming back after the end: the next message starts a new conversation.
-                Some(ended) if !ended.open => {
-                    return Ok(LoginOutcome {
-                        cs_id: None,
-                        conversation_id: Some(ended.id),
-                        queued: false,
-                        place: None,
-                        ended: true,
-                    });
-                }
-                _ => self.start_conversation(me.user_id, cs_id).await?,
-            },
+            // Coming back after the end: the next message starts a new conversation.
+            Some(ended) => {
+                return Ok(LoginOutcome {
+                    cs_id: None,
+                    conversation_id: Some(ended.id),
+                    queued: false,
+                    place: None,
+                    ended: true,
+                });
+            }
+            None => self.start_conversation(me.user_id, cs_id).await?,
         };
         self.open.put(&conversation);
         let place = match conversation.agent_id {
@@ -819,6 +826,23 @@ impl Chat {
     /// Ids of my members that are online now (`Online_user`).
     pub async fn online_peers(&self, me: Identity) -> Result<Vec<UserId>> {
         let peers = self.store.peers_of(me.user_id, me.role).await?;
+        self.online_among(peers).await
+    }
+
+    /// [`Chat::online_peers`] for the answer to a `login`: a customer's one peer is the agent of
+    /// the conversation its login just found, so it is not read again.
+    pub async fn online_after_login(
+        &self,
+        me: Identity,
+        outcome: &LoginOutcome,
+    ) -> Result<Vec<UserId>> {
+        if me.role.is_staff() {
+            return self.online_peers(me).await;
+        }
+        self.online_among(outcome.cs_id.into_iter().collect()).await
+    }
+
+    async fn online_among(&self, peers: Vec<UserId>) -> Result<Vec<UserId>> {
         let online = self.delivery.online(&peers).await;
         Ok(peers
             .into_iter()
@@ -1129,20 +1153,32 @@ fn other_side(me: Identity, conversation: &Conversation) -> Option<UserId> {
     }
 }
 
-/// Customers' open conversations as last read, kept for a moment: every message needs its
-/// sender's conversation, and a query per message costs more than the rest of its path. Changes
-/// made through this node update it at once; a change made elsewhere (another node) is seen
-/// within [`FRESH_FOR`].
-#[derive(Default)]
+/// Customers' open conversations as last read: every message needs its sender's conversation,
+/// and a query per message costs more than the rest of its path. Changes made through this node
+/// update it at once; a change made by another node arrives through Redis and is in any case
+/// seen within [`FRESH_IN_CLUSTER`].
 struct OpenConversations {
     by_customer: std::sync::Mutex<HashMap<UserId, (Conversation, Instant)>>,
+    fresh_for: Duration,
 }
 
-const FRESH_FOR: Duration = Duration::from_secs(2);
+/// How long an entry is trusted on a node of a cluster: the bound on a missed invalidation.
+const FRESH_IN_CLUSTER: Duration = Duration::from_secs(2);
+/// On a node alone, every change goes through it and updates the entry: only a change made in
+/// the database by hand is waited for. (With 2 s here too, 10,000 customers writing once a
+/// second cost 5,000 queries a second; docs/benchmarks.md.)
+const FRESH_ALONE: Duration = Duration::from_secs(60);
 /// Entries kept before the stale ones are swept out.
 const SWEEP_ABOVE: usize = 50_000;
 
 impl OpenConversations {
+    fn new(fresh_for: Duration) -> Self {
+        Self {
+            by_customer: std::sync::Mutex::default(),
+            fresh_for,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (Conversation, Instant)>> {
         self.by_customer
             .lock()
@@ -1152,13 +1188,19 @@ impl OpenConversations {
     fn get(&self, customer: UserId) -> Option<Conversation> {
         let map = self.lock();
         let (conversation, at) = map.get(&customer)?;
-        (at.elapsed() < FRESH_FOR).then(|| conversation.clone())
+        (at.elapsed() < self.fresh_for).then(|| conversation.clone())
     }
 
     fn put(&self, conversation: &Conversation) {
         let mut map = self.lock();
         if map.len() >= SWEEP_ABOVE {
-            map.retain(|_, (_, at)| at.elapsed() < FRESH_FOR);
+            let fresh_for = self.fresh_for;
+            map.retain(|_, (_, at)| at.elapsed() < fresh_for);
+            // Mostly fresh still: start over rather than sweep again at the next insert, so
+            // that a sweep is paid for by at least SWEEP_ABOVE / 2 inserts.
+            if map.len() >= SWEEP_ABOVE / 2 {
+                map.clear();
+            }
         }
         map.insert(
             conversation.customer_id,

@@ -58,7 +58,7 @@ async fn login(
             .chat
             .login(conn.identity, request.user_id, request.cs_id)
             .await?;
-        let online = app.chat.online_peers(conn.identity).await?;
+        let online = app.chat.online_after_login(conn.identity, &outcome).await?;
         Ok::<_, Error>((outcome, online))
     }
     .await;

@@ -114,21 +114,35 @@ impl Store {
         agent: UserId,
     ) -> Result<bool, StoreError> {
         let lock = match self.dialect {
-            Dialect::Sqlite => sql!(self, "SELECT capacity FROM users WHERE id = ?"),
+            // `BEGIN IMMEDIATE` holds the database's write lock already: one statement reads the
+            // capacity and the load, which cannot change under it.
+            Dialect::Sqlite => {
+                let row = sqlx::query(sql!(
+                    self,
+                    "SELECT capacity, (SELECT COUNT(*) FROM conversations \
+                     WHERE agent_id = ? AND status = 'open') AS n FROM users WHERE id = ?"
+                ))
+                .bind(agent.0)
+                .bind(agent.0)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                let (capacity, open): (i64, i64) = (row.try_get("capacity")?, row.try_get("n")?);
+                return Ok(open < capacity);
+            }
             Dialect::Postgres => sql!(
                 self,
                 "SELECT capacity FROM users WHERE id = ? FOR NO KEY UPDATE"
             ),
             Dialect::MySql => sql!(self, "SELECT capacity FROM users WHERE id = ? FOR UPDATE"),
         };
-        let Some(row) = sqlx::query(lock)
+        // The row lock comes first: a count read in the same statement could predate it.
+        let capacity: i64 = sqlx::query(lock)
             .bind(agent.0)
             .fetch_optional(&mut **tx)
             .await?
-        else {
-            return Err(StoreError::NotFound);
-        };
-        let capacity: i64 = row.try_get("capacity")?;
+            .ok_or(StoreError::NotFound)?
+            .try_get("capacity")?;
         let open: i64 = sqlx::query(sql!(
             self,
             "SELECT COUNT(*) AS n FROM conversations WHERE agent_id = ? AND status = 'open'"
@@ -227,43 +241,83 @@ impl Store {
             None => None,
         };
         let now = now_millis();
-        let inserted = sqlx::query(sql!(
-            self,
-            "INSERT INTO conversations (customer_id, agent_id, status, open_key, last_seq, created_at, updated_at, assigned_at) \
-             VALUES (?, ?, 'open', ?, 0, ?, ?, ?)"
-        ))
-        .bind(customer.0)
-        .bind(agent.map(|a| a.0))
-        .bind(customer.0)
-        .bind(now)
-        .bind(now)
-        .bind(agent.map(|_| now))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from);
-        let created = match inserted {
-            Ok(_) => {
+        match self
+            .insert_conversation(&mut tx, customer, agent, now)
+            .await
+        {
+            Ok(id) => {
                 if let Some(agent) = agent {
                     self.note_assignment(&mut tx, agent, now).await?;
                 }
                 tx.commit().await?;
-                true
+                let conversation = Conversation {
+                    id,
+                    customer_id: customer,
+                    agent_id: agent,
+                    open: true,
+                    last_seq: 0,
+                };
+                Ok(Created {
+                    conversation,
+                    created: true,
+                    full,
+                })
             }
             Err(StoreError::Conflict(_)) => {
                 drop(tx);
-                false
+                let conversation = self
+                    .current_conversation(customer)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                Ok(Created {
+                    conversation,
+                    created: false,
+                    full,
+                })
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Inserts an open conversation and returns its id; `Conflict` when the customer has one.
+    async fn insert_conversation(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        customer: UserId,
+        agent: Option<UserId>,
+        now: i64,
+    ) -> Result<ConversationId, StoreError> {
+        macro_rules! insert {
+            ($returning:literal) => {
+                sqlx::query(sql!(
+                    self,
+                    concat!(
+                        "INSERT INTO conversations (customer_id, agent_id, status, open_key, last_seq, created_at, updated_at, assigned_at) \
+                         VALUES (?, ?, 'open', ?, 0, ?, ?, ?)",
+                        $returning
+                    )
+                ))
+                .bind(customer.0)
+                .bind(agent.map(|a| a.0))
+                .bind(customer.0)
+                .bind(now)
+                .bind(now)
+                .bind(agent.map(|_| now))
+            };
+        }
+        let id = if self.dialect.has_returning() {
+            insert!(" RETURNING id")
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("id")?
+        } else {
+            insert!("")
+                .execute(&mut **tx)
+                .await?
+                .last_insert_id()
+                .ok_or(StoreError::NotFound)?
         };
-        let conversation = self
-            .current_conversation(customer)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(Created {
-            conversation,
-            created,
-            full,
-        })
+        Ok(ConversationId(id))
     }
 
     /// Hands `agent`'s open conversation to `to` (if it has room), or back to the queue (`None`).
