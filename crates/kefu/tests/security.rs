@@ -566,20 +566,7 @@ async fn new_long_polling_sessions_are_capped_while_websocket_still_connects() {
     let server = TestServer::start_with(Backend::Sqlite, |s| s.max_polling_requests = 1).await;
     let http = reqwest::Client::new();
     let handshake = format!("{}/socket.io/?EIO=4&transport=polling", server.base);
-    let open = http
-        .get(&handshake)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sid = open
-        .split("\"sid\":\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a session id")
-        .to_owned();
+    let sid = open_polling_session(&server.base).await;
     // The first poll takes the server's first ping; answered, the next poll stays open (nothing
     // to send) and takes the one place.
     let poll_url = format!("{handshake}&sid={sid}");
@@ -618,6 +605,21 @@ async fn new_long_polling_sessions_are_capped_while_websocket_still_connects() {
         1.0
     );
     server.stop().await;
+}
+
+/// Opens an Engine.IO long-polling session: its id.
+async fn open_polling_session(base: &str) -> String {
+    let open = reqwest::get(format!("{base}/socket.io/?EIO=4&transport=polling"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    open.split("\"sid\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a session id")
+        .to_owned()
 }
 
 /// A raw request on a fresh TCP connection: the status line's code, or `None` when the server
@@ -680,24 +682,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 async fn a_long_polling_upload_sent_byte_by_byte_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start(Backend::Sqlite).await;
-    let http = reqwest::Client::new();
-    let handshake = format!("{}/socket.io/?EIO=4&transport=polling", server.base);
-    let open = http
-        .get(&handshake)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sid = open
-        .split("\"sid\":\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let sid = open_polling_session(&server.base).await;
     let mut tcp = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://"))
         .await
         .unwrap();
@@ -1126,20 +1111,7 @@ async fn tokens_passwords_session_ids_and_message_bodies_stay_out_of_the_log() {
             .is_err()
     );
     // A long-polling session id, which would let a reader of the log take the session over.
-    let open = reqwest::get(format!("{base}/socket.io/?EIO=4&transport=polling"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sid = open
-        .split("\"sid\":\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let sid = open_polling_session(&base).await;
     let _ = reqwest::get(format!(
         "{base}/socket.io/?EIO=4&transport=polling&sid={sid}"
     ))
