@@ -241,7 +241,7 @@ impl Store {
             None => None,
         };
         let now = now_millis();
-        match self
+        let (conversation, created) = match self
             .insert_conversation(&mut tx, customer, agent, now)
             .await
         {
@@ -257,26 +257,23 @@ impl Store {
                     open: true,
                     last_seq: 0,
                 };
-                Ok(Created {
-                    conversation,
-                    created: true,
-                    full,
-                })
+                (conversation, true)
             }
             Err(StoreError::Conflict(_)) => {
                 drop(tx);
-                let conversation = self
+                let existing = self
                     .current_conversation(customer)
                     .await?
                     .ok_or(StoreError::NotFound)?;
-                Ok(Created {
-                    conversation,
-                    created: false,
-                    full,
-                })
+                (existing, false)
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        Ok(Created {
+            conversation,
+            created,
+            full,
+        })
     }
 
     /// Inserts an open conversation and returns its id; `Conflict` when the customer has one.
