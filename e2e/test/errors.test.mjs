@@ -31,6 +31,18 @@ forEachTransport("error codes", (transport) => {
     assert.deepEqual(assertOk(await ack(agent.socket, "history", { peerId: customer.user.id })).messages, []);
   });
 
+  test("unknown_event: an event kefu does not have is answered at once, with an ack or as an `error` event", async () => {
+    const { customer } = await pair(ctx.server, transport);
+    const reply = await ackWithin(3000, customer.socket, "no_such_event", { hello: 1 });
+    assertAckError(reply, "unknown_event", "an unknown event with an ack");
+    assert.match(reply.error.message, /no_such_event/);
+    customer.socket.emit("no_such_event_either");
+    const error = await waitFor(customer.socket, "error");
+    assert.deepEqual([error.event, error.code], ["no_such_event_either", "unknown_event"]);
+    // The connection goes on working.
+    assertOk(await ack(customer.socket, "heartbeat"));
+  });
+
   test("without an ack callback a failing event yields an `error` event {event, code, message}", async () => {
     const { agent, customer } = await pair(ctx.server, transport);
     customer.socket.emit("private_message", { content: 42 });

@@ -103,6 +103,7 @@ pub struct Settings {
     /// Where attachments are stored; default `<data_dir>/attachments`.
     pub attachment_dir: Option<PathBuf>,
     /// Create the demo agents `alice` and `bob` on start.
+    #[serde(deserialize_with = "flexible_bool")]
     pub demo: bool,
     /// A tracing filter, e.g. `info` or `kefu=debug,warn`.
     pub log: String,
@@ -231,6 +232,34 @@ impl Settings {
     }
 }
 
+/// A switch as people write it in a file or the environment: `true`/`false`, `1`/`0`, `yes`/`no`,
+/// `on`/`off`, in any case. (The environment gives `KEFU_DEMO=1` to serde as a number.)
+fn flexible_bool<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Bool(bool),
+        Number(i64),
+        Text(String),
+    }
+    let invalid = |shown: &dyn fmt::Display| {
+        serde::de::Error::custom(format!(
+            "expected a boolean (true/false, 1/0, yes/no, on/off), found {shown}"
+        ))
+    };
+    match Written::deserialize(deserializer)? {
+        Written::Bool(b) => Ok(b),
+        Written::Number(1) => Ok(true),
+        Written::Number(0) => Ok(false),
+        Written::Number(n) => Err(invalid(&n)),
+        Written::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" | "" => Ok(false),
+            _ => Err(invalid(&format_args!("{text:?}"))),
+        },
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -338,6 +367,56 @@ mod tests {
                 settings.metrics_listen.unwrap().to_string(),
                 "127.0.0.1:9100"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn switches_take_the_usual_spellings_of_a_boolean() {
+        for (written, expected) in [
+            ("1", true),
+            ("true", true),
+            ("TRUE", true),
+            ("yes", true),
+            ("on", true),
+            ("0", false),
+            ("false", false),
+            ("No", false),
+            ("off", false),
+        ] {
+            figment::Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env("KEFU_DEMO", written);
+                let settings = Settings::load(None, NoFlags::default()).map_err(|e| *e)?;
+                assert_eq!(settings.demo, expected, "KEFU_DEMO={written}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn a_switch_that_is_not_a_boolean_is_refused_with_the_spellings_it_takes() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("KEFU_DEMO", "maybe");
+            let error = Settings::load(None, NoFlags::default()).unwrap_err();
+            assert!(error.to_string().contains("1/0, yes/no"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_switch_in_the_settings_file_may_be_a_boolean_or_a_number() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("kefu.toml", "demo = 1")?;
+            let settings =
+                Settings::load(Some("kefu.toml".as_ref()), NoFlags::default()).map_err(|e| *e)?;
+            assert!(settings.demo);
+            jail.create_file("kefu.toml", "demo = true")?;
+            let settings =
+                Settings::load(Some("kefu.toml".as_ref()), NoFlags::default()).map_err(|e| *e)?;
+            assert!(settings.demo);
             Ok(())
         });
     }

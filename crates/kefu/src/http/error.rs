@@ -44,7 +44,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::NotFound(_) | Error::UnknownEvent(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Unavailable | Error::CannotWrite => StatusCode::SERVICE_UNAVAILABLE,
         Error::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -122,11 +122,17 @@ async fn serve_connection<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        if request.uri().path().starts_with(SOCKET_IO_PATH) {
-            unshare_head(&mut request);
+        let app = app.clone();
+        async move {
+            if head_bytes(&request) > MAX_HEADER_BYTES {
+                return Ok(headers_too_large());
+            }
+            request.extensions_mut().insert(ConnectInfo(peer));
+            if request.uri().path().starts_with(SOCKET_IO_PATH) {
+                unshare_head(&mut request);
+            }
+            app.oneshot(request.map(Body::new)).await
         }
-        app.clone().oneshot(request.map(Body::new))
     });
     let connection = http
         .serve_connection(TokioIo::new(io), service)
@@ -143,6 +149,40 @@ async fn serve_connection<I>(
     if let Err(error) = served {
         tracing::debug!(%error, "connection ended with an error");
     }
+}
+
+/// The size of a request's line and headers as sent (give or take the spaces around colons).
+///
+/// hyper's own cap is the size of its read buffer, checked before each read: headers that arrive
+/// in one large write are read in one go past it, so the cap is checked again here.
+fn head_bytes<B>(request: &hyper::Request<B>) -> usize {
+    let line = request.method().as_str().len()
+        + request.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + " HTTP/1.1\r\n".len()
+        + 1;
+    request.headers().iter().fold(line, |total, (name, value)| {
+        total + name.as_str().len() + value.len() + ": \r\n".len()
+    }) + "\r\n".len()
+}
+
+/// `431`, in the protocol's error shape, and the connection is closed.
+fn headers_too_large() -> hyper::Response<Body> {
+    let body = format!(
+        r#"{{"error":{{"code":"too_large","message":"the request's headers are over {} KiB"}}}}"#,
+        MAX_HEADER_BYTES / 1024
+    );
+    let mut response = hyper::Response::new(Body::from(body));
+    *response.status_mut() = hyper::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// The Socket.IO endpoint, whose requests' heads live as long as their sessions.

@@ -14,13 +14,14 @@ use rust_embed::RustEmbed;
 #[exclude = ".gitkeep"]
 struct Assets;
 
-/// `/x` is `x`, else `x.html`, else the app's `index.html` (client-side routes).
+/// `/` is the landing page, `/x` is `x`, else `x.html`; anything else is a 404 page (the apps
+/// have no client-side routes: the console's state is in its URL's fragment).
 pub async fn serve(State(app): State<AppState>, uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let candidates = [
+        path.is_empty().then(|| "index.html".to_owned()),
         (!path.is_empty()).then(|| path.to_owned()),
         (!path.is_empty()).then(|| format!("{}.html", path.trim_end_matches('/'))),
-        Some("index.html".to_owned()),
     ];
     for candidate in candidates.into_iter().flatten() {
         if let Some(file) = Assets::get(&candidate) {
@@ -51,11 +52,41 @@ pub async fn serve(State(app): State<AppState>, uri: Uri) -> Response {
             return response;
         }
     }
-    (
-        StatusCode::NOT_FOUND,
-        "the web UI is not built into this binary; see the README",
-    )
-        .into_response()
+    if Assets::get("index.html").is_none() {
+        return (
+            StatusCode::NOT_FOUND,
+            "the web UI is not built into this binary; see the README",
+        )
+            .into_response();
+    }
+    not_found_page(&app.settings.allowed_origins)
+}
+
+/// A page that is not there: said in both of the UI's languages, with the way back.
+fn not_found_page(allowed_origins: &[String]) -> Response {
+    const PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+        <title>Page not found · kefu</title><link rel=\"icon\" href=\"/favicon.ico\">\
+        <style>body{font:16px/1.5 system-ui,sans-serif;color:#1f2937;margin:0;display:grid;\
+        place-items:center;min-height:100vh}main{padding:2rem;text-align:center}\
+        a{color:#2f6bd8}</style></head><body><main><h1>404</h1>\
+        <p>There is no page here.</p><p lang=\"zh-CN\">此页面不存在。</p>\
+        <p><a href=\"/\">kefu</a> · <a href=\"/chat\">Chat</a> · \
+        <a href=\"/console\">Console</a> · <a href=\"/admin\">Admin</a></p>\
+        </main></body></html>\n";
+    let mut response = (StatusCode::NOT_FOUND, PAGE).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    page_headers(headers, "404.html", allowed_origins);
+    response
 }
 
 /// What a page may load and who may frame it. Only the chat is framed (by the shops' pages, from

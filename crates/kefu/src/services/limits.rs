@@ -5,7 +5,7 @@
 //! bounded amount of memory.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     hash::Hash,
     net::IpAddr,
     sync::Mutex,
@@ -141,9 +141,65 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 }
 
+/// At most `max` events per key in any `window`: exact where a bucket's burst plus its refill
+/// would let nearly twice as many through in the first window.
+pub struct WindowLimiter<K> {
+    max: usize,
+    window: Duration,
+    events: Mutex<HashMap<K, VecDeque<Instant>>>,
+}
+
+impl<K: Hash + Eq + Clone> WindowLimiter<K> {
+    /// `max` a minute; 0 turns it off.
+    pub fn per_minute(max: u32) -> Self {
+        Self {
+            max: max as usize,
+            window: Duration::from_secs(60),
+            events: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one event of `key`; `Err(wait)` when `max` happened in the last window already.
+    pub fn take(&self, key: &K) -> Result<(), Duration> {
+        if self.max == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let window = self.window;
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if events.len() >= SWEEP_AT && !events.contains_key(key) {
+            events.retain(|_, times| {
+                times.back().is_some_and(|t| now.duration_since(*t) < window)
+            });
+        }
+        let times = events.entry(key.clone()).or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            times.pop_front();
+        }
+        match times.front() {
+            Some(oldest) if times.len() >= self.max => Err(window - now.duration_since(*oldest)),
+            _ => {
+                times.push_back(now);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.events.lock().map(|e| e.len()).unwrap_or(0)
+    }
+}
+
 /// The per-address and per-account limits of one server.
 pub struct Limits {
-    pub visitors: KeyedLimiter<IpAddr>,
+    /// New visitors per client address: at most `visitor_rate_per_minute` in any minute.
+    pub visitors: WindowLimiter<IpAddr>,
     pub handshakes: KeyedLimiter<IpAddr>,
     /// Failed sign-ins per client address.
     pub login_failures: KeyedLimiter<IpAddr>,
@@ -160,10 +216,7 @@ impl Limits {
             1
         };
         Self {
-            visitors: KeyedLimiter::per_minute(
-                settings.visitor_rate_per_minute,
-                settings.visitor_rate_per_minute,
-            ),
+            visitors: WindowLimiter::per_minute(settings.visitor_rate_per_minute),
             handshakes: KeyedLimiter::per_second(
                 f64::from(settings.handshake_rate_limit),
                 settings.handshake_rate_burst,
@@ -257,6 +310,43 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         let _ = limiter.take(&u32::MAX);
         assert!(limiter.tracked() < 10, "{}", limiter.tracked());
+    }
+
+    #[test]
+    fn a_window_allows_its_maximum_in_any_minute_and_no_more() {
+        let limiter = WindowLimiter::per_minute(30);
+        for _ in 0..30 {
+            assert!(limiter.take(&"a").is_ok());
+        }
+        let wait = limiter.take(&"a").unwrap_err();
+        assert!(wait > Duration::from_secs(59), "{wait:?}");
+        // A refusal is not an event: the wait does not grow with retries.
+        let again = limiter.take(&"a").unwrap_err();
+        assert!(again <= wait);
+        assert!(limiter.take(&"b").is_ok());
+    }
+
+    #[test]
+    fn a_window_lets_an_event_through_once_the_oldest_is_a_window_old() {
+        let limiter = WindowLimiter {
+            max: 2,
+            window: Duration::from_millis(30),
+            events: Mutex::new(HashMap::new()),
+        };
+        assert!(limiter.take(&1).is_ok());
+        assert!(limiter.take(&1).is_ok());
+        assert!(limiter.take(&1).is_err());
+        std::thread::sleep(Duration::from_millis(35));
+        assert!(limiter.take(&1).is_ok());
+        assert!(limiter.take(&1).is_ok());
+        assert!(limiter.take(&1).is_err());
+    }
+
+    #[test]
+    fn a_window_of_zero_never_limits() {
+        let limiter = WindowLimiter::per_minute(0);
+        assert!((0..10_000).all(|_| limiter.take(&1).is_ok()));
+        assert_eq!(limiter.tracked(), 0);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum Error {
     },
     #[error("{0}")]
     NotFound(&'static str),
+    /// A Socket.IO event kefu does not know.
+    #[error("there is no event named {0:?}; see docs/protocol.md")]
+    UnknownEvent(String),
     #[error("{0}")]
     Conflict(&'static str),
     #[error("the database is unavailable, nothing was stored; try again")]
@@ -64,6 +67,7 @@ impl Error {
             Error::UnsupportedType(_) => "unsupported_type",
             Error::RateLimited { .. } => "rate_limited",
             Error::NotFound(_) => "not_found",
+            Error::UnknownEvent(_) => "unknown_event",
             Error::Conflict(_) => "conflict",
             Error::Unavailable | Error::CannotWrite => "unavailable",
             Error::Other(_) => "internal",

@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use socketioxide::extract::{Extension, State, TryData};
+use socketioxide::extract::{Event, Extension, State, TryData};
 
 use super::{
     SocketRef,
@@ -40,6 +40,17 @@ pub fn register(socket: &SocketRef) {
     socket.on(events::NOTE, note);
     socket.on(events::NOTES, notes);
     socket.on(events::RATE, rate);
+    socket.on_fallback(unknown_event);
+}
+
+/// Any other event: with an ack, the client is told at once rather than left waiting forever.
+async fn unknown_event(Event(event): Event, reply: Reply) {
+    // The name is the client's: bounded before it is echoed back.
+    let name: String = event.chars().take(64).collect();
+    let Some(reply) = reply.admit(&name) else {
+        return;
+    };
+    reply.error(&name, &Error::UnknownEvent(name.clone()));
 }
 
 async fn login(
