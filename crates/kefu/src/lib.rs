@@ -275,6 +275,13 @@ impl Server {
                 http::guard_polling,
             ))
             .layer(axum::middleware::from_fn_with_state(
+                (
+                    self.state.clone(),
+                    http::bodies::BodiesInProgress::default(),
+                ),
+                http::bodies::guard_bodies,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
                 self.state.clone(),
                 http::check_origin,
             ));

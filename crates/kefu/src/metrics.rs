@@ -105,10 +105,16 @@ pub enum Limit {
     ConnectionsPerUser,
     /// A new long-polling session over the cap of open ones.
     PollingSessions,
+    /// A request with a body over the per-address cap of bodies in progress.
+    Bodies,
+    /// An upload over the per-user cap of uploads in progress.
+    Uploads,
+    /// A request body that stalled or trickled, cut off.
+    SlowBodies,
 }
 
 impl Limit {
-    const ALL: [Limit; 7] = [
+    const ALL: [Limit; 10] = [
         Limit::Messages,
         Limit::Events,
         Limit::Visitors,
@@ -116,6 +122,9 @@ impl Limit {
         Limit::Handshakes,
         Limit::ConnectionsPerUser,
         Limit::PollingSessions,
+        Limit::Bodies,
+        Limit::Uploads,
+        Limit::SlowBodies,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -127,6 +136,9 @@ impl Limit {
             Limit::Handshakes => "handshakes",
             Limit::ConnectionsPerUser => "connections_per_user",
             Limit::PollingSessions => "polling_sessions",
+            Limit::Bodies => "bodies",
+            Limit::Uploads => "uploads",
+            Limit::SlowBodies => "slow_bodies",
         }
     }
 }

@@ -665,9 +665,18 @@ async fn the_header_cap_holds_when_the_headers_come_in_one_write() {
         )
     };
     // raw_status writes the whole head at once: hyper reads it past its buffer's limit in one go.
-    assert_eq!(raw_status(&server.base, head(40 * 1024).as_bytes()).await, Some(431));
-    assert_eq!(raw_status(&server.base, head(33 * 1024).as_bytes()).await, Some(431));
-    assert_eq!(raw_status(&server.base, head(30 * 1024).as_bytes()).await, Some(200));
+    assert_eq!(
+        raw_status(&server.base, head(40 * 1024).as_bytes()).await,
+        Some(431)
+    );
+    assert_eq!(
+        raw_status(&server.base, head(33 * 1024).as_bytes()).await,
+        Some(431)
+    );
+    assert_eq!(
+        raw_status(&server.base, head(30 * 1024).as_bytes()).await,
+        Some(200)
+    );
     server.stop().await;
 }
 

@@ -8,8 +8,17 @@ use reqwest::header;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_page_is_served_at_its_clean_address() {
     let server = TestServer::start(Backend::Sqlite).await;
-    for path in ["/", "/chat", "/console", "/admin", "/console/", "/chat.html"] {
-        let response = reqwest::get(format!("{}{path}", server.base)).await.unwrap();
+    for path in [
+        "/",
+        "/chat",
+        "/console",
+        "/admin",
+        "/console/",
+        "/chat.html",
+    ] {
+        let response = reqwest::get(format!("{}{path}", server.base))
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let kind = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
         assert!(kind.starts_with("text/html"), "{path}: {kind}");
@@ -27,7 +36,9 @@ async fn an_unknown_page_is_a_404_page_not_the_landing_page() {
         .await
         .unwrap();
     for path in ["/nothing", "/chat/extra", "/assets/none.js", "/favicon.png"] {
-        let response = reqwest::get(format!("{}{path}", server.base)).await.unwrap();
+        let response = reqwest::get(format!("{}{path}", server.base))
+            .await
+            .unwrap();
         assert_eq!(response.status(), 404, "{path}");
         let headers = response.headers().clone();
         assert!(
@@ -40,7 +51,10 @@ async fn an_unknown_page_is_a_404_page_not_the_landing_page() {
         assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
         let body = response.text().await.unwrap();
         assert_ne!(body, landing, "{path}");
-        assert!(body.contains("404") && body.contains("href=\"/\""), "{body}");
+        assert!(
+            body.contains("404") && body.contains("href=\"/\""),
+            "{body}"
+        );
     }
     server.stop().await;
 }

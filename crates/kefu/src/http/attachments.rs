@@ -47,7 +47,14 @@ pub async fn upload(
             Some("file") if file.is_none() => {
                 let name = field.file_name().unwrap_or("file").to_owned();
                 let declared = field.content_type().map(str::to_owned);
-                let mut upload = app.attachments.begin().await?;
+                let mut upload = match app.attachments.begin(caller.user_id).await {
+                    Ok(upload) => upload,
+                    Err(error @ Error::RateLimited { .. }) => {
+                        app.metrics.limited(crate::metrics::Limit::Uploads);
+                        return Err(error.into());
+                    }
+                    Err(error) => return Err(error.into()),
+                };
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     upload.write(&chunk).await?;
                 }

@@ -3,6 +3,7 @@
 mod admin;
 mod api;
 mod attachments;
+pub mod bodies;
 mod canned;
 pub mod error;
 pub mod serve;

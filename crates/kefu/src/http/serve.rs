@@ -157,7 +157,10 @@ async fn serve_connection<I>(
 /// in one large write are read in one go past it, so the cap is checked again here.
 fn head_bytes<B>(request: &hyper::Request<B>) -> usize {
     let line = request.method().as_str().len()
-        + request.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + request
+            .uri()
+            .path_and_query()
+            .map_or(1, |p| p.as_str().len())
         + " HTTP/1.1\r\n".len()
         + 1;
     request.headers().iter().fold(line, |total, (name, value)| {

@@ -2,7 +2,11 @@
 //! their first bytes (never by what the client claims), and served only to the conversation's
 //! customer, its current agent and admins.
 
-use std::path::PathBuf;
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
 
 use tokio::io::AsyncWriteExt;
 
@@ -67,6 +71,47 @@ pub struct Attachments {
     dir: PathBuf,
     max_bytes: u64,
     types: Vec<String>,
+    uploading: Uploading,
+}
+
+/// Uploads being written per user: each holds up to the size limit on disk until it is kept or
+/// dropped, so one token cannot hold many at once.
+#[derive(Clone, Default)]
+struct Uploading(Arc<Mutex<HashMap<UserId, usize>>>);
+
+/// Uploads one user may have in progress at once.
+pub const MAX_UPLOADS_PER_USER: usize = 4;
+
+struct UploadSlot {
+    uploading: Uploading,
+    user: UserId,
+}
+
+impl Uploading {
+    fn take(&self, user: UserId) -> Option<UploadSlot> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = map.entry(user).or_default();
+        if *count >= MAX_UPLOADS_PER_USER {
+            return None;
+        }
+        *count += 1;
+        Some(UploadSlot {
+            uploading: self.clone(),
+            user,
+        })
+    }
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut map = self.uploading.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = map.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.user);
+            }
+        }
+    }
 }
 
 /// An upload being written, removed unless it is kept.
@@ -78,6 +123,7 @@ pub struct Upload {
     head: Vec<u8>,
     max_bytes: u64,
     kept: bool,
+    _slot: UploadSlot,
 }
 
 /// Bytes read to tell a file's type.
@@ -119,6 +165,7 @@ impl Attachments {
             dir,
             max_bytes,
             types,
+            uploading: Uploading::default(),
         }
     }
 
@@ -126,8 +173,12 @@ impl Attachments {
         self.max_bytes
     }
 
-    /// Starts writing an upload to a new file.
-    pub async fn begin(&self) -> Result<Upload> {
+    /// Starts writing `uploader`'s upload to a new file.
+    pub async fn begin(&self, uploader: UserId) -> Result<Upload> {
+        let slot = self.uploading.take(uploader).ok_or(Error::RateLimited {
+            what: "too many uploads at once; wait for one to finish",
+            retry_after: Some(std::time::Duration::from_secs(5)),
+        })?;
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|e| Error::Other(anyhow::anyhow!("creating {}: {e}", self.dir.display())))?;
@@ -144,6 +195,7 @@ impl Attachments {
             head: Vec::with_capacity(HEAD),
             max_bytes: self.max_bytes,
             kept: false,
+            _slot: slot,
         })
     }
 

@@ -172,7 +172,9 @@ impl<K: Hash + Eq + Clone> WindowLimiter<K> {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if events.len() >= SWEEP_AT && !events.contains_key(key) {
             events.retain(|_, times| {
-                times.back().is_some_and(|t| now.duration_since(*t) < window)
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < window)
             });
         }
         let times = events.entry(key.clone()).or_default();
