@@ -124,6 +124,64 @@ async fn signing_out_revokes_every_token_of_the_account_and_closes_its_sockets(b
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_signing_out_the_server_closes_the_transport_of_a_client_that_keeps_it_open() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (token, _) = server.agent("alice").await;
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        server.base.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    /// The next packet that is not a ping (pings are answered); `None` once closed or silent.
+    async fn next<S>(ws: &mut S) -> Option<String>
+    where
+        S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+            + futures_util::Sink<Message>
+            + Unpin,
+    {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) if text.as_str() == "2" => {
+                    let _ = ws.send(Message::text("3")).await;
+                }
+                Ok(Some(Ok(Message::Text(text)))) => return Some(text.as_str().to_owned()),
+                Ok(Some(Ok(_))) => continue,
+                // Closed (a close frame, the end of the stream) or timed out.
+                _ => return None,
+            }
+        }
+    }
+    assert!(next(&mut ws).await.unwrap().starts_with("0{"), "Engine.IO open");
+    ws.send(Message::text(format!(r#"40{{"token":"{token}"}}"#)))
+        .await
+        .unwrap();
+    assert!(next(&mut ws).await.unwrap().starts_with("40{"), "Socket.IO connected");
+    let (status, _) = server
+        .request(Method::POST, "/api/logout", None, Some(&token))
+        .await;
+    assert_eq!(status, 204);
+    let started = Instant::now();
+    // The namespace's disconnect; this client ignores it and keeps answering pings.
+    assert_eq!(next(&mut ws).await.as_deref(), Some("41"));
+    loop {
+        match next(&mut ws).await {
+            // A close packet of Engine.IO may come first.
+            Some(text) if text == "1" => continue,
+            Some(other) => panic!("unexpected after the sign-out: {other}"),
+            None => break,
+        }
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(8),
+        "the transport is closed by the server ({waited:?})"
+    );
+    server.stop().await;
+}
+
 async fn a_revocation_made_elsewhere_closes_the_socket_at_the_next_check(backend: Backend) {
     let server = TestServer::start_with(backend, |s| s.token_recheck_ms = 200).await;
     let (token, id) = server.visitor().await;

@@ -1,6 +1,6 @@
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, OnceLock, RwLock, Weak},
 };
 
 use engineioxide_core::{ProtocolVersion, Sid, TransportType};
@@ -13,6 +13,24 @@ use crate::{
 };
 
 type SocketMap<T> = RwLock<HashMap<Sid, Arc<T>>>;
+
+/// kefu patch (6): closes the Engine.IO session whose request parts hold it, with a close packet
+/// as [`Socket::close`] sends; nothing once the session is gone.
+#[derive(Clone)]
+pub struct SessionCloser(Arc<dyn Fn(DisconnectReason) + Send + Sync>);
+
+impl SessionCloser {
+    /// Closes the session, if it is still open.
+    pub fn close(&self, reason: DisconnectReason) {
+        (self.0)(reason)
+    }
+}
+
+impl std::fmt::Debug for SessionCloser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionCloser")
+    }
+}
 
 /// The [`EngineIo`] struct holds the state of the engine.io server as well as utility methods to manage the state
 pub struct EngineIo<H: EngineIoHandler> {
@@ -49,6 +67,17 @@ impl<H: EngineIoHandler> EngineIo<H> {
         let engine = self.clone();
         let close_fn = Box::new(move |sid, reason| engine.close_session(sid, reason));
 
+        // kefu patch (6): a handle in the request's extensions that closes this session, so that
+        // the layer above (which only sees the request parts) can end the transport itself.
+        let mut req = req;
+        let slot: Arc<OnceLock<Weak<Socket<H::Data>>>> = Arc::default();
+        let target = slot.clone();
+        req.extensions.insert(SessionCloser(Arc::new(move |reason| {
+            if let Some(socket) = target.get().and_then(Weak::upgrade) {
+                socket.close(reason);
+            }
+        })));
+
         let socket = Socket::new(
             protocol,
             transport,
@@ -58,6 +87,7 @@ impl<H: EngineIoHandler> EngineIo<H> {
             supports_binary,
         );
         let socket = Arc::new(socket);
+        let _ = slot.set(Arc::downgrade(&socket));
         self.sockets
             .write()
             .unwrap()

@@ -3,6 +3,7 @@
 #![doc = include_str!("../README.md")]
 
 pub use engineioxide_core::{ProtocolVersion, Str, TransportType};
+pub use engine::SessionCloser;
 pub use socket::{DisconnectReason, Socket};
 
 #[doc(hidden)]

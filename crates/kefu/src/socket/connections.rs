@@ -431,6 +431,15 @@ impl Connections {
         self.len() == 0
     }
 
+    /// Whether `user` has a connection on the Engine.IO session `sid` (one that connected to the
+    /// namespace again after a disconnect).
+    pub fn holds_session(&self, user: UserId, sid: socketioxide::socket::Sid) -> bool {
+        self.lock()
+            .by_user
+            .get(&user)
+            .is_some_and(|u| u.entries.iter().any(|e| e.socket.id == sid))
+    }
+
     /// Emits to each connection of `to` here but `except`. A connection whose buffer is full is
     /// disconnected, so that it resyncs with `history` instead of silently missing a message.
     pub fn emit(&self, to: UserId, event: &str, payload: &RawValue, except: Option<ConnectionId>) {

@@ -16,6 +16,7 @@ use socketioxide::{
     extract::{Extension, State, TryData},
     handler::ConnectHandler,
     layer::SocketIoLayer,
+    socket::DisconnectReason,
 };
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
@@ -159,6 +160,34 @@ async fn on_connect(
     }
 }
 
-async fn on_disconnect(Extension(conn): Extension<Arc<Conn>>, State(app): State<AppState>) {
+/// How long a client may keep its Engine.IO transport open after the server ended its only
+/// namespace connection (a sign-out, a revoked token, a slow consumer): the official client
+/// closes it at once, or connects again over it.
+const TRANSPORT_GRACE: Duration = Duration::from_secs(2);
+
+async fn on_disconnect(
+    socket: SocketRef,
+    reason: DisconnectReason,
+    Extension(conn): Extension<Arc<Conn>>,
+    State(app): State<AppState>,
+) {
     app.connections.remove(&conn);
+    if reason != DisconnectReason::ServerNSDisconnect {
+        return;
+    }
+    let Some(closer) = socket
+        .req_parts()
+        .extensions
+        .get::<engineioxide::SessionCloser>()
+        .cloned()
+    else {
+        return;
+    };
+    let (sid, user) = (socket.id, conn.identity.user_id);
+    tokio::spawn(async move {
+        tokio::time::sleep(TRANSPORT_GRACE).await;
+        if !app.connections.holds_session(user, sid) {
+            closer.close(engineioxide::DisconnectReason::TransportClose);
+        }
+    });
 }
