@@ -64,6 +64,8 @@ impl Deref for AppState {
 
 /// How long a stopping server waits for open HTTP requests after closing every socket.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How long it waits for the database connections still in use to come back.
+const STORE_CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 /// This process, as the admin page lists it.
 pub struct Node {
@@ -313,6 +315,7 @@ impl Server {
         tracing::info!(%addr, tls = self.tls.is_some(), "listening");
         let open = http::serve::serve(listener, app, self.tls.take(), shutdown).await;
         tracing::info!("shutting down: closing connections");
+        self.state.chat.stop();
         // Closing the sockets ends their long-polling requests too; what is left of HTTP gets a
         // short grace (a long-polling request of a session that never joined a namespace would
         // otherwise hold the shutdown until its next ping).
@@ -323,7 +326,14 @@ impl Server {
         self.stop_writers.cancel();
         self.stop_cluster.cancel();
         while self.tasks.join_next().await.is_some() {}
-        self.state.store.close().await;
+        // A handler still holding a connection must not hold the exit: what it did not commit
+        // was never acknowledged.
+        if tokio::time::timeout(STORE_CLOSE_GRACE, self.state.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("closing the database with work still in progress");
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -5,6 +5,8 @@ mod common;
 
 use std::{collections::BTreeSet, time::Duration};
 
+use futures_util::StreamExt;
+
 use common::{Backend, Outage, Process, TestDatabase, TestServer, WAIT};
 use kefu_wire::Client;
 use serde_json::{Value, json};
@@ -380,4 +382,119 @@ async fn a_receiver_that_cannot_keep_up_is_disconnected_and_resyncs() {
     }
     assert_eq!(seen, acked);
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_queue_drains_exits_at_once_and_the_rest_drains_after_the_restart() {
+    const WAITING: usize = 1500;
+    let data_dir = common::temp_dir();
+    let mut process = Process::spawn(&data_dir, None);
+    let base = process.base.clone();
+    let http = reqwest::Client::new();
+    let post = |path: &'static str, body: Value, token: Option<String>| {
+        let request = http.post(format!("{base}{path}")).json(&body);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    // Customers wait before any agent is online.
+    let waiting = futures_util::stream::iter(0..WAITING)
+        .map(|_| async {
+            let visitor = post("/api/visitors", json!({}), None).await;
+            let client = Client::connect(&base, json!({"token": visitor["token"]}))
+                .await
+                .unwrap();
+            let ack = client
+                .call("login", json!({"userId": visitor["user"]["id"]}))
+                .await
+                .unwrap();
+            assert_eq!(ack["queued"], true, "{ack}");
+            client.close();
+        })
+        .buffer_unordered(8);
+    waiting.collect::<Vec<()>>().await;
+    let admin = post(
+        "/api/login",
+        json!({"username": "admin", "password": common::ADMIN_PASSWORD}),
+        None,
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agent = post(
+        "/api/agents",
+        json!({"username": "alice", "password": "agent-password"}),
+        Some(admin.clone()),
+    )
+    .await;
+    let agent_id = agent["user"]["id"].as_str().unwrap().to_owned();
+    let patched = http
+        .patch(format!("{base}/api/agents/{agent_id}"))
+        .bearer_auth(&admin)
+        .json(&json!({"capacity": 10_000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(patched.status().is_success());
+    let login = json!({"username": "alice", "password": "agent-password"});
+    let agent_token = post("/api/login", login.clone(), None).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The agent's sign-in starts the drain; the server is told to stop while it runs.
+    let agent = Client::connect(&base, json!({"token": agent_token}))
+        .await
+        .unwrap();
+    let _draining = agent
+        .call_later("login", json!({"userId": agent_id}))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let code = tokio::task::block_in_place(|| process.terminate());
+    let took = started.elapsed();
+    eprintln!("stopped {took:?} after SIGTERM");
+    assert_eq!(code, Some(0));
+    assert!(
+        took < Duration::from_secs(5),
+        "the stop waited {took:?} for the queue to drain"
+    );
+
+    // Nothing of the queue was lost: after a restart the agent's sign-in takes the rest.
+    let process = Process::spawn(&data_dir, None);
+    let base = process.base.clone();
+    let agent_token = http
+        .post(format!("{base}/api/login"))
+        .json(&login)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agent = Client::connect(&base, json!({"token": agent_token}))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    agent
+        .call("login", json!({"userId": agent_id}))
+        .await
+        .unwrap();
+    loop {
+        let members = agent.call("all_member", json!({})).await.unwrap();
+        let count = members["users"].as_array().map_or(0, Vec::len);
+        if count == WAITING {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{count} of {WAITING} assigned after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -154,11 +154,17 @@ async fn after_signing_out_the_server_closes_the_transport_of_a_client_that_keep
             }
         }
     }
-    assert!(next(&mut ws).await.unwrap().starts_with("0{"), "Engine.IO open");
+    assert!(
+        next(&mut ws).await.unwrap().starts_with("0{"),
+        "Engine.IO open"
+    );
     ws.send(Message::text(format!(r#"40{{"token":"{token}"}}"#)))
         .await
         .unwrap();
-    assert!(next(&mut ws).await.unwrap().starts_with("40{"), "Socket.IO connected");
+    assert!(
+        next(&mut ws).await.unwrap().starts_with("40{"),
+        "Socket.IO connected"
+    );
     let (status, _) = server
         .request(Method::POST, "/api/logout", None, Some(&token))
         .await;

@@ -29,6 +29,9 @@ pub struct Chat {
     writer: Writer,
     delivery: Arc<dyn Delivery>,
     max_message_bytes: usize,
+    /// Set when the server stops: long work (draining the queue) ends at its next step, leaving
+    /// the rest for the next start.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +126,13 @@ impl Chat {
             writer,
             delivery,
             max_message_bytes,
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// The server is stopping: work in progress ends at its next step.
+    pub fn stop(&self) {
+        self.stopping.cancel();
     }
 
     /// The reference design's `login`: the claimed user id must be the caller's own.
@@ -345,12 +354,18 @@ impl Chat {
     pub async fn assign_queue(&self) -> Result<()> {
         let mut moved = false;
         'queue: loop {
+            if self.stopping.is_cancelled() {
+                break;
+            }
             let queued = self.store.queued_conversations(100).await?;
             if queued.is_empty() {
                 break;
             }
             let mut progressed = false;
             for conversation in &queued {
+                if self.stopping.is_cancelled() {
+                    break 'queue;
+                }
                 let mut attempts = 0;
                 loop {
                     let Some(agent) = self.best_available_agent(None).await? else {
