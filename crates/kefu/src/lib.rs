@@ -47,6 +47,7 @@ pub struct Shared {
     pub accounts: Accounts,
     pub chat: Chat,
     pub reports: services::reports::Reports,
+    pub transcripts: services::transcripts::Transcripts,
     pub canned: services::canned::CannedReplies,
     pub attachments: services::attachments::Attachments,
     pub connections: Arc<Connections>,
@@ -207,6 +208,7 @@ impl Server {
             cluster.link().is_cluster(),
         );
         let reports = services::reports::Reports::new(store.clone());
+        let transcripts = services::transcripts::Transcripts::new(store.clone());
         let attachments = services::attachments::Attachments::new(
             store.clone(),
             chat.clone(),
@@ -224,6 +226,7 @@ impl Server {
             accounts,
             chat,
             reports,
+            transcripts,
             canned,
             attachments,
             connections,

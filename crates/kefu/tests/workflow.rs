@@ -18,6 +18,7 @@ on_every_backend!(
     a_customer_rates_once_and_the_report_and_the_transcript_show_it,
     canned_replies_are_shared_by_admins_or_kept_by_each_agent,
     attachments_reach_only_the_conversation_and_stay_within_their_limits,
+    admins_find_a_customers_conversations_and_the_transcript_tells_transfers_and_files,
 );
 
 /// Waits for the event whose data satisfies `matches`, skipping the others.
@@ -748,6 +749,37 @@ async fn a_customer_rates_once_and_the_report_and_the_transcript_show_it(backend
         .collect();
     assert_eq!(contents, ["where is my parcel?", "on its way"]);
     assert!(!transcript.to_string().contains("SECRET-NOTE"));
+    // What happened around the messages, in order.
+    let events: Vec<(String, String)> = transcript["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].to_string(),
+                e["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(
+        events[0],
+        ("\"assigned\"".into(), "Assigned to alice".into())
+    );
+    assert_eq!(
+        events[1],
+        ("\"resolved\"".into(), "Resolved by alice".into())
+    );
+    assert_eq!(events[2].0, "\"rated\"");
+    assert!(
+        events[2].1.starts_with("Visitor ")
+            && events[2]
+                .1
+                .ends_with(" rated the conversation 4/5: quick, thanks"),
+        "{events:?}"
+    );
+    assert_eq!(transcript["conversation"]["rating"], 4);
+    assert_eq!(transcript["conversation"]["ratingComment"], "quick, thanks");
     let (status, text) = server.get(&format!("{path}?format=text&")).await;
     assert_eq!(status, 401, "a transcript needs the admin's token: {text}");
     let response = reqwest::Client::new()
@@ -759,11 +791,31 @@ async fn a_customer_rates_once_and_the_report_and_the_transcript_show_it(backend
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     assert!(text.contains("alice: on its way"), "{text}");
+    assert!(text.contains("-- Resolved by alice"), "{text}");
+    assert!(
+        text.contains("rated the conversation 4/5: quick, thanks"),
+        "{text}"
+    );
     assert!(!text.contains("SECRET-NOTE"), "{text}");
-    let (status, _) = server
-        .request(reqwest::Method::GET, &path, None, Some(&alice_token))
-        .await;
-    assert_eq!(status, 403);
+    // The conversation's agent may export it too, where it is; another agent may not see it.
+    let (bob_token, _) = server.agent("bob").await;
+    for path in [
+        path.clone(),
+        format!("/api/conversations/{conversation}/transcript"),
+    ] {
+        let (status, body) = server
+            .request(reqwest::Method::GET, &path, None, Some(&alice_token))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = server
+            .request(reqwest::Method::GET, &path, None, Some(&bob_token))
+            .await;
+        assert_eq!(status, 404, "{body}");
+        let (status, _) = server
+            .request(reqwest::Method::GET, &path, None, Some(&token))
+            .await;
+        assert_eq!(status, 403, "customers do not export transcripts");
+    }
     server.stop().await;
 }
 
@@ -1117,4 +1169,194 @@ async fn attachments_reach_only_the_conversation_and_stay_within_their_limits(ba
         "{long}"
     );
     server.stop().await;
+}
+
+async fn admins_find_a_customers_conversations_and_the_transcript_tells_transfers_and_files(
+    backend: Backend,
+) {
+    use reqwest::Method;
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+    let (alice_token, alice_id) = server.agent("alice").await;
+    let (alice, _) = server.login(&alice_token, &alice_id).await;
+    let (bob_token, bob_id) = server.agent("bob").await;
+    let (_bob, _) = server.login(&bob_token, &bob_id).await;
+    // A customer who gave a name and an e-mail, and one who did not.
+    let (status, ann) = server
+        .post(
+            "/api/visitors",
+            json!({"name": "Ann 50%_Lee", "email": "ann@shop.example"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{ann}");
+    let ann_token = ann["token"].as_str().unwrap().to_owned();
+    let ann_id = ann["user"]["id"].as_str().unwrap().to_owned();
+    let (mut ann_client, ack) = server.login(&ann_token, &ann_id).await;
+    let conversation = ack["conversationId"].as_str().unwrap().to_owned();
+    let (other_token, other_id) = server.visitor().await;
+    let _ = server.login(&other_token, &other_id).await;
+
+    ann_client
+        .call("private_message", json!({"content": "my order"}))
+        .await
+        .unwrap();
+    let png = b"\x89PNG\r\n\x1a\n0000000000000000".to_vec();
+    let (status, uploaded) = upload(
+        &server,
+        Some(&ann_token),
+        png,
+        "receipt.png",
+        "image/png",
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{uploaded}");
+    let attachment = uploaded["attachment"]["id"].as_str().unwrap().to_owned();
+    let sent = ann_client
+        .call("private_message", json!({"attachmentId": attachment}))
+        .await
+        .unwrap();
+    assert_eq!(sent["ok"], true, "{sent}");
+    // Whoever has Ann hands her to the other.
+    let (holder, holder_token, to) = if ack["csId"] == alice_id.as_str() {
+        (&alice, &alice_token, bob_id.clone())
+    } else {
+        (&_bob, &bob_token, alice_id.clone())
+    };
+    let moved = holder
+        .call("transfer", json!({"peerId": ann_id, "toAgentId": to}))
+        .await
+        .unwrap();
+    assert_eq!(moved["ok"], true, "{moved}");
+    let _ = holder_token;
+    // The line that says who joined is stored like any message.
+    expect_where(&mut ann_client, "new_private_message", |m| {
+        m["kind"] == "system"
+    })
+    .await;
+
+    // Found by part of the name (its % and _ taken literally), by e-mail, by either id.
+    for q in ["50%_l", "ANN@SHOP", ann_id.as_str(), conversation.as_str()] {
+        let (status, found) = server
+            .request(
+                Method::GET,
+                &format!("/api/admin/conversations?q={}", urlencode(q)),
+                None,
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, 200, "{found}");
+        let ids: Vec<&str> = found["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [conversation.as_str()], "q={q}: {found}");
+        let first = &found["conversations"][0];
+        assert_eq!(first["customer"]["displayName"], "Ann 50%_Lee");
+        assert_eq!(first["customer"]["email"], "ann@shop.example");
+        assert_eq!(first["agent"]["id"], to.as_str());
+        assert_eq!(first["status"], "open");
+        assert_eq!(first["messages"], 3, "two messages and the join line");
+    }
+    for q in ["50x_l", "nobody"] {
+        let (_, found) = server
+            .request(
+                Method::GET,
+                &format!("/api/admin/conversations?q={q}"),
+                None,
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(found["conversations"], json!([]), "q={q}");
+    }
+    // Every conversation, newest first, a page at a time.
+    let (_, page) = server
+        .request(
+            Method::GET,
+            "/api/admin/conversations?limit=1",
+            None,
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(page["conversations"].as_array().unwrap().len(), 1, "{page}");
+    let before = page["nextBefore"].as_str().expect("a next page").to_owned();
+    let (_, rest) = server
+        .request(
+            Method::GET,
+            &format!("/api/admin/conversations?before={before}&status=open"),
+            None,
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(rest["conversations"].as_array().unwrap().len(), 1, "{rest}");
+    assert!(rest.get("nextBefore").is_none(), "{rest}");
+    for (query, code) in [
+        ("status=closed", 400),
+        ("limit=x", 400),
+        ("before=abc", 400),
+    ] {
+        let (status, body) = server
+            .request(
+                Method::GET,
+                &format!("/api/admin/conversations?{query}"),
+                None,
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (code, Some("invalid_payload")),
+            "{query}"
+        );
+    }
+    let (status, _) = server
+        .request(
+            Method::GET,
+            "/api/admin/conversations",
+            None,
+            Some(&alice_token),
+        )
+        .await;
+    assert_eq!(status, 403, "agents do not search every conversation");
+
+    // The text transcript: the transfer, and the file with its link.
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/api/conversations/{conversation}/transcript?format=text",
+            server.base
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let host = server.base.trim_start_matches("http://");
+    assert!(text.contains("Customer: Ann 50%_Lee ("), "{text}");
+    assert!(text.contains("ann@shop.example"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Ann 50%_Lee: [image receipt.png, image/png, 24 B] http://{host}/api/attachments/{attachment}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(" transferred the conversation to "), "{text}");
+    assert!(text.contains(" joined the conversation"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |needle: &str| lines.iter().position(|l| l.contains(needle)).unwrap();
+    assert!(at("-- Assigned to") < at("my order"));
+    assert!(at("receipt.png") < at("transferred the conversation"));
+    server.stop().await;
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -1,10 +1,12 @@
 //! The vocabulary of kefu: ids, roles, users and message content, each parsed once at the edge so
 //! that the rest of the code only sees valid values. No I/O here.
 
+mod event;
 mod ids;
 mod message;
 mod user;
 
+pub use event::EventKind;
 pub use ids::{AttachmentId, ConversationId, MessageId, UserId};
 pub use message::{ClientMsgId, Content, HistoryLimit};
 pub use user::{DisplayName, Email, Password, Role, User, Username};

@@ -3,8 +3,6 @@
 use axum::{
     Json,
     extract::{Path, Query, State},
-    http::header,
-    response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 
@@ -14,16 +12,16 @@ use super::{
 };
 use crate::{
     AppState,
-    domain::{ConversationId, Role, User, UserId},
+    domain::{Role, User, UserId},
     services::{
         Error,
         auth::Identity,
         reports::{MAX_DAYS, Report},
     },
-    socket::events::{AgentStatusName, MessagePayload},
+    socket::events::AgentStatusName,
 };
 
-fn require_admin(caller: Identity) -> Result<(), ApiError> {
+pub(super) fn require_admin(caller: Identity) -> Result<(), ApiError> {
     if caller.role == Role::Admin {
         Ok(())
     } else {
@@ -236,79 +234,4 @@ pub async fn reports(
             .map_err(|_| Error::InvalidPayload(format!("days must be between 1 and {MAX_DAYS}")))?,
     };
     Ok(Json(app.reports.report(days).await?))
-}
-
-#[derive(Deserialize)]
-pub struct TranscriptQuery {
-    format: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TranscriptConversation {
-    id: ConversationId,
-    customer_id: UserId,
-    agent_id: Option<UserId>,
-    status: &'static str,
-}
-
-#[derive(Serialize)]
-struct TranscriptBody<'a> {
-    conversation: TranscriptConversation,
-    messages: Vec<MessagePayload<'a>>,
-}
-
-/// `GET /api/admin/conversations/{id}/transcript[?format=text]`: every message, never a note.
-pub async fn transcript(
-    State(app): State<AppState>,
-    Caller(caller): Caller,
-    Path(id): Path<String>,
-    Query(query): Query<TranscriptQuery>,
-) -> Result<Response, ApiError> {
-    require_admin(caller)?;
-    let id = ConversationId::parse(&id)?;
-    let transcript = app.reports.transcript(id).await?;
-    match query.format.as_deref() {
-        Some("text") => Ok((
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"conversation-{id}.txt\""),
-                ),
-            ],
-            transcript.as_text(),
-        )
-            .into_response()),
-        None | Some("json") => {
-            let conversation = &transcript.conversation;
-            let messages = transcript
-                .messages
-                .iter()
-                .map(|m| {
-                    let receiver = if m.sender_id == conversation.customer_id {
-                        conversation.agent_id
-                    } else {
-                        Some(conversation.customer_id)
-                    };
-                    MessagePayload::new(m, receiver)
-                })
-                .collect();
-            Ok(Json(TranscriptBody {
-                conversation: TranscriptConversation {
-                    id: conversation.id,
-                    customer_id: conversation.customer_id,
-                    agent_id: conversation.agent_id,
-                    status: if conversation.open {
-                        "open"
-                    } else {
-                        "resolved"
-                    },
-                },
-                messages,
-            })
-            .into_response())
-        }
-        Some(_) => Err(Error::InvalidPayload("format must be json or text".into()).into()),
-    }
 }

@@ -5,6 +5,7 @@ mod api;
 mod attachments;
 pub mod bodies;
 mod canned;
+mod conversations;
 pub mod error;
 pub mod serve;
 mod ui;
@@ -51,9 +52,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/nodes", get(admin::nodes))
         .route("/admin/reports", get(admin::reports))
+        .route("/admin/conversations", get(conversations::find))
         .route(
             "/admin/conversations/{id}/transcript",
-            get(admin::transcript),
+            get(conversations::transcript),
+        )
+        .route(
+            "/conversations/{id}/transcript",
+            get(conversations::transcript),
         )
         .route("/me", get(api::me))
         .fallback(any(api::not_found))

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod delivery;
 pub mod limits;
 pub mod reports;
+pub mod transcripts;
 pub mod writer;
 
 use crate::{domain::ValidationError, store::StoreError};

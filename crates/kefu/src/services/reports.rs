@@ -1,5 +1,5 @@
 //! The admin's reports: conversations per day, first-response and resolution times and CSAT per
-//! agent; and the transcript of one conversation (never its notes).
+//! agent.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::{Error, Result};
 use crate::{
-    domain::{ConversationId, User, UserId, format_timestamp, now_millis},
-    store::{Conversation, ConversationFacts, Page, Store, StoreError, StoredMessage},
+    domain::{User, UserId, format_timestamp, now_millis},
+    store::{ConversationFacts, Store},
 };
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -136,13 +136,6 @@ pub struct Reports {
     store: Store,
 }
 
-/// One conversation's messages, in order, with the names of who wrote them.
-pub struct Transcript {
-    pub conversation: Conversation,
-    pub messages: Vec<StoredMessage>,
-    pub names: HashMap<UserId, String>,
-}
-
 impl Reports {
     pub fn new(store: Store) -> Self {
         Self { store }
@@ -166,74 +159,12 @@ impl Reports {
             .collect();
         Ok(build(&staff, &facts, days, now))
     }
-
-    /// Every message of the conversation, oldest first; notes are never part of it.
-    pub async fn transcript(&self, id: ConversationId) -> Result<Transcript> {
-        let conversation = self.store.conversation(id).await.map_err(|e| match e {
-            StoreError::NotFound => Error::NotFound("no such conversation"),
-            other => other.into(),
-        })?;
-        let mut messages: Vec<StoredMessage> = Vec::new();
-        loop {
-            let after = messages.last().map_or(0, |m| m.seq);
-            let page = self
-                .store
-                .history(id, Page::After { seq: after }, 100)
-                .await?;
-            messages.extend(page.messages);
-            if !page.has_more {
-                break;
-            }
-        }
-        let mut ids: Vec<UserId> = messages.iter().map(|m| m.sender_id).collect();
-        ids.push(conversation.customer_id);
-        ids.sort_unstable();
-        ids.dedup();
-        let names = self
-            .store
-            .users(&ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.user.id, r.user.display_name))
-            .collect();
-        Ok(Transcript {
-            conversation,
-            messages,
-            names,
-        })
-    }
-}
-
-impl Transcript {
-    /// "2026-11-26 04:15 Alice: hello", one line per message.
-    pub fn as_text(&self) -> String {
-        let mut out = format!("Conversation {}\n", self.conversation.id);
-        for message in &self.messages {
-            let at = format_timestamp(message.created_at);
-            let who = self
-                .names
-                .get(&message.sender_id)
-                .map_or("?", String::as_str);
-            let line = match message.kind.as_str() {
-                "system" => format!("{} {} -- {}\n", &at[..10], &at[11..16], message.content),
-                _ => format!(
-                    "{} {} {}: {}\n",
-                    &at[..10],
-                    &at[11..16],
-                    who,
-                    message.content
-                ),
-            };
-            out.push_str(&line);
-        }
-        out
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Role;
+    use crate::domain::{ConversationId, Role};
 
     fn agent(id: i64) -> User {
         User {

@@ -2,8 +2,8 @@ use std::collections::HashMap;
 
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, StoreError, sql, text};
-use crate::domain::{ConversationId, Role, User, UserId, now_millis};
+use super::{Store, StoreError, events::NewEvent, sql, text};
+use crate::domain::{ConversationId, EventKind, Role, User, UserId, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {
@@ -140,15 +140,20 @@ impl Store {
         .iter()
         .map(conversation_from_row)
         .collect::<Result<Vec<_>, _>>()?;
+        let now = now_millis();
         sqlx::query(sql!(
             self,
             "UPDATE conversations SET agent_id = NULL, assigned_at = NULL, updated_at = ? \
              WHERE agent_id = ? AND status = 'open'"
         ))
-        .bind(now_millis())
+        .bind(now)
         .bind(agent.0)
         .execute(&mut *tx)
         .await?;
+        for conversation in &conversations {
+            let event = NewEvent::new(conversation.id, EventKind::Queued, now);
+            self.record_event(&mut tx, event).await?;
+        }
         tx.commit().await?;
         Ok(conversations)
     }

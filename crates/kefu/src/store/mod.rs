@@ -9,6 +9,8 @@
 mod attachments;
 mod canned;
 mod conversations;
+mod events;
+mod lookup;
 mod messages;
 mod notes;
 mod reports;
@@ -27,6 +29,8 @@ use sqlx::{
 pub use attachments::{Attachment, NewAttachment};
 pub use canned::CannedReply;
 pub use conversations::{Conversation, Member};
+pub use events::ConversationEvent;
+pub use lookup::{ConversationQuery, ConversationRecord};
 pub use messages::{HistoryPage, NewMessage, Page, StoredMessage};
 pub use notes::Note;
 pub use reports::{ConversationFacts, Rated};

@@ -2,8 +2,8 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, sql};
-use crate::domain::{ConversationId, UserId, now_millis};
+use super::{Store, StoreError, events::NewEvent, sql};
+use crate::domain::{ConversationId, EventKind, UserId, now_millis};
 
 /// Why a rating was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,8 @@ impl Store {
         score: i64,
         comment: Option<&str>,
     ) -> Result<Rated, StoreError> {
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(sql!(
             self,
             "UPDATE conversations SET rating = ?, rating_comment = ?, rated_at = ? \
@@ -43,14 +45,20 @@ impl Store {
         ))
         .bind(score)
         .bind(comment)
-        .bind(now_millis())
+        .bind(now)
         .bind(id.0)
         .bind(customer.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if result.rows_affected() == 1 {
+            let event = NewEvent::new(id, EventKind::Rated, now)
+                .by(customer)
+                .score(score);
+            self.record_event(&mut tx, event).await?;
+            tx.commit().await?;
             return Ok(Rated::Taken);
         }
+        drop(tx);
         let row = sqlx::query(sql!(
             self,
             "SELECT customer_id, status, rating FROM conversations WHERE id = ?"

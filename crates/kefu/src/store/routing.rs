@@ -4,9 +4,10 @@
 use sqlx::Row;
 
 use super::{
-    Conversation, Dialect, Store, StoreError, conversations::conversation_from_row, sql, text,
+    Conversation, Dialect, Store, StoreError, conversations::conversation_from_row,
+    events::NewEvent, sql, text,
 };
-use crate::domain::{ConversationId, Role, User, UserId, now_millis};
+use crate::domain::{ConversationId, EventKind, Role, User, UserId, now_millis};
 
 /// An agent as routing sees it.
 #[derive(Debug, Clone)]
@@ -218,6 +219,8 @@ impl Store {
             return Ok(Assignment::Taken);
         }
         self.note_assignment(&mut tx, agent, now).await?;
+        let event = NewEvent::new(id, EventKind::Assigned, now).to(Some(agent));
+        self.record_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(Assignment::Assigned)
     }
@@ -248,6 +251,8 @@ impl Store {
             Ok(id) => {
                 if let Some(agent) = agent {
                     self.note_assignment(&mut tx, agent, now).await?;
+                    let event = NewEvent::new(id, EventKind::Assigned, now).to(Some(agent));
+                    self.record_event(&mut tx, event).await?;
                 }
                 tx.commit().await?;
                 let conversation = Conversation {
@@ -351,6 +356,12 @@ impl Store {
         if let Some(to) = to {
             self.note_assignment(&mut tx, to, now).await?;
         }
+        let kind = match to {
+            Some(_) => EventKind::Transferred,
+            None => EventKind::Queued,
+        };
+        let event = NewEvent::new(id, kind, now).by(agent).to(to);
+        self.record_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(Assignment::Assigned)
     }
@@ -362,6 +373,7 @@ impl Store {
         agent: UserId,
     ) -> Result<bool, StoreError> {
         let now = now_millis();
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(sql!(
             self,
             "UPDATE conversations SET status = 'resolved', open_key = NULL, resolved_at = ?, \
@@ -372,9 +384,15 @@ impl Store {
         .bind(now)
         .bind(id.0)
         .bind(agent.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let event = NewEvent::new(id, EventKind::Resolved, now).by(agent);
+        self.record_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The waiting conversation's place in the queue, 1 for the head; `None` if it is not waiting.
