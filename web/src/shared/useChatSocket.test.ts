@@ -1,56 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Socket } from "socket.io-client";
+import { FakeSocket, flush, type Responder } from "./testing/fakeSocket";
 import { ChatError, useChatSocket, type ChatHandlers } from "./useChatSocket";
-
-type Handler = (...args: unknown[]) => void;
-type Responder = (event: string, payload: unknown) => unknown;
-
-/** Just enough of a socket.io-client Socket: events in, emits answered by `respond`. */
-class FakeSocket {
-  connected = false;
-  /** Set to refuse the next handshakes, as the server does for a disabled account. */
-  refuse = false;
-  emitted: Array<{ event: string; payload: unknown }> = [];
-  private handlers = new Map<string, Handler[]>();
-  constructor(public respond: Responder) {}
-
-  on(event: string, fn: Handler) {
-    this.handlers.set(event, [...(this.handlers.get(event) ?? []), fn]);
-    return this;
-  }
-  fire(event: string, ...args: unknown[]) {
-    for (const fn of this.handlers.get(event) ?? []) fn(...args);
-  }
-  connect() {
-    if (this.refuse) {
-      this.fire("connect_error", new Error("unauthorized"));
-      return this;
-    }
-    this.connected = true;
-    this.fire("connect");
-    return this;
-  }
-  drop(reason = "transport close") {
-    this.connected = false;
-    this.fire("disconnect", reason);
-  }
-  disconnect() {
-    if (this.connected) this.drop("io client disconnect");
-    return this;
-  }
-  timeout() {
-    return {
-      emitWithAck: async (event: string, payload?: unknown) => {
-        this.emitted.push({ event, payload });
-        const answer = this.respond(event, payload);
-        if (answer === undefined) throw new Error("operation has timed out");
-        return answer;
-      },
-    };
-  }
-}
-
-const flush = () => new Promise((r) => setTimeout(r, 0));
 
 function setup(respond: Responder, handlers: ChatHandlers = {}, resyncDelayMs?: () => number) {
   const fake = new FakeSocket(respond);
