@@ -25,6 +25,7 @@ export class FakeChatServer {
   screen: (userId: Id) => number[] = () => [];
   private sockets = new Map<Id, FakeSocket>();
   private holds = new Map<string, Hold[]>();
+  private failures = new Map<string, string[]>();
   private nextId = 100;
   private clock = Date.UTC(2026, 10, 26, 4, 0, 0);
 
@@ -78,6 +79,14 @@ export class FakeChatServer {
           .map((m) => m.seq),
       }))
       .filter((r) => r.missing.length > 0);
+  }
+
+  /**
+   * The next `event` fails with this error code; "timeout" answers nothing, and "lost" does what was
+   * asked (e.g. stores the message) but its answer never arrives.
+   */
+  failNext(event: string, code: string) {
+    this.failures.set(event, [...(this.failures.get(event) ?? []), code]);
   }
 
   private of(conversationId: Id): Message[] {
@@ -168,7 +177,11 @@ export class FakeChatServer {
 
   /** The answer is read when the request arrives; a hold delays only its delivery. */
   async answer(userId: Id, event: string, payload: unknown): Promise<unknown> {
+    const failure = this.failures.get(event)?.shift();
+    if (failure === "timeout") return undefined;
+    if (failure && failure !== "lost") return { ok: false, error: { code: failure, message: failure } };
     const answer = this.respond(userId, event, payload);
+    if (failure === "lost") return undefined;
     const hold = this.holds.get(event)?.shift();
     if (hold) await hold.released;
     return answer;
