@@ -45,6 +45,26 @@ describe("useChatSocket", () => {
     expect(fake.emitted.map((e) => e.event)).toEqual(["login", "private_message"]);
   });
 
+  it("sends what was written while away after the catch-up, in the order written", async () => {
+    let caughtUp = () => {};
+    const ready = vi.fn(() => new Promise<void>((r) => (caughtUp = r)));
+    const page = { ok: true, conversationId: "8", messages: [], hasMore: false, peerReadSeq: 0 };
+    const { fake, chat } = setup((e) => (e === "login" ? okLogin : e === "history" ? page : { ok: true, id: "1", seq: 1 }), { ready });
+    const first = chat.sendMessage({ content: "written while away", clientMsgId: "c-1" });
+    chat.start();
+    await flush();
+    expect(ready).toHaveBeenCalled();
+    // The catch-up's own requests go out; messages wait for it, also one written meanwhile.
+    await chat.history({ afterSeq: 0 });
+    const second = chat.sendMessage({ content: "written during the catch-up", clientMsgId: "c-2" });
+    await flush();
+    const sent = () => fake.emitted.map((e) => (e.event === "private_message" ? (e.payload as { clientMsgId: string }).clientMsgId : e.event));
+    expect(sent()).toEqual(["login", "history"]);
+    caughtUp();
+    await Promise.all([first, second]);
+    expect(sent()).toEqual(["login", "history", "c-1", "c-2"]);
+  });
+
   it("fails a request that gets no answer, and one that the server refuses", async () => {
     const { chat } = setup((e, p) => {
       if (e === "login") return okLogin;
