@@ -108,7 +108,8 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     { deep: true },
   );
 
-  function conv(peerId: Id): Conversation {
+  /** The conversation with this customer; a new one is of `conversationId` (the list's, by default). */
+  function conv(peerId: Id, conversationId = member(peerId)?.conversationId ?? null): Conversation {
     let c = conversations[peerId];
     if (!c) {
       const engine = createConversation(
@@ -129,7 +130,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
             members.value = applyPreview(members.value, peerId, previewOf({ ...local, content }, me.id));
           },
         },
-        [emptySegment(member(peerId)?.conversationId ?? null)],
+        [emptySegment(conversationId)],
       );
       conversations[peerId] = newConversation(peerId, engine);
       c = conversations[peerId]!;
@@ -330,8 +331,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     const old = conversations[peerId];
     old?.engine.close();
     delete conversations[peerId];
-    const cv = conv(peerId);
-    cv.engine.state.segments = [emptySegment(conversationId)];
+    conv(peerId, conversationId);
     if (old?.loaded && activeId.value === peerId) void ensureLoaded(peerId);
   }
 

@@ -221,8 +221,8 @@ export function createConversation(opts: ConversationOptions, initial: Segment[]
 
     /** `messages_read`: the peer's read position, or mine from another tab. False: not shown here. */
     readBy(e: MessagesRead): boolean {
-      // A conversation not known by its id yet is the one whose id is not known yet.
-      const s = segment(e.conversationId) ?? segment(null);
+      // Before the first page (or ack) names it, the only conversation held has no id yet.
+      const s = segment(e.conversationId) ?? (state.segments.length === 1 ? segment(null) : undefined);
       if (!s) return false;
       const seqs = e.readerId === opts.me ? { myReadSeq: Math.max(s.myReadSeq, e.seq) } : { peerReadSeq: Math.max(s.peerReadSeq, e.seq) };
       patch(s.conversationId, seqs);
