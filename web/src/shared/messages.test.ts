@@ -5,12 +5,10 @@ import {
   countUnread,
   fromServer,
   lastSeq,
-  latestFromPeer,
   localMessage,
   mergeMessages,
   oldestStored,
   readSeqFromUnread,
-  seqGap,
   setDelivery,
   statusOf,
   type ChatMessage,
@@ -112,11 +110,6 @@ describe("positions", () => {
     expect(oldestStored(list)?.seq).toBe(1);
   });
 
-  it("latestFromPeer finds the newest message someone else sent", () => {
-    expect(latestFromPeer(list, ME)?.seq).toBe(3);
-    expect(latestFromPeer(list, AGENT)?.seq).toBe(2);
-  });
-
   it("countUnread counts others' messages after my read position", () => {
     expect(countUnread(list, ME, 0)).toBe(2);
     expect(countUnread(list, ME, 1)).toBe(1);
@@ -161,31 +154,5 @@ describe("read receipts after a reload", () => {
   it("does not take the peer's reply as proof that it read what came before", () => {
     // The peer wrote seq 5 without having marked anything read (e.g. it answered from another tab).
     expect(statuses(0)).toEqual(["sent", null, "sent", "sent", null, "sent"]);
-  });
-});
-
-describe("seqGap", () => {
-  const loaded = [1, 2, 3].map((s) => fromServer(msg(s)));
-
-  it("finds no gap when the live message is the next seq, or one already known", () => {
-    expect(seqGap(loaded, msg(4))).toBeNull();
-    expect(seqGap(loaded, msg(2))).toBeNull();
-  });
-
-  it("reports the highest seq known before a gap, to fetch what came after it", () => {
-    expect(seqGap(loaded, msg(6))).toBe(3);
-  });
-
-  it("a loaded conversation without messages expects seq 1", () => {
-    expect(seqGap([], msg(1))).toBeNull();
-    expect(seqGap([], msg(3))).toBe(0);
-  });
-
-  it("ignores messages not stored yet and those of another conversation", () => {
-    const local = localMessage({ senderId: ME, receiverId: AGENT, content: "x", clientMsgId: "c-1", now: new Date() });
-    expect(seqGap([...loaded, local], msg(5))).toBe(3);
-    const other = [fromServer(msg(40, { conversationId: "9" }))];
-    expect(seqGap(other, msg(7))).toBeNull();
-    expect(seqGap([...other, ...loaded], msg(7))).toBe(3);
   });
 });

@@ -1,5 +1,5 @@
 // Pure message-list logic: merging history pages, live messages and local (not yet acknowledged)
-// messages into one list ordered by seq, without gaps or duplicates.
+// messages into one list ordered by seq, without duplicates (holes are found in conversation/seqs.ts).
 import type { Attachment, Id, Message, MessageKind, PrivateMessageAck } from "./protocol";
 
 export type Delivery = "sending" | "sent" | "failed";
@@ -147,15 +147,6 @@ export function isImageMime(mime: string): boolean {
   return /^image\/(png|jpeg|gif|webp)$/i.test(mime);
 }
 
-/** The newest stored message that someone other than `me` sent: the `upToId` of a `read`. */
-export function latestFromPeer(list: readonly ChatMessage[], me: Id): ChatMessage | undefined {
-  for (let i = list.length - 1; i >= 0; i--) {
-    const m = list[i]!;
-    if (m.senderId !== me && m.seq !== null) return m;
-  }
-  return undefined;
-}
-
 /** Messages others sent me after my read position. */
 export function countUnread(list: readonly ChatMessage[], me: Id, myReadSeq: number): number {
   let n = 0;
@@ -188,24 +179,4 @@ export function readSeqFromUnread(list: readonly ChatMessage[], me: Id, unread: 
   }
   // More unread than loaded: everything loaded is unread.
   return 0;
-}
-
-/**
- * Gap detection for a live message `m`, checked before merging it into `list`, the loaded tail of its
- * conversation (the latest page was fetched, so nothing newer is missing from it). Seqs are contiguous
- * per conversation: when `m.seq` is beyond the highest known seq + 1, something in between never
- * arrived. Returns that highest known seq (the `afterSeq` to fetch from), or null when there is no
- * gap or nothing is known of the conversation yet.
- */
-export function seqGap(list: readonly ChatMessage[], m: { seq: number; conversationId: Id }): number | null {
-  let known: number | null = null;
-  let anyStored = false;
-  for (const x of list) {
-    if (x.seq === null) continue;
-    anyStored = true;
-    if (x.conversationId === m.conversationId && (known === null || x.seq > known)) known = x.seq;
-  }
-  // A loaded, empty conversation starts at 1; a list of another conversation tells nothing of this one.
-  if (known === null && !anyStored) known = 0;
-  return known !== null && m.seq > known + 1 ? known : null;
 }

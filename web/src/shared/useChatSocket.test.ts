@@ -1,56 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Socket } from "socket.io-client";
+import { FakeSocket, flush, type Responder } from "./testing/fakeSocket";
 import { ChatError, useChatSocket, type ChatHandlers } from "./useChatSocket";
-
-type Handler = (...args: unknown[]) => void;
-type Responder = (event: string, payload: unknown) => unknown;
-
-/** Just enough of a socket.io-client Socket: events in, emits answered by `respond`. */
-class FakeSocket {
-  connected = false;
-  /** Set to refuse the next handshakes, as the server does for a disabled account. */
-  refuse = false;
-  emitted: Array<{ event: string; payload: unknown }> = [];
-  private handlers = new Map<string, Handler[]>();
-  constructor(public respond: Responder) {}
-
-  on(event: string, fn: Handler) {
-    this.handlers.set(event, [...(this.handlers.get(event) ?? []), fn]);
-    return this;
-  }
-  fire(event: string, ...args: unknown[]) {
-    for (const fn of this.handlers.get(event) ?? []) fn(...args);
-  }
-  connect() {
-    if (this.refuse) {
-      this.fire("connect_error", new Error("unauthorized"));
-      return this;
-    }
-    this.connected = true;
-    this.fire("connect");
-    return this;
-  }
-  drop(reason = "transport close") {
-    this.connected = false;
-    this.fire("disconnect", reason);
-  }
-  disconnect() {
-    if (this.connected) this.drop("io client disconnect");
-    return this;
-  }
-  timeout() {
-    return {
-      emitWithAck: async (event: string, payload?: unknown) => {
-        this.emitted.push({ event, payload });
-        const answer = this.respond(event, payload);
-        if (answer === undefined) throw new Error("operation has timed out");
-        return answer;
-      },
-    };
-  }
-}
-
-const flush = () => new Promise((r) => setTimeout(r, 0));
 
 function setup(respond: Responder, handlers: ChatHandlers = {}, resyncDelayMs?: () => number) {
   const fake = new FakeSocket(respond);
@@ -92,6 +43,26 @@ describe("useChatSocket", () => {
     chat.start();
     await sent;
     expect(fake.emitted.map((e) => e.event)).toEqual(["login", "private_message"]);
+  });
+
+  it("sends what was written while away after the catch-up, in the order written", async () => {
+    let caughtUp = () => {};
+    const ready = vi.fn(() => new Promise<void>((r) => (caughtUp = r)));
+    const page = { ok: true, conversationId: "8", messages: [], hasMore: false, peerReadSeq: 0 };
+    const { fake, chat } = setup((e) => (e === "login" ? okLogin : e === "history" ? page : { ok: true, id: "1", seq: 1 }), { ready });
+    const first = chat.sendMessage({ content: "written while away", clientMsgId: "c-1" });
+    chat.start();
+    await flush();
+    expect(ready).toHaveBeenCalled();
+    // The catch-up's own requests go out; messages wait for it, also one written meanwhile.
+    await chat.history({ afterSeq: 0 });
+    const second = chat.sendMessage({ content: "written during the catch-up", clientMsgId: "c-2" });
+    await flush();
+    const sent = () => fake.emitted.map((e) => (e.event === "private_message" ? (e.payload as { clientMsgId: string }).clientMsgId : e.event));
+    expect(sent()).toEqual(["login", "history"]);
+    caughtUp();
+    await Promise.all([first, second]);
+    expect(sent()).toEqual(["login", "history", "c-1", "c-2"]);
   });
 
   it("fails a request that gets no answer, and one that the server refuses", async () => {

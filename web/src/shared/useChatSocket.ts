@@ -137,7 +137,13 @@ export function useChatSocket(opts: ChatSocketOptions) {
   let closed = false;
   /** The server closed the connection on purpose and no login has succeeded since. */
   let closedByServer = false;
+  /** Requests waiting for the login; messages to send also wait for the catch-up after it. */
   let readyWaiters: Array<() => void> = [];
+  let sendWaiters: Array<() => void> = [];
+  /** Logged in, and the store is fetching what it missed (`ready`). */
+  let catchingUp = false;
+  /** Counts logins, so that a catch-up cut short by a newer connection leaves that one alone. */
+  let logins = 0;
 
   const offlineOr = (s: ConnectionState): ConnectionState =>
     typeof navigator !== "undefined" && navigator.onLine === false ? "offline" : s;
@@ -150,10 +156,19 @@ export function useChatSocket(opts: ChatSocketOptions) {
       everReady = true;
       closedByServer = false;
       state.value = "online";
-      const waiters = readyWaiters;
-      readyWaiters = [];
-      waiters.forEach((w) => w());
-      await h.ready?.(ack, resumed);
+      release("ready");
+      // What was written while away goes out after the catch-up, so that the list it joins is whole
+      // first (the stores never skip a seq in either order; this keeps the order plain to see).
+      const login = ++logins;
+      catchingUp = true;
+      try {
+        await h.ready?.(ack, resumed);
+      } finally {
+        if (login === logins) {
+          catchingUp = false;
+          if (state.value === "online" && socket.connected) release("send");
+        }
+      }
     } catch (e) {
       if (e instanceof ChatError && (e.code === "unauthorized" || e.code === "forbidden")) {
         state.value = "unauthorized";
@@ -251,26 +266,39 @@ export function useChatSocket(opts: ChatSocketOptions) {
     throw new ChatError(ack.error?.code ?? "internal", ack.error?.message ?? "");
   }
 
-  /** Resolves once logged in (at once if already), or rejects after `ms`. */
-  function whenReady(ms: number): Promise<void> {
-    if (state.value === "online" && socket.connected) return Promise.resolve();
+  function release(which: "ready" | "send") {
+    const waiters = which === "ready" ? readyWaiters : sendWaiters;
+    if (which === "ready") readyWaiters = [];
+    else sendWaiters = [];
+    waiters.forEach((w) => w());
+  }
+
+  /**
+   * Resolves once logged in (at once if already), or rejects after `ms`. A `send` also waits for the
+   * catch-up after the login, in the order the sends were made.
+   */
+  function whenReady(ms: number, send = false): Promise<void> {
+    const waiting = send ? catchingUp || sendWaiters.length > 0 : false;
+    if (state.value === "online" && socket.connected && !waiting) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        readyWaiters = readyWaiters.filter((w) => w !== done);
+        if (send) sendWaiters = sendWaiters.filter((w) => w !== done);
+        else readyWaiters = readyWaiters.filter((w) => w !== done);
         reject(new ChatError("timeout", "not connected"));
       }, ms);
       const done = () => {
         clearTimeout(timer);
         resolve();
       };
-      readyWaiters.push(done);
+      if (send) sendWaiters.push(done);
+      else readyWaiters.push(done);
     });
   }
 
   /** A request that waits for the login of the current connection, within one overall timeout. */
-  async function request<T>(event: string, payload?: unknown): Promise<T> {
+  async function request<T>(event: string, payload?: unknown, send = false): Promise<T> {
     const started = Date.now();
-    await whenReady(timeoutMs);
+    await whenReady(timeoutMs, send);
     return rawRequest<T>(event, payload, Math.max(1000, timeoutMs - (Date.now() - started)));
   }
 
@@ -298,7 +326,7 @@ export function useChatSocket(opts: ChatSocketOptions) {
     },
 
     sendMessage(p: PrivateMessagePayload): Promise<PrivateMessageAck> {
-      return request<PrivateMessageAck>("private_message", p);
+      return request<PrivateMessageAck>("private_message", p, true);
     },
 
     markRead(peerId: Id, upToId: Id): Promise<ReadAck> {

@@ -1,10 +1,12 @@
-// The agent's side: the customer list, one message list per customer (loaded when opened), drafts,
-// read marking, and attention (sound, notification) for messages that arrive while the tab is hidden.
+// The agent's side: the customer list, one conversation engine per customer (loaded when opened),
+// drafts, notes, status and transfer, and attention (sound, notification) for messages that arrive
+// while the tab is hidden.
 import { computed, reactive, ref, shallowRef, watch } from "vue";
 import { api } from "../../shared/api";
-import { createKeyedCoalescer } from "../../shared/coalesce";
+import { createConversation } from "../../shared/conversation/engine";
+import { customerLink } from "../../shared/conversation/link";
+import { emptySegment } from "../../shared/conversation/segments";
 import { failureOf, type Failure } from "../../shared/errors";
-import { newClientMsgId } from "../../shared/format";
 import {
   applyMessage,
   applyPreview,
@@ -19,23 +21,8 @@ import {
   totalUnread,
   type MemberEntry,
 } from "../../shared/members";
-import {
-  confirmed,
-  countUnread,
-  fromServer,
-  lastSeq,
-  latestFromPeer,
-  localMessage,
-  mergeMessages,
-  oldestStored,
-  readSeqFromUnread,
-  seqGap,
-  setDelivery,
-  type ChatMessage,
-} from "../../shared/messages";
 import type {
   AgentStatus,
-  Attachment,
   AvailableAgent,
   Id,
   Member,
@@ -45,26 +32,9 @@ import type {
 } from "../../shared/protocol";
 import { createTypingSender, TYPING_STALE_MS, type TypingSender } from "../../shared/typing";
 import { useChatSocket, type ChatSocket, type UnauthorizedReason } from "../../shared/useChatSocket";
+import { newConversation, type Conversation } from "./conversation";
 
-export interface Conversation {
-  peerId: Id;
-  /** The conversation these messages belong to (a customer's next one starts at seq 1 again). */
-  conversationId: Id | null;
-  messages: ChatMessage[];
-  /** Private notes, oldest first. */
-  notes: Note[];
-  /** The latest page has been fetched: the list has no gap up to the live messages. */
-  loaded: boolean;
-  loading: boolean;
-  hasMoreBefore: boolean;
-  loadingOlder: boolean;
-  /** The customer read my messages up to this seq. */
-  peerReadSeq: number;
-  /** I read the customer's messages up to this seq. */
-  myReadSeq: number;
-  typing: boolean;
-  failures: Record<string, Failure>;
-}
+export type { Conversation } from "./conversation";
 
 /** Why a conversation left the list, for the line that says so. */
 export type Departure =
@@ -76,7 +46,6 @@ export interface Attention {
   (m: Message, from: MemberEntry | undefined): void;
 }
 
-const PAGE = 50;
 const DRAFTS_KEY = "kefu.console.drafts";
 
 function loadDrafts(): Record<Id, string> {
@@ -104,8 +73,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
   /** The other agents (transfer targets) and the names of every agent seen. */
   const agents = shallowRef<AvailableAgent[]>([]);
   const agentNames = ref<Record<Id, string>>({ [session.user.id]: session.user.displayName });
-  /** Per customer: the file being uploaded; the last failed upload or note. */
-  const uploading = reactive<Record<Id, string>>({});
+  /** Per customer: the last failed upload or note. */
   const problems = reactive<Record<Id, Failure & { note?: boolean }>>({});
   /** Per customer: an action under way. */
   const busy = reactive<Record<Id, "resolving">>({});
@@ -115,6 +83,12 @@ export function useConsole(session: SessionResponse, attention: Attention) {
   const chat = shallowRef<ChatSocket | null>(null);
   const typingSenders = new Map<Id, TypingSender>();
   const typingTimers = new Map<Id, ReturnType<typeof setTimeout>>();
+  /** Per customer: the file being uploaded. */
+  const uploading = computed(() => {
+    const out: Record<Id, string> = {};
+    for (const c of Object.values(conversations)) if (c.engine.state.uploading) out[c.peerId] = c.engine.state.uploading;
+    return out;
+  });
 
   const sortedMembers = computed(() => sortByActivity(members.value));
   const unreadTotal = computed(() => totalUnread(members.value));
@@ -134,23 +108,31 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     { deep: true },
   );
 
-  function conv(peerId: Id): Conversation {
+  /** The conversation with this customer; a new one is of `conversationId` (the list's, by default). */
+  function conv(peerId: Id, conversationId = member(peerId)?.conversationId ?? null): Conversation {
     let c = conversations[peerId];
     if (!c) {
-      conversations[peerId] = {
-        peerId,
-        conversationId: member(peerId)?.conversationId ?? null,
-        messages: [],
-        notes: [],
-        loaded: false,
-        loading: false,
-        hasMoreBefore: false,
-        loadingOlder: false,
-        peerReadSeq: 0,
-        myReadSeq: 0,
-        typing: false,
-        failures: {},
-      };
+      const engine = createConversation(
+        {
+          me: me.id,
+          link: customerLink(() => chat.value, session.token, peerId),
+          visible: () => peerId === activeId.value && pageVisible.value,
+          receiverId: () => peerId,
+          fetched(list, kind) {
+            members.value = applyPreview(members.value, peerId, lastPreview(list));
+            // Messages found missing were never counted live; the first page keeps the server's count.
+            if (kind === "missed") members.value = setUnread(members.value, peerId, engine.unread());
+          },
+          read: () => (members.value = setUnread(members.value, peerId, engine.unread())),
+          wrote(local) {
+            typingSenders.get(peerId)?.stop();
+            const content = local.content || local.attachment?.name || "";
+            members.value = applyPreview(members.value, peerId, previewOf({ ...local, content }, me.id));
+          },
+        },
+        [emptySegment(conversationId)],
+      );
+      conversations[peerId] = newConversation(peerId, engine);
       c = conversations[peerId]!;
     }
     return c;
@@ -179,7 +161,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     // Unread counts of loaded conversations are known more precisely here.
     for (const e of members.value) {
       const c = conversations[e.id];
-      if (c?.loaded) c.myReadSeq = Math.max(c.myReadSeq, readSeqFromUnread(c.messages, me.id, e.unread));
+      if (c?.loaded) c.engine.readFromUnread(e.unread);
     }
   }
 
@@ -208,99 +190,29 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     return refreshing;
   }
 
-  let reading = new Set<Id>();
-  async function markReadIfVisible(peerId: Id | null = activeId.value) {
-    const c = chat.value;
-    if (!c || !peerId || peerId !== activeId.value || !pageVisible.value || reading.has(peerId)) return;
-    const cv = conversations[peerId];
-    if (!cv?.loaded) return;
-    const latest = latestFromPeer(cv.messages, me.id);
-    if (!latest?.id || latest.seq === null || latest.seq <= cv.myReadSeq) {
-      if (member(peerId)?.unread) members.value = setUnread(members.value, peerId, 0);
-      return;
-    }
-    reading.add(peerId);
-    try {
-      const ack = await c.markRead(peerId, latest.id);
-      cv.myReadSeq = Math.max(cv.myReadSeq, ack.seq);
-      members.value = setUnread(members.value, peerId, countUnread(cv.messages, me.id, cv.myReadSeq));
-    } catch {
-      // Tried again on the next message or when the tab becomes visible.
-    } finally {
-      reading.delete(peerId);
-    }
-  }
-
   async function ensureLoaded(peerId: Id) {
-    const c = chat.value;
     const cv = conv(peerId);
-    if (!c || cv.loaded || cv.loading) return;
-    cv.loading = true;
+    if (!chat.value || cv.loaded || cv.loading) return;
     try {
-      const [page, notes] = await Promise.all([
-        c.history({ peerId, limit: PAGE }),
-        c.notes(peerId).catch(() => null),
+      const [, notes] = await Promise.all([
+        cv.engine.load(() => member(peerId)?.unread ?? 0),
+        chat.value.notes(peerId).catch(() => null),
       ]);
-      if (conversations[peerId] !== cv) return;
-      if (page.conversationId) cv.conversationId = page.conversationId;
-      cv.messages = mergeMessages(cv.messages, page.messages.map(fromServer));
-      if (notes) cv.notes = mergeNotes(cv.notes, notes);
-      cv.hasMoreBefore = page.hasMore;
-      cv.peerReadSeq = Math.max(cv.peerReadSeq, page.peerReadSeq);
-      cv.myReadSeq = readSeqFromUnread(cv.messages, me.id, member(peerId)?.unread ?? 0);
-      cv.loaded = true;
-      members.value = applyPreview(members.value, peerId, lastPreview(page.messages));
-      void markReadIfVisible(peerId);
+      if (notes && conversations[peerId] === cv) cv.notes = mergeNotes(cv.notes, notes);
     } catch {
       // Opening the conversation again retries.
-    } finally {
-      cv.loading = false;
-    }
-  }
-
-  /** Every message of a loaded conversation after `afterSeq`, page after page. */
-  async function fetchAfter(cv: Conversation, afterSeq: number) {
-    const c = chat.value;
-    if (!c) return;
-    const missed = await c.historyAfter(afterSeq, cv.peerId);
-    cv.messages = mergeMessages(cv.messages, missed.messages.map(fromServer));
-    cv.peerReadSeq = Math.max(cv.peerReadSeq, missed.peerReadSeq);
-    members.value = applyPreview(members.value, cv.peerId, lastPreview(missed.messages));
-  }
-
-  async function resync() {
-    for (const cv of Object.values(conversations)) {
-      if (!cv.loaded) continue;
-      try {
-        await fetchAfter(cv, lastSeq(cv.messages));
-      } catch {
-        // The next reconnect or resync tries again.
-      }
     }
   }
 
   /** After a reconnect (`resumed`) or the server's `resync`: members, missed messages, the open one. */
   async function catchUp(resumed: boolean) {
     await refreshMembers();
-    if (resumed) await resync();
+    if (resumed) for (const cv of Object.values(conversations)) await cv.engine.catchUp();
     if (activeId.value) {
       await ensureLoaded(activeId.value);
-      void markReadIfVisible();
+      void conversations[activeId.value]?.engine.markRead();
     }
   }
-
-  // A live message beyond the next seq: fetch what is missing before it, one fetch at a time per
-  // conversation (from the lowest gap asked for meanwhile).
-  const gaps = createKeyedCoalescer<Id, { peerId: Id; afterSeq: number }>(
-    async (_conversationId, { peerId, afterSeq }) => {
-      const cv = conversations[peerId];
-      if (!cv?.loaded) return;
-      await fetchAfter(cv, afterSeq);
-      members.value = setUnread(members.value, peerId, countUnread(cv.messages, me.id, cv.myReadSeq));
-      void markReadIfVisible(peerId);
-    },
-    { merge: (a, b) => ({ peerId: b.peerId, afterSeq: Math.min(a.afterSeq, b.afterSeq) }) },
-  );
 
   function onMessage(m: Message) {
     const fromMe = m.senderId === me.id;
@@ -310,20 +222,14 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     const known = conversations[peer];
     if (known?.conversationId && known.conversationId !== m.conversationId) restart(peer, m.conversationId);
     const cv = conversations[peer];
-    if (cv && (cv.loaded || cv.loading)) {
-      const gap = cv.loaded ? seqGap(cv.messages, m) : null;
-      cv.messages = mergeMessages(cv.messages, [fromServer(m)]);
-      if (gap !== null) void gaps.request(m.conversationId, { peerId: peer, afterSeq: gap });
-    }
+    // Not opened yet: the latest page, when it is, brings this message.
+    if (cv && (cv.loaded || cv.loading)) cv.engine.receive(m);
     if (!fromMe && cv) cv.typing = false;
     const r = applyMessage(members.value, m, me.id, reading);
     members.value = r.list;
     // A customer we do not know yet (a new conversation), or counts about to be replaced.
     if (!r.known || refreshing) void refreshMembers();
-    if (!fromMe) {
-      if (!pageVisible.value) attention(m, member(peer));
-      void markReadIfVisible(peer);
-    }
+    if (!fromMe && !pageVisible.value) attention(m, member(peer));
   }
 
   function connect() {
@@ -341,15 +247,13 @@ export function useConsole(session: SessionResponse, attention: Attention) {
           if (e.readerId === me.id) {
             const peer = members.value.find((m) => m.conversationId === e.conversationId)?.id;
             const cv = peer ? conversations[peer] : undefined;
-            if (peer && cv?.loaded) {
-              cv.myReadSeq = Math.max(cv.myReadSeq, e.seq);
-              members.value = setUnread(members.value, peer, countUnread(cv.messages, me.id, cv.myReadSeq));
+            if (peer && cv?.loaded && cv.engine.readBy(e)) {
+              members.value = setUnread(members.value, peer, cv.engine.unread());
             } else {
               void refreshMembers();
             }
           } else {
-            const cv = conv(e.readerId);
-            cv.peerReadSeq = Math.max(cv.peerReadSeq, e.seq);
+            conv(e.readerId).engine.readBy(e);
           }
         },
         typing(e) {
@@ -413,6 +317,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
   }
 
   function forget(peerId: Id) {
+    conversations[peerId]?.engine.close();
     typingSenders.get(peerId)?.stop();
     typingSenders.delete(peerId);
     delete conversations[peerId];
@@ -423,79 +328,31 @@ export function useConsole(session: SessionResponse, attention: Attention) {
 
   /** The customer came back with a new conversation: what was loaded belongs to the old one. */
   function restart(peerId: Id, conversationId: Id) {
-    const wasLoaded = conversations[peerId]?.loaded;
+    const old = conversations[peerId];
+    old?.engine.close();
     delete conversations[peerId];
-    const cv = conv(peerId);
-    cv.conversationId = conversationId;
-    if (wasLoaded && activeId.value === peerId) void ensureLoaded(peerId);
+    conv(peerId, conversationId);
+    if (old?.loaded && activeId.value === peerId) void ensureLoaded(peerId);
   }
 
   function select(peerId: Id | null) {
     const prev = activeId.value;
     if (prev && prev !== peerId) typingSenders.get(prev)?.stop();
     activeId.value = peerId;
-    if (peerId) void ensureLoaded(peerId).then(() => markReadIfVisible(peerId));
-  }
-
-  async function deliver(peerId: Id, local: ChatMessage) {
-    const c = chat.value;
-    const cv = conv(peerId);
-    if (!c || !local.clientMsgId) return;
-    try {
-      const ack = await c.sendMessage(
-        local.attachment
-          ? {
-              receiverId: peerId,
-              attachmentId: local.attachment.id,
-              clientMsgId: local.clientMsgId,
-              ...(local.content ? { content: local.content } : {}),
-            }
-          : { receiverId: peerId, content: local.content, clientMsgId: local.clientMsgId },
-      );
-      if (conversations[peerId] !== cv) return;
-      if (!cv.conversationId) cv.conversationId = ack.conversationId;
-      cv.messages = mergeMessages(cv.messages, [confirmed(local, ack)]);
-    } catch (e) {
-      if (conversations[peerId] !== cv) return;
-      cv.failures = { ...cv.failures, [local.key]: failureOf(e) };
-      cv.messages = setDelivery(cv.messages, local.key, "failed");
-    }
-  }
-
-  function write(peerId: Id, content: string, attachment?: Attachment) {
-    typingSenders.get(peerId)?.stop();
-    const cv = conv(peerId);
-    const local = localMessage({
-      senderId: me.id,
-      receiverId: peerId,
-      content,
-      clientMsgId: newClientMsgId(),
-      now: new Date(),
-      ...(attachment ? { attachment } : {}),
-    });
-    cv.messages = mergeMessages(cv.messages, [local]);
-    members.value = applyPreview(members.value, peerId, previewOf({ ...local, content: content || attachment?.name || "" }, me.id));
-    void deliver(peerId, local);
+    if (peerId) void ensureLoaded(peerId).then(() => conversations[peerId]?.engine.markRead());
   }
 
   function send(peerId: Id, content: string) {
-    if (!content.trim()) return;
-    write(peerId, content);
+    conv(peerId).engine.send(content);
   }
 
   /** Uploads a file into the conversation with this customer, then sends it. */
   async function sendFile(peerId: Id, file: File) {
-    if (uploading[peerId]) return;
-    uploading[peerId] = file.name;
+    const cv = conv(peerId);
+    if (cv.engine.state.uploading) return;
     delete problems[peerId];
-    try {
-      const { attachment } = await api.uploadAttachment(session.token, file, peerId);
-      write(peerId, "", attachment);
-    } catch (e) {
-      problems[peerId] = failureOf(e);
-    } finally {
-      delete uploading[peerId];
-    }
+    const failure = await cv.engine.sendFile(file);
+    if (failure) problems[peerId] = failure;
   }
 
   /** A private note in this conversation: agents only. */
@@ -583,32 +440,11 @@ export function useConsole(session: SessionResponse, attention: Attention) {
   }
 
   function retry(peerId: Id, key: string) {
-    const cv = conv(peerId);
-    const m = cv.messages.find((x) => x.key === key && x.delivery === "failed");
-    if (!m) return;
-    const rest = { ...cv.failures };
-    delete rest[key];
-    cv.failures = rest;
-    cv.messages = setDelivery(cv.messages, key, "sending");
-    void deliver(peerId, { ...m, delivery: "sending" });
+    conv(peerId).engine.retry(key);
   }
 
-  async function loadOlder(peerId: Id) {
-    const c = chat.value;
-    const cv = conv(peerId);
-    const oldest = oldestStored(cv.messages);
-    if (!c || !oldest?.id || !cv.hasMoreBefore || cv.loadingOlder) return;
-    cv.loadingOlder = true;
-    try {
-      const page = await c.history({ peerId, beforeId: oldest.id, limit: PAGE });
-      cv.messages = mergeMessages(cv.messages, page.messages.map(fromServer));
-      cv.hasMoreBefore = page.hasMore;
-      cv.peerReadSeq = Math.max(cv.peerReadSeq, page.peerReadSeq);
-    } catch {
-      // Scrolling up again retries.
-    } finally {
-      cv.loadingOlder = false;
-    }
+  function loadOlder(peerId: Id) {
+    return conv(peerId).engine.loadOlder();
   }
 
   function typingInput(peerId: Id) {
@@ -621,7 +457,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
   }
 
   watch(pageVisible, (v) => {
-    if (v) void markReadIfVisible();
+    if (v && activeId.value) void conversations[activeId.value]?.engine.markRead();
   });
 
   return {
@@ -663,10 +499,9 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     refreshMembers,
     close() {
       typingSenders.forEach((s) => s.stop());
-      gaps.cancel();
+      for (const cv of Object.values(conversations)) cv.engine.close();
       chat.value?.close();
       chat.value = null;
-      reading = new Set();
     },
   };
 }

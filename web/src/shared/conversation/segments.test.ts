@@ -1,21 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { fromServer, localMessage, setDelivery } from "../../shared/messages";
-import type { Message } from "../../shared/protocol";
+import { fromServer, localMessage, setDelivery } from "../messages";
+import type { Message } from "../protocol";
 import {
   addBefore,
   addLocal,
   addOlder,
+  addPage,
   addStored,
   allMessages,
   confirmLocal,
+  contiguousOf,
   current,
   emptySegment,
-  endedAfter,
-  endedSegment,
-  gapFor,
-  lastKeyBefore,
-  lastSeqOf,
+  holeIn,
   peerReadSeqs,
+  segmentOf,
+  segmentOfPage,
   unreadCount,
   updateLocal,
   updateSegment,
@@ -93,15 +93,38 @@ describe("segments", () => {
     expect(current(segs)?.messages[1]?.delivery).toBe("failed");
   });
 
-  it("finds a gap within a message's own conversation only", () => {
-    const segs = addStored([], "8", stored("8", 1, 2, 3));
-    expect(gapFor(segs, { conversationId: "8", seq: 4 })).toBeNull();
-    expect(gapFor(segs, { conversationId: "8", seq: 6 })).toBe(3);
+  it("knows per conversation how far it is held without a hole", () => {
+    let segs = addStored([], "8", stored("8", 1, 2, 3));
+    expect(contiguousOf(segmentOf(segs, "8")!)).toBe(3);
+    segs = addStored(segs, "8", stored("8", 6));
+    expect(contiguousOf(segmentOf(segs, "8")!)).toBe(3);
+    expect(holeIn(segmentOf(segs, "8")!)).toBe(true);
     // A new conversation starts at 1, whatever the old one reached.
-    expect(gapFor(segs, { conversationId: "9", seq: 1 })).toBeNull();
-    expect(gapFor(segs, { conversationId: "9", seq: 3 })).toBe(0);
-    expect(lastSeqOf(segs, "8")).toBe(3);
-    expect(lastSeqOf(segs, "9")).toBe(0);
+    segs = addStored(segs, "9", stored("9", 1));
+    expect(holeIn(segmentOf(segs, "9")!)).toBe(false);
+    segs = addStored(segs, "9", stored("9", 3));
+    expect(contiguousOf(segmentOf(segs, "9")!)).toBe(1);
+  });
+
+  it("holds the latest page from its oldest message on, and an older page lowers that", () => {
+    const page = { conversationId: "8", messages: [51, 52, 53].map((s) => msg("8", s)), hasMore: true, peerReadSeq: 0 };
+    let segs = [segmentOfPage(page)];
+    expect(contiguousOf(segs[0]!)).toBe(53);
+    expect(holeIn(segs[0]!)).toBe(false);
+    segs = addBefore(segs, "8", { conversationId: "8", messages: [49, 50].map((s) => msg("8", s)), hasMore: true, peerReadSeq: 0 });
+    expect(segs[0]!.floor).toBe(48);
+    segs = addBefore(segs, "8", { conversationId: "8", messages: [], hasMore: false, peerReadSeq: 0 });
+    expect(segs[0]!.floor).toBe(0);
+  });
+
+  it("adds a page of a conversation started elsewhere after the others, from where the page starts", () => {
+    let segs = updateSegment(addStored([], "8", stored("8", 1)), "8", { resolved: true });
+    segs = addPage(segs, { conversationId: "9", messages: [4, 5].map((s) => msg("9", s)), hasMore: true, peerReadSeq: 2 });
+    expect(segs.map((s) => s.conversationId)).toEqual(["8", "9"]);
+    expect(segs[1]).toMatchObject({ floor: 3, hasMoreBefore: true, peerReadSeq: 2 });
+    segs = addPage(segs, { conversationId: "9", messages: [5, 6].map((s) => msg("9", s)), hasMore: true, peerReadSeq: 3 });
+    expect(segs[1]!.messages.map((m) => m.seq)).toEqual([4, 5, 6]);
+    expect(segs[1]).toMatchObject({ floor: 3, peerReadSeq: 3 });
   });
 
   it("counts unread messages of the current conversation only", () => {
@@ -119,12 +142,6 @@ describe("segments", () => {
     segs = updateSegment(segs, "8", { peerReadSeq: 7 });
     segs = addStored(segs, "9", stored("9", 1));
     expect(peerReadSeqs(segs)).toEqual({ "8": 7, "9": 0 });
-  });
-
-  it("marks where each resolved conversation ended", () => {
-    let segs = addStored([], "8", stored("8", 1, 2));
-    segs = [...updateSegment(segs, "8", { resolved: true }), emptySegment("9")];
-    expect(endedAfter(segs)).toEqual([{ conversationId: "8", afterKey: allMessages(segs)[1]!.key }]);
   });
 
   it("keeps my message acknowledged while the first page was on its way, which the page lacks", () => {
@@ -157,25 +174,9 @@ describe("segments", () => {
   it("adds an older page to its own conversation only", () => {
     let segs = addStored([], "8", stored("8", 3, 4));
     segs = addStored(updateSegment(segs, "8", { resolved: true, hasMoreBefore: true }), "9", stored("9", 1));
-    segs = addBefore(segs, "8", stored("8", 1, 2), false);
+    segs = addBefore(segs, "8", { conversationId: "8", messages: [msg("8", 1), msg("8", 2)], hasMore: false, peerReadSeq: 0 });
     expect(contents(segs)).toEqual(["c8m1", "c8m2", "c8m3", "c8m4", "c9m1"]);
     expect(segs[0]!.hasMoreBefore).toBe(false);
   });
 
-  it("asks for a rating of the conversation that ended until the customer writes in a new one", () => {
-    let segs = updateSegment(addStored([], "8", stored("8", 1)), "8", { resolved: true });
-    expect(endedSegment(segs)?.conversationId).toBe("8");
-    // A reconnect opened a new conversation, still empty.
-    segs = [...segs, emptySegment("9")];
-    expect(endedSegment(segs)?.conversationId).toBe("8");
-    segs = addStored(segs, "9", stored("9", 1));
-    expect(endedSegment(segs)).toBeNull();
-    expect(endedSegment(addStored([], "7", stored("7", 1)))).toBeNull();
-  });
-
-  it("finds the last message before a conversation, for the line that starts it", () => {
-    const segs = [...updateSegment(addStored([], "8", stored("8", 1, 2)), "8", { resolved: true }), emptySegment("9")];
-    expect(lastKeyBefore(segs, "9")).toBe(segs[0]!.messages[1]!.key);
-    expect(lastKeyBefore(segs, "8")).toBeNull();
-  });
 });

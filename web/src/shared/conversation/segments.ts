@@ -1,34 +1,48 @@
-// Pure logic of the customer's messages across conversations. A resolved conversation stays on
-// screen; the customer's next message starts a new one whose seqs start at 1 again, so everything
-// that works by seq (ordering, gaps, read positions) works per conversation: one segment each,
-// oldest first.
-import type { ChatMessage } from "../../shared/messages";
-import { countUnread, lastSeq, mergeMessages, seqGap } from "../../shared/messages";
-import type { Id, PrivateMessageAck } from "../../shared/protocol";
-import { confirmed } from "../../shared/messages";
+// Pure logic of the messages with one peer across conversations. A resolved conversation stays on
+// the customer's screen; its next message starts a new one whose seqs start at 1 again, so
+// everything that works by seq (ordering, holes, read positions) works per conversation: one segment
+// each, oldest first. The console keeps one segment per customer.
+import { confirmed, countUnread, fromServer, mergeMessages, type ChatMessage } from "../messages";
+import type { HistoryAck, Id, PrivateMessageAck } from "../protocol";
+import { contiguousSeq, floorOfPage, hasHole } from "./seqs";
 
 export interface Segment {
   /** null: the conversation my first message after a resolve is starting (not stored yet). */
   conversationId: Id | null;
   messages: ChatMessage[];
+  /** Seqs up to here are not expected to be held: older pages not loaded (0: from the first message). */
+  floor: number;
   /** Older messages of this conversation exist on the server. */
   hasMoreBefore: boolean;
   resolved: boolean;
-  /** My score, once rated (1..5). */
-  rating: number | null;
-  /** The agent read my messages up to this seq. */
+  /** The peer read my messages up to this seq. */
   peerReadSeq: number;
-  /** I read the agent's messages up to this seq. */
+  /** I read the peer's messages up to this seq. */
   myReadSeq: number;
 }
 
 export function emptySegment(conversationId: Id | null, over: Partial<Segment> = {}): Segment {
-  return { conversationId, messages: [], hasMoreBefore: false, resolved: false, rating: null, peerReadSeq: 0, myReadSeq: 0, ...over };
+  return { conversationId, messages: [], floor: 0, hasMoreBefore: false, resolved: false, peerReadSeq: 0, myReadSeq: 0, ...over };
 }
 
-/** The conversation the customer is writing in now: the newest. */
+/** A page read backwards (the latest, or an older conversation's) as a segment of its own. */
+export function segmentOfPage(page: HistoryAck, over: Partial<Segment> = {}): Segment {
+  return emptySegment(page.conversationId, {
+    messages: mergeMessages([], page.messages.map(fromServer)),
+    floor: floorOfPage(page.messages, page.hasMore),
+    hasMoreBefore: page.hasMore,
+    peerReadSeq: page.peerReadSeq,
+    ...over,
+  });
+}
+
+/** The conversation the user is writing in now: the newest. */
 export function current(segments: readonly Segment[]): Segment | undefined {
   return segments[segments.length - 1];
+}
+
+export function segmentOf(segments: readonly Segment[], conversationId: Id | null): Segment | undefined {
+  return segments.find((s) => s.conversationId === conversationId);
 }
 
 function replaceAt(segments: readonly Segment[], i: number, s: Segment): Segment[] {
@@ -39,7 +53,8 @@ function replaceAt(segments: readonly Segment[], i: number, s: Segment): Segment
 
 /**
  * Stored messages of one conversation (a history page, a live message). An unknown conversation is
- * a newer one: it takes over the segment my first message is starting, or comes last.
+ * a newer one, from its first seq: it takes over the segment my first message is starting, or comes
+ * last.
  */
 export function addStored(segments: readonly Segment[], conversationId: Id, incoming: readonly ChatMessage[]): Segment[] {
   const i = segments.findIndex((s) => s.conversationId === conversationId);
@@ -49,6 +64,23 @@ export function addStored(segments: readonly Segment[], conversationId: Id, inco
     return replaceAt(segments, segments.length - 1, { ...last, conversationId, messages: mergeMessages(last.messages, incoming) });
   }
   return [...segments, emptySegment(conversationId, { messages: mergeMessages([], incoming) })];
+}
+
+/**
+ * A page read backwards of some conversation: merged into it when shown, else a newer conversation
+ * of its own (started elsewhere), which starts where the page does.
+ */
+export function addPage(segments: readonly Segment[], page: HistoryAck): Segment[] {
+  const id = page.conversationId;
+  if (!id) return segments.slice();
+  const i = segments.findIndex((s) => s.conversationId === id);
+  if (i < 0) return [...segments, segmentOfPage(page)];
+  const s = segments[i]!;
+  return replaceAt(segments, i, {
+    ...s,
+    messages: mergeMessages(s.messages, page.messages.map(fromServer)),
+    peerReadSeq: Math.max(s.peerReadSeq, page.peerReadSeq),
+  });
 }
 
 /** A message I just wrote: in the open conversation, or the start of a new one after a resolve. */
@@ -85,53 +117,37 @@ export function confirmLocal(segments: readonly Segment[], local: ChatMessage, a
   return addStored(out, ack.conversationId, [stored]);
 }
 
-export function updateSegment(segments: readonly Segment[], conversationId: Id, patch: Partial<Segment>): Segment[] {
+export function updateSegment(segments: readonly Segment[], conversationId: Id | null, patch: Partial<Segment>): Segment[] {
   const i = segments.findIndex((s) => s.conversationId === conversationId);
   return i < 0 ? segments.slice() : replaceAt(segments, i, { ...segments[i]!, ...patch });
 }
 
 /** Everything shown, oldest conversation first. */
 export function allMessages(segments: readonly Segment[]): ChatMessage[] {
-  return segments.flatMap((s) => s.messages);
+  return segments.length === 1 ? segments[0]!.messages : segments.flatMap((s) => s.messages);
 }
 
-/**
- * Gap detection for a live message, in its own conversation: the seq to fetch after, or null.
- * A conversation not shown yet is new: it starts at seq 1.
- */
-export function gapFor(segments: readonly Segment[], m: { seq: number; conversationId: Id }): number | null {
-  const s = segments.find((x) => x.conversationId === m.conversationId);
-  if (!s) {
-    const last = current(segments);
-    // My first message of it is on its way: its list has no stored message yet.
-    return seqGap(last && last.conversationId === null ? last.messages : [], m);
-  }
-  return seqGap(s.messages, m);
+/** How far a conversation is held without a hole: `history {afterSeq}` after a reconnect. */
+export function contiguousOf(segment: Segment): number {
+  return contiguousSeq(segment.messages, segment.floor);
 }
 
-/** The highest seq of a conversation: `history {afterSeq}` after a reconnect. */
-export function lastSeqOf(segments: readonly Segment[], conversationId: Id): number {
-  return lastSeq(segments.find((s) => s.conversationId === conversationId)?.messages ?? []);
+/** Whether a conversation holds something beyond a hole, which a fetch must fill. */
+export function holeIn(segment: Segment): boolean {
+  return hasHole(segment.messages, segment.floor);
 }
 
-/** Unread messages from the agent: only the current conversation can have any. */
+/** Unread messages from the peer: only the current conversation can have any. */
 export function unreadCount(segments: readonly Segment[], me: Id): number {
   const s = current(segments);
   return s && !s.resolved ? countUnread(s.messages, me, s.myReadSeq) : 0;
 }
 
-/** How far the agent read, per conversation: what a message's "read" mark compares with. */
+/** How far the peer read, per conversation: what a message's "read" mark compares with. */
 export function peerReadSeqs(segments: readonly Segment[]): Record<Id, number> {
   const out: Record<Id, number> = {};
   for (const s of segments) if (s.conversationId) out[s.conversationId] = s.peerReadSeq;
   return out;
-}
-
-/** Where "This conversation has ended" goes: after the last message of each resolved conversation. */
-export function endedAfter(segments: readonly Segment[]): Array<{ conversationId: Id; afterKey: string | null }> {
-  return segments
-    .filter((s) => s.resolved && s.conversationId !== null)
-    .map((s) => ({ conversationId: s.conversationId!, afterKey: s.messages[s.messages.length - 1]?.key ?? null }));
 }
 
 /** An older conversation, loaded when the customer scrolls above the oldest one shown. */
@@ -143,48 +159,28 @@ export function addOlder(segments: readonly Segment[], older: Segment): Segment[
 /**
  * The first page of the newest conversation, on load: it goes first (a message of mine not stored
  * yet stays after it), and what is shown of it already, the ack of my first message or a live reply
- * that arrived while the page was on its way, is merged in: it can be newer than the page.
+ * that arrived while the page was on its way, is merged in: it can be newer than the page. The page
+ * says where the list starts.
  */
 export function withLatestPage(segments: readonly Segment[], page: Segment): Segment[] {
   const shown = segments.find((s) => s.conversationId === page.conversationId);
   const merged = shown
     ? { ...page, messages: mergeMessages(shown.messages, page.messages), peerReadSeq: Math.max(shown.peerReadSeq, page.peerReadSeq) }
     : page;
-  return [merged, ...segments.filter((s) => s.conversationId !== page.conversationId)];
+  // An empty segment carries nothing: the console's, made before the page said which conversation.
+  return [merged, ...segments.filter((s) => s.conversationId !== page.conversationId && s.messages.length > 0)];
 }
 
 /** Older messages of a conversation shown already (scrolling up within it). */
-export function addBefore(segments: readonly Segment[], conversationId: Id, page: readonly ChatMessage[], hasMoreBefore: boolean): Segment[] {
+export function addBefore(segments: readonly Segment[], conversationId: Id | null, page: HistoryAck): Segment[] {
   const i = segments.findIndex((s) => s.conversationId === conversationId);
   if (i < 0) return segments.slice();
   const s = segments[i]!;
-  return replaceAt(segments, i, { ...s, messages: mergeMessages(s.messages, page), hasMoreBefore });
-}
-
-/**
- * The conversation whose end (and rating) to show at the bottom: the newest resolved one, unless a
- * newer conversation has messages already. (A reconnect after a resolve may open a new, still empty
- * conversation: the customer has not moved on yet.)
- */
-export function endedSegment(segments: readonly Segment[]): Segment | null {
-  for (let i = segments.length - 1; i >= 0; i--) {
-    const s = segments[i]!;
-    if (s.resolved && s.conversationId) return s;
-    if (s.messages.length > 0) return null;
-  }
-  return null;
-}
-
-/**
- * The last message shown before conversation `conversationId` (in the conversations before it):
- * where a line about its start goes when it has no message of its own yet. null: none.
- */
-export function lastKeyBefore(segments: readonly Segment[], conversationId: Id | null): string | null {
-  const i = segments.findIndex((s) => s.conversationId === conversationId);
-  const end = i < 0 ? segments.length : i;
-  for (let j = end - 1; j >= 0; j--) {
-    const m = segments[j]!.messages;
-    if (m.length > 0) return m[m.length - 1]!.key;
-  }
-  return null;
+  return replaceAt(segments, i, {
+    ...s,
+    messages: mergeMessages(s.messages, page.messages.map(fromServer)),
+    hasMoreBefore: page.hasMore,
+    floor: Math.min(s.floor, floorOfPage(page.messages, page.hasMore)),
+    peerReadSeq: Math.max(s.peerReadSeq, page.peerReadSeq),
+  });
 }

@@ -1,0 +1,95 @@
+// The customer's chat over a fake server: what the customer sees after a reconnect, whatever order
+// the answers come in.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { AGENT, CUSTOMER, FakeChatServer, fakeFetch } from "../../shared/testing/fakeServer";
+import { flush, type FakeSocket } from "../../shared/testing/fakeSocket";
+import { useCustomerChat } from "./useCustomerChat";
+
+const sockets = vi.hoisted(() => ({ next: null as unknown }));
+vi.mock("socket.io-client", () => ({ io: () => sockets.next }));
+
+function open() {
+  const server = new FakeChatServer();
+  server.store(CUSTOMER, "hello");
+  server.store(AGENT, "hi");
+  const socket = server.socketFor(CUSTOMER);
+  sockets.next = socket;
+  vi.stubGlobal("fetch", fakeFetch(server));
+  const chat = useCustomerChat();
+  const held = () => chat.messages.value.flatMap((m) => (m.seq === null ? [] : [m.seq]));
+  server.screen = () => held();
+  return { server, socket, chat, held };
+}
+
+/** The chat started and read, then the connection lost. */
+async function openThenLose(socket: FakeSocket, chat: ReturnType<typeof open>["chat"]) {
+  chat.visible.value = true;
+  await chat.start(true);
+  await flush(20);
+  socket.drop();
+}
+
+describe("useCustomerChat after a reconnect", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("shows the agent's message stored while away when my own message's ack comes before the catch-up", async () => {
+    const { server, socket, chat, held } = open();
+    await openThenLose(socket, chat);
+    expect(held()).toEqual([1, 2]);
+
+    server.store(AGENT, "agent typed while down");
+    // The catch-up after the login waits; my message goes out meanwhile and is acked first (seq 4).
+    const release = server.hold("all_member");
+    socket.connect();
+    await flush();
+    chat.send("visitor typed while down");
+    await flush(20);
+    release();
+    await flush(20);
+    expect(held()).toEqual([1, 2, 3, 4]);
+
+    server.deliver(server.store(AGENT, "agent after"));
+    await flush(20);
+    expect(held()).toEqual([1, 2, 3, 4, 5]);
+    expect(server.readsBeyondScreen()).toEqual([]);
+    expect(server.reads.at(-1)).toMatchObject({ readerId: CUSTOMER, seq: 5 });
+  });
+
+  it("shows the agent's message stored while away when a message I wrote while away went out first", async () => {
+    const { server, socket, chat, held } = open();
+    await openThenLose(socket, chat);
+
+    server.store(AGENT, "agent typed while down");
+    chat.send("visitor typed while down");
+    const release = server.hold("all_member");
+    socket.connect();
+    await flush(20);
+    release();
+    await flush(20);
+    expect(held()).toEqual([1, 2, 3, 4]);
+
+    server.deliver(server.store(AGENT, "agent after"));
+    await flush(20);
+    expect(held()).toEqual([1, 2, 3, 4, 5]);
+    expect(server.readsBeyondScreen()).toEqual([]);
+  });
+
+  it("never marks read beyond a message it has not got yet", async () => {
+    const { server, socket, chat, held } = open();
+    await openThenLose(socket, chat);
+    socket.connect();
+    await flush(20);
+    // Seq 3 was never delivered; seq 4 is, and the fetch of seq 3 takes its time.
+    server.store(AGENT, "lost on the way");
+    const slowFetch = server.hold("history");
+    server.deliver(server.store(AGENT, "agent after"));
+    await flush(20);
+    expect(held()).toEqual([1, 2, 4]);
+    expect(server.readsBeyondScreen()).toEqual([]);
+    slowFetch();
+    await flush(20);
+    expect(held()).toEqual([1, 2, 3, 4]);
+    expect(server.readsBeyondScreen()).toEqual([]);
+    expect(server.reads.at(-1)).toMatchObject({ readerId: CUSTOMER, seq: 4 });
+  });
+});
