@@ -73,3 +73,56 @@ async fn the_icon_is_an_icon() {
     assert!(u16::from_le_bytes([bytes[4], bytes[5]]) >= 1);
     server.stop().await;
 }
+
+/// `path` fetched with `Accept-Encoding: accept` (none when empty): the encoding and the body.
+async fn fetch(server: &TestServer, path: &str, accept: &str) -> (Option<String>, Vec<u8>, String) {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", server.base));
+    if !accept.is_empty() {
+        request = request.header(header::ACCEPT_ENCODING, accept);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    let encoding = response
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let vary = response
+        .headers()
+        .get(header::VARY)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (encoding, response.bytes().await.unwrap().to_vec(), vary)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_assets_are_sent_compressed_to_browsers_that_take_it() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (_, page, _) = fetch(&server, "/chat", "").await;
+    let page = String::from_utf8(page).unwrap();
+    let script = page
+        .split("src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the chat page loads a script")
+        .to_owned();
+    for path in ["/chat", "/widget.js", script.as_str()] {
+        let (plain_encoding, plain, vary) = fetch(&server, path, "").await;
+        assert_eq!(plain_encoding, None, "{path}");
+        assert_eq!(vary, "accept-encoding", "{path}");
+        let (encoding, brotli, _) = fetch(&server, path, "gzip, deflate, br, zstd").await;
+        assert_eq!(encoding.as_deref(), Some("br"), "{path}");
+        assert!(brotli.len() < plain.len(), "{path}");
+        let (encoding, gzip, _) = fetch(&server, path, "gzip;q=1.0, br;q=0").await;
+        assert_eq!(encoding.as_deref(), Some("gzip"), "{path}");
+        assert_eq!(&gzip[..2], &[0x1f, 0x8b], "{path}: a gzip stream");
+        assert!(gzip.len() < plain.len(), "{path}");
+        let (encoding, _, _) = fetch(&server, path, "identity").await;
+        assert_eq!(encoding, None, "{path}");
+    }
+    // The variants are not pages of their own.
+    let response = reqwest::get(format!("{}{script}.br", server.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    server.stop().await;
+}

@@ -14,26 +14,73 @@ use rust_embed::RustEmbed;
 #[exclude = ".gitkeep"]
 struct Assets;
 
+/// How a response body may be encoded, best first: what the build precompressed beside each
+/// text asset (`x.br`, `x.gz`).
+const ENCODINGS: [(&str, &str); 2] = [("br", ".br"), ("gzip", ".gz")];
+
+/// Whether the request's `Accept-Encoding` takes `coding` (a `q` of 0 refuses it).
+fn accepts(headers: &HeaderMap, coding: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case(coding) || name == "*") && !refused
+        })
+}
+
 /// `/` is the landing page, `/x` is `x`, else `x.html`; anything else is a 404 page (the apps
-/// have no client-side routes: the console's state is in its URL's fragment).
-pub async fn serve(State(app): State<AppState>, uri: Uri) -> Response {
+/// have no client-side routes: the console's state is in its URL's fragment). Served brotli- or
+/// gzip-encoded when the browser takes it and the build made that variant.
+pub async fn serve(State(app): State<AppState>, uri: Uri, request: HeaderMap) -> Response {
     let path = uri.path().trim_start_matches('/');
+    // The precompressed variants are served in place of their originals, never by their names.
+    let variant = ENCODINGS.iter().any(|(_, ext)| path.ends_with(ext));
     let candidates = [
         path.is_empty().then(|| "index.html".to_owned()),
-        (!path.is_empty()).then(|| path.to_owned()),
-        (!path.is_empty()).then(|| format!("{}.html", path.trim_end_matches('/'))),
+        (!path.is_empty() && !variant).then(|| path.to_owned()),
+        (!path.is_empty() && !variant).then(|| format!("{}.html", path.trim_end_matches('/'))),
     ];
     for candidate in candidates.into_iter().flatten() {
         if let Some(file) = Assets::get(&candidate) {
             let mime = mime_guess::from_path(&candidate).first_or_octet_stream();
+            let variants: Vec<_> = ENCODINGS
+                .iter()
+                .filter_map(|(coding, ext)| {
+                    Assets::get(&format!("{candidate}{ext}")).map(|f| (*coding, f))
+                })
+                .collect();
+            let chosen = variants
+                .iter()
+                .find(|(coding, _)| accepts(&request, coding))
+                .map(|(coding, f)| (*coding, f.data.clone()));
             // Hashed asset names never change content; pages and widget.js must be revalidated.
             let cache = if candidate.starts_with("assets/") {
                 "public, max-age=31536000, immutable"
             } else {
                 "no-cache"
             };
-            let mut response = (StatusCode::OK, file.data.into_owned()).into_response();
+            let (encoding, data) = match chosen {
+                Some((coding, data)) => (Some(coding), data),
+                None => (None, file.data),
+            };
+            let mut response = (StatusCode::OK, data.into_owned()).into_response();
             let headers = response.headers_mut();
+            if let Some(coding) = encoding {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+            }
+            if !variants.is_empty() {
+                headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
             if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
                 headers.insert(header::CONTENT_TYPE, value);
             }
