@@ -1,9 +1,9 @@
 //! Several nodes on one database and one Redis; everything multi-node lives here.
 //!
-//! - [`link`]: the Redis connection, kept alive, and the Socket.IO adapter's pub/sub driver.
 //! - Delivery: a notice goes to this node's connections at once (the registry in
-//!   `socket::connections`, which disconnects a connection that does not keep up), and through the
-//!   socketioxide-redis adapter to the user's room on the other nodes.
+//!   [`crate::connections`], which disconnects a connection that does not keep up), and through
+//!   the socketioxide-redis adapter ([`crate::adapter`], over the Redis link) to the user's room on
+//!   the other nodes.
 //! - Presence: a user is online while it has a connection on any node. Each node keeps its users
 //!   in Redis and refreshes its own liveness; a node that stops refreshing is declared dead by the
 //!   others, which take its users offline. Without a Redis URL, a node is alone and Redis is never
@@ -12,62 +12,41 @@
 //!   and reports not ready; when Redis is back it restores its users and asks every client to
 //!   resync, since deliveries to other nodes may have been missed.
 
-pub mod link;
 mod presence;
 
 pub use presence::NodeFigures;
 
-use std::{
-    sync::{Arc, Mutex, OnceLock},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use serde_json::value::RawValue;
-use socketioxide::{SocketIo, adapter::Emitter};
-use socketioxide_redis::{CustomRedisAdapter, drivers::Driver};
+use socketioxide_redis::drivers::Driver;
 use tokio::{sync::mpsc, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use self::link::{Link, LinkState};
 use crate::{
+    adapter::{Io, Link, LinkState, ROOT, user_node_room, user_room},
+    connections::{Connections, PresenceChange},
     domain::UserId,
+    protocol,
     services::{
         chat::Chat,
         delivery::{ConnectionId, Delivery, Notice, Pending},
     },
-    socket::{
-        connections::{Connections, PresenceChange},
-        events,
-    },
 };
-
-/// The Socket.IO adapter of every node; alone, its link never leaves the process.
-pub type Adapter = CustomRedisAdapter<Emitter, Link>;
-pub type Io = SocketIo<Adapter>;
-
-/// The room of every connection of a user, on every node.
-pub fn user_room(user: UserId) -> String {
-    format!("u:{user}")
-}
-
-/// The room of a user's connections on one node: this node's own connections are served from
-/// the registry, so a broadcast leaves them out with this room.
-pub fn user_node_room(user: UserId, node: &str) -> String {
-    format!("u:{user}@{node}")
-}
-
-/// The one Socket.IO namespace kefu serves. It is gone once the server has closed, so it is looked
-/// up each time (socketioxide's shortcuts panic without it).
-pub const ROOT: &str = "/";
 
 /// Room for cache-invalidation messages waiting for the publisher.
 const INVALIDATIONS_BUFFER: usize = 4096;
 
-/// An event for a user's connections on the other nodes.
-struct RemoteEmit {
-    to: UserId,
-    event: &'static str,
-    payload: Arc<RawValue>,
+/// What goes to the other nodes, in the order it was made.
+enum Remote {
+    /// An event for a user's connections there.
+    Emit {
+        to: UserId,
+        event: &'static str,
+        payload: Arc<RawValue>,
+    },
+    /// Every connection of a user there closes.
+    Disconnect { user: UserId },
 }
 
 pub struct Cluster {
@@ -78,20 +57,22 @@ pub struct Cluster {
     started_at: i64,
     link: Link,
     local: Arc<Connections>,
-    io: OnceLock<Io>,
-    remote: mpsc::UnboundedSender<RemoteEmit>,
-    startup: Mutex<Option<Startup>>,
+    remote: mpsc::UnboundedSender<Remote>,
     /// How long a node may go without refreshing before the others declare it dead.
     node_timeout: Duration,
 }
 
-/// What [`Cluster::start`] consumes.
-struct Startup {
-    remote: mpsc::UnboundedReceiver<RemoteEmit>,
+/// The cluster's background work, started once the Socket.IO server exists ([`Work::start`]):
+/// publishing to the other nodes, presence, and following their changes to conversations.
+pub struct Work {
+    cluster: Arc<Cluster>,
+    remote: mpsc::UnboundedReceiver<Remote>,
     changes: mpsc::UnboundedReceiver<PresenceChange>,
 }
 
 impl Cluster {
+    /// The cluster, and its work to start once there is a Socket.IO server: the server's state
+    /// holds the cluster, so the server is made after it.
     pub fn new(
         node: String,
         prefix: &str,
@@ -100,23 +81,24 @@ impl Cluster {
         local: Arc<Connections>,
         changes: mpsc::UnboundedReceiver<PresenceChange>,
         node_timeout: Duration,
-    ) -> Self {
+    ) -> (Arc<Self>, Work) {
         let (remote, remote_rx) = mpsc::unbounded_channel();
-        Self {
+        let cluster = Arc::new(Self {
             node,
             keys: presence::Keys::new(prefix),
             conversations_channel: format!("{prefix}#conversations"),
             started_at,
             link,
             local,
-            io: OnceLock::new(),
             remote,
-            startup: Mutex::new(Some(Startup {
-                remote: remote_rx,
-                changes,
-            })),
             node_timeout,
-        }
+        });
+        let work = Work {
+            cluster: cluster.clone(),
+            remote: remote_rx,
+            changes,
+        };
+        (cluster, work)
     }
 
     pub fn link(&self) -> &Link {
@@ -134,36 +116,6 @@ impl Cluster {
             LinkState::Connecting => Some("redis: connecting".into()),
             LinkState::Down { reason } => Some(reason),
         }
-    }
-
-    /// Starts the background work once the Socket.IO server exists: publishing to other nodes,
-    /// presence, and following other nodes' changes to conversations.
-    pub fn start(
-        self: &Arc<Self>,
-        io: Io,
-        chat: Chat,
-        stop: CancellationToken,
-        tasks: &mut JoinSet<()>,
-    ) {
-        let Some(startup) = self.startup.lock().ok().and_then(|mut p| p.take()) else {
-            return;
-        };
-        let _ = self.io.set(io.clone());
-        if self.link.is_cluster() {
-            tasks.spawn(publish_remote(
-                io.clone(),
-                self.node.clone(),
-                startup.remote,
-                stop.clone(),
-            ));
-            tasks.spawn(follow_conversations(
-                self.link.clone(),
-                self.conversations_channel.clone(),
-                chat.clone(),
-                stop.clone(),
-            ));
-        }
-        tasks.spawn(presence::run(self.clone(), io, chat, startup.changes, stop));
     }
 
     /// Every live node with its figures; this node alone when it runs alone or Redis is away.
@@ -184,27 +136,43 @@ impl Cluster {
         }]
     }
 
-    /// Disconnects every connection of a user, on every node.
-    pub async fn disconnect_user(&self, user: UserId) {
+    /// Disconnects every connection of a user, here at once and on the other nodes next.
+    pub fn disconnect_user(&self, user: UserId) {
         self.local.disconnect_user(user);
-        if self.link.is_cluster()
-            && self.link.is_up()
-            && let Some(io) = self.io.get()
-            && let Some(root) = io.of(ROOT)
-            && let Err(error) = root.to(user_room(user)).disconnect().await
-        {
-            tracing::warn!(%error, "could not reach the other nodes to disconnect a user");
+        if self.link.is_cluster() && self.link.is_up() {
+            let _ = self.remote.send(Remote::Disconnect { user });
         }
+    }
+}
+
+impl Work {
+    pub fn start(self, io: Io, chat: Chat, stop: CancellationToken, tasks: &mut JoinSet<()>) {
+        let cluster = self.cluster;
+        if cluster.link.is_cluster() {
+            tasks.spawn(publish_remote(
+                io.clone(),
+                cluster.node.clone(),
+                self.remote,
+                stop.clone(),
+            ));
+            tasks.spawn(follow_conversations(
+                cluster.link.clone(),
+                cluster.conversations_channel.clone(),
+                chat.clone(),
+                stop.clone(),
+            ));
+        }
+        tasks.spawn(presence::run(cluster, io, chat, self.changes, stop));
     }
 }
 
 impl Delivery for Cluster {
     fn notify(&self, to: UserId, notice: &Notice<'_>, except: Option<ConnectionId>) {
         let cluster = self.link.is_cluster() && self.link.is_up();
-        for (event, payload) in events::encode(notice) {
+        for (event, payload) in protocol::encode(notice) {
             self.local.emit(to, event, &payload, except);
             if cluster {
-                let _ = self.remote.send(RemoteEmit { to, event, payload });
+                let _ = self.remote.send(Remote::Emit { to, event, payload });
             }
         }
     }
@@ -246,11 +214,12 @@ impl Delivery for Cluster {
     }
 }
 
-/// Sends events to users' connections on the other nodes, in the order they were made.
+/// Sends events to users' connections on the other nodes, and closes them there, in the order
+/// they were made.
 async fn publish_remote(
     io: Io,
     node: String,
-    mut queue: mpsc::UnboundedReceiver<RemoteEmit>,
+    mut queue: mpsc::UnboundedReceiver<Remote>,
     stop: CancellationToken,
 ) {
     loop {
@@ -263,13 +232,27 @@ async fn publish_remote(
         };
         // Stopping: the namespace is gone, there is nobody left to tell.
         let Some(root) = io.of(ROOT) else { return };
-        // The publication is queued on the link, not awaited on Redis; a failure means the link
-        // is down, which the link reports once.
-        let _ = root
-            .to(user_room(item.to))
-            .except(user_node_room(item.to, &node))
-            .emit(item.event, &*item.payload)
-            .await;
+        match item {
+            // The publication is queued on the link, not awaited on Redis; a failure means the
+            // link is down, which the link reports once.
+            Remote::Emit { to, event, payload } => {
+                let _ = root
+                    .to(user_room(to))
+                    .except(user_node_room(to, &node))
+                    .emit(event, &*payload)
+                    .await;
+            }
+            Remote::Disconnect { user } => {
+                if let Err(error) = root
+                    .to(user_room(user))
+                    .except(user_node_room(user, &node))
+                    .disconnect()
+                    .await
+                {
+                    tracing::warn!(%error, "could not reach the other nodes to disconnect a user");
+                }
+            }
+        }
     }
 }
 

@@ -26,11 +26,13 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Cluster, Io, link::Link, link::LinkError, link::LinkState};
+use super::Cluster;
 use crate::{
+    adapter::{Io, Link, LinkError, LinkState, ROOT},
+    connections::PresenceChange,
     domain::{Role, UserId},
+    protocol,
     services::{auth::Identity, chat::Chat},
-    socket::{connections::PresenceChange, events},
 };
 
 /// Presence changes recorded in one round trip.
@@ -509,11 +511,11 @@ impl Keeper {
     async fn resync_everyone(&self) {
         let payload = Resync { reason: "cluster" };
         tracing::info!("asking every client to resync");
-        let Some(root) = self.io.of(super::ROOT) else {
+        let Some(root) = self.io.of(ROOT) else {
             return;
         };
-        if root.clone().emit(events::RESYNC, &payload).await.is_err() {
-            let _ = root.local().emit(events::RESYNC, &payload).await;
+        if root.clone().emit(protocol::RESYNC, &payload).await.is_err() {
+            let _ = root.local().emit(protocol::RESYNC, &payload).await;
         }
     }
 

@@ -4,11 +4,13 @@
 mod event;
 mod ids;
 mod message;
+mod queue;
 mod user;
 
 pub use event::EventKind;
 pub use ids::{AttachmentId, ConversationId, MessageId, UserId};
 pub use message::{ClientMsgId, Content, HistoryLimit};
+pub use queue::{QueuePlace, WaitEstimate};
 pub use user::{DisplayName, Email, Password, Role, User, Username};
 
 /// Why a value from outside was refused. `TooLarge` is kept apart because clients are told to

@@ -4,21 +4,24 @@ use axum::{
     Json,
     extract::{Path, Query, State},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{
     api::{ApiJson, Caller},
     error::ApiError,
 };
+use crate::protocol::http::{
+    AgentSummary, AgentUpdate, Agents, Colleague, Colleagues, NodeSummary, Nodes, Updated,
+};
 use crate::{
     AppState,
-    domain::{Role, User, UserId},
+    domain::{Role, UserId},
+    protocol::AgentStatusName,
     services::{
         Error,
         auth::Identity,
         reports::{MAX_DAYS, Report},
     },
-    socket::events::AgentStatusName,
 };
 
 pub(super) fn require_admin(caller: Identity) -> Result<(), ApiError> {
@@ -27,24 +30,6 @@ pub(super) fn require_admin(caller: Identity) -> Result<(), ApiError> {
     } else {
         Err(Error::Forbidden("admins only").into())
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AgentSummary {
-    #[serde(flatten)]
-    user: User,
-    disabled: bool,
-    online: bool,
-    connections: usize,
-    open_conversations: i64,
-    capacity: i64,
-    status: AgentStatusName,
-}
-
-#[derive(Serialize)]
-pub struct Agents {
-    agents: Vec<AgentSummary>,
 }
 
 /// `GET /api/agents`: every agent and admin, with presence and load.
@@ -71,22 +56,6 @@ pub async fn list_agents(
         })
         .collect();
     Ok(Json(Agents { agents }))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Colleague {
-    #[serde(flatten)]
-    user: User,
-    online: bool,
-    status: AgentStatusName,
-    open_conversations: i64,
-    capacity: i64,
-}
-
-#[derive(Serialize)]
-pub struct Colleagues {
-    agents: Vec<Colleague>,
 }
 
 /// `GET /api/agents/available`: the enabled agents, for a transfer; any staff member.
@@ -119,20 +88,6 @@ pub async fn colleagues(
     Ok(Json(Colleagues { agents }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentUpdate {
-    disabled: Option<bool>,
-    capacity: Option<i64>,
-}
-
-#[derive(Serialize)]
-pub struct Updated {
-    user: User,
-    disabled: bool,
-    capacity: i64,
-}
-
 /// `PATCH /api/agents/{id}`: disable (its connections close at once) or enable an account.
 pub async fn update_agent(
     State(app): State<AppState>,
@@ -151,7 +106,7 @@ pub async fn update_agent(
     if let Some(disabled) = update.disabled {
         app.accounts.set_disabled(caller, id, disabled).await?;
         if disabled {
-            app.cluster.disconnect_user(id).await;
+            app.cluster.disconnect_user(id);
             app.chat.release_agent(id).await?;
         }
     }
@@ -168,23 +123,6 @@ pub async fn update_agent(
         disabled: load.disabled,
         capacity: load.capacity,
     }))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeSummary {
-    id: String,
-    started_at: String,
-    connections: usize,
-    online_users: usize,
-    online_agents: usize,
-    /// Open conversations of the agents connected to this node.
-    open_conversations: i64,
-}
-
-#[derive(Serialize)]
-pub struct Nodes {
-    nodes: Vec<NodeSummary>,
 }
 
 /// `GET /api/admin/nodes`: what each live node holds.

@@ -6,13 +6,17 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request, State, rejection::BytesRejection},
     http::{StatusCode, header, request::Parts},
 };
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 use std::net::IpAddr;
 
 use super::error::ApiError;
+use crate::protocol::http::{
+    AgentRequest, ConversationItem, ConversationList, LoginRequest, Session, UserBody,
+    VisitorRequest,
+};
 use crate::{
     AppState,
-    domain::{ConversationId, Role, User, UserId, format_timestamp},
+    domain::{Role, format_timestamp},
     metrics::Limit,
     services::{Error, auth::Identity},
 };
@@ -63,24 +67,6 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-#[derive(Serialize)]
-pub struct Session {
-    token: String,
-    user: User,
-}
-
-#[derive(Serialize)]
-pub struct UserBody {
-    user: User,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct VisitorRequest {
-    name: Option<String>,
-    email: Option<String>,
-}
-
 /// `POST /api/visitors`: the body is optional.
 pub async fn create_visitor(
     State(app): State<AppState>,
@@ -107,12 +93,6 @@ pub async fn create_visitor(
         .create_visitor(request.name.as_deref(), request.email.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(Session { token, user })))
-}
-
-#[derive(Deserialize)]
-pub struct LoginRequest {
-    username: String,
-    password: String,
 }
 
 /// Sign-in, slowed down for a guesser: after repeated failures from one address, or against one
@@ -159,16 +139,8 @@ pub async fn logout(
     Caller(caller): Caller,
 ) -> Result<StatusCode, ApiError> {
     app.accounts.sign_out(caller).await?;
-    app.cluster.disconnect_user(caller.user_id).await;
+    app.cluster.disconnect_user(caller.user_id);
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AgentRequest {
-    username: String,
-    password: String,
-    display_name: Option<String>,
 }
 
 pub async fn create_agent(
@@ -199,23 +171,6 @@ pub async fn me(
     Ok(Json(UserBody {
         user: app.accounts.user(caller).await?,
     }))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConversationItem {
-    id: ConversationId,
-    customer_id: UserId,
-    agent_id: Option<UserId>,
-    status: &'static str,
-    created_at: String,
-    resolved_at: Option<String>,
-    rating: Option<i64>,
-}
-
-#[derive(Serialize)]
-pub struct ConversationList {
-    conversations: Vec<ConversationItem>,
 }
 
 /// `GET /api/conversations`: the caller's own conversations (a customer's), newest first.

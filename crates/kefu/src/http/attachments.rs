@@ -7,20 +7,16 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{api::Caller, error::ApiError};
+use crate::protocol::http::Uploaded;
 use crate::{
     AppState,
     domain::{AttachmentId, UserId},
+    protocol::AttachmentPayload,
     services::Error,
-    socket::events::AttachmentPayload,
 };
-
-#[derive(Serialize)]
-pub struct Uploaded<'a> {
-    attachment: AttachmentPayload<'a>,
-}
 
 fn multipart_error(error: MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {

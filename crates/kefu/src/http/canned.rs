@@ -5,58 +5,13 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use serde::{Deserialize, Serialize};
 
 use super::{
     api::{ApiJson, Caller},
     error::ApiError,
 };
-use crate::{AppState, services::Error, store::CannedReply};
-
-#[derive(Serialize)]
-pub struct ReplyBody {
-    id: String,
-    shortcut: String,
-    content: String,
-    shared: bool,
-}
-
-impl From<CannedReply> for ReplyBody {
-    fn from(reply: CannedReply) -> Self {
-        Self {
-            id: reply.id.to_string(),
-            shared: reply.owner_id.is_none(),
-            shortcut: reply.shortcut,
-            content: reply.content,
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct Replies {
-    replies: Vec<ReplyBody>,
-}
-
-#[derive(Serialize)]
-pub struct One {
-    reply: ReplyBody,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewReply {
-    shortcut: String,
-    content: String,
-    #[serde(default)]
-    shared: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplyChange {
-    shortcut: Option<String>,
-    content: Option<String>,
-}
+use crate::protocol::http::{NewReply, One, Replies, ReplyBody, ReplyChange};
+use crate::{AppState, services::Error};
 
 fn reply_id(id: &str) -> Result<i64, ApiError> {
     id.parse::<i64>()

@@ -7,18 +7,21 @@ use axum::{
     http::{HeaderMap, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{api::Caller, error::ApiError};
+use crate::protocol::http::{
+    EventPayload, Found, FoundPage, Person, TranscriptBody, TranscriptConversation,
+};
 use crate::{
     AppState,
-    domain::{ConversationId, UserId, format_timestamp},
+    domain::{ConversationId, format_timestamp},
+    protocol::MessagePayload,
     services::{
         Error,
         transcripts::{Entry, Transcript},
     },
-    socket::events::MessagePayload,
-    store::{ConversationQuery, ConversationRecord},
+    store::ConversationQuery,
 };
 
 #[derive(Deserialize)]
@@ -27,65 +30,6 @@ pub struct FindQuery {
     status: Option<String>,
     before: Option<String>,
     limit: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Person<'a> {
-    id: UserId,
-    display_name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    username: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Found<'a> {
-    id: ConversationId,
-    customer: Person<'a>,
-    agent: Option<Person<'a>>,
-    status: &'static str,
-    messages: i64,
-    created_at: String,
-    resolved_at: Option<String>,
-    rating: Option<i64>,
-}
-
-impl<'a> Found<'a> {
-    fn new(record: &'a ConversationRecord) -> Self {
-        let c = &record.conversation;
-        Self {
-            id: c.id,
-            customer: Person {
-                id: c.customer_id,
-                display_name: &record.customer_name,
-                username: Some(&record.customer_username),
-                email: record.customer_email.as_deref(),
-            },
-            agent: c.agent_id.map(|id| Person {
-                id,
-                display_name: record.agent_name.as_deref().unwrap_or_default(),
-                username: None,
-                email: None,
-            }),
-            status: if c.open { "open" } else { "resolved" },
-            messages: c.last_seq,
-            created_at: format_timestamp(record.created_at),
-            resolved_at: record.resolved_at.map(format_timestamp),
-            rating: record.rating,
-        }
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FoundPage<'a> {
-    conversations: Vec<Found<'a>>,
-    /// The `before` of the next page; absent on the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_before: Option<ConversationId>,
 }
 
 /// `GET /api/admin/conversations?q=&status=&before=&limit=`: newest first.
@@ -142,41 +86,6 @@ pub async fn find(
 #[derive(Deserialize)]
 pub struct TranscriptQuery {
     format: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TranscriptConversation<'a> {
-    id: ConversationId,
-    customer_id: UserId,
-    customer: Person<'a>,
-    agent_id: Option<UserId>,
-    status: &'static str,
-    created_at: String,
-    resolved_at: Option<String>,
-    rating: Option<i64>,
-    rating_comment: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventPayload {
-    id: i64,
-    kind: &'static str,
-    timestamp: String,
-    actor_id: Option<UserId>,
-    agent_id: Option<UserId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    score: Option<i64>,
-    /// The event in a sentence, as the text transcript says it.
-    text: String,
-}
-
-#[derive(Serialize)]
-struct TranscriptBody<'a> {
-    conversation: TranscriptConversation<'a>,
-    messages: Vec<MessagePayload<'a>>,
-    events: Vec<EventPayload>,
 }
 
 /// `GET /api/conversations/{id}/transcript[?format=text]` (also under `/api/admin/`): every

@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::{services::Error, socket::events::ErrorBody};
+use crate::{protocol::ErrorBody, services::Error};
 
 #[derive(Debug)]
 pub struct ApiError(pub Error);

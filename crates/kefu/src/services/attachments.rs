@@ -174,6 +174,7 @@ impl Attachments {
     }
 
     /// Starts writing `uploader`'s upload to a new file.
+    #[tracing::instrument(skip_all)]
     pub async fn begin(&self, uploader: UserId) -> Result<Upload> {
         let slot = self.uploading.take(uploader).ok_or(Error::RateLimited {
             what: "too many uploads at once; wait for one to finish",
@@ -242,6 +243,7 @@ impl Attachments {
     }
 
     /// The attachment and where its bytes are, if `me` may read it; anyone else gets `not_found`.
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
     pub async fn open(&self, me: Identity, id: i64) -> Result<(Attachment, PathBuf)> {
         let not_found = || Error::NotFound("no such attachment");
         let attachment = self.store.attachment(id).await.map_err(|e| match e {

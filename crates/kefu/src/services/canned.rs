@@ -49,6 +49,7 @@ impl CannedReplies {
         Ok(self.store.canned_replies(me.user_id).await?)
     }
 
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
     pub async fn create(
         &self,
         me: Identity,
@@ -88,6 +89,7 @@ impl CannedReplies {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
     pub async fn update(
         &self,
         me: Identity,
@@ -112,6 +114,7 @@ impl CannedReplies {
         Ok(reply)
     }
 
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
     pub async fn delete(&self, me: Identity, id: i64) -> Result<()> {
         self.editable(me, id).await?;
         Ok(self.store.delete_canned_reply(id).await?)

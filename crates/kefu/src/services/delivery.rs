@@ -1,9 +1,8 @@
 //! What the chat rules tell connected users, independent of how it travels: the transport
 //! implements [`Delivery`] (see `socket::connections`).
 
-use super::chat::QueuePlace;
 use crate::{
-    domain::{ConversationId, MessageId, User, UserId},
+    domain::{ConversationId, MessageId, QueuePlace, User, UserId},
     store::{Note, StoredMessage},
 };
 

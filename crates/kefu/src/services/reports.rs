@@ -141,6 +141,7 @@ impl Reports {
         Self { store }
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn report(&self, days: i64) -> Result<Report> {
         if !(1..=MAX_DAYS).contains(&days) {
             return Err(Error::InvalidPayload(format!(

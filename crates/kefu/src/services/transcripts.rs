@@ -102,6 +102,7 @@ impl Transcripts {
     }
 
     /// Admins: conversations whose customer matches `query`, newest first.
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
     pub async fn find(
         &self,
         me: Identity,

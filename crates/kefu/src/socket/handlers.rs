@@ -4,15 +4,13 @@ use std::{sync::Arc, time::Instant};
 
 use socketioxide::extract::{Event, Extension, State, TryData};
 
-use super::{
-    SocketRef,
-    connections::{Conn, Ticket},
-    events::{self, *},
-    reply::Reply,
-};
+use super::reply::Reply;
 use crate::{
     AppState,
+    adapter::SocketRef,
+    connections::{Conn, Ticket},
     metrics::Limit,
+    protocol::{self, *},
     services::{
         Error,
         chat::{self, SendRequest},
@@ -26,20 +24,20 @@ fn invalid(event: &str, error: impl std::fmt::Display) -> Error {
 }
 
 pub fn register(socket: &SocketRef) {
-    socket.on(events::LOGIN, login);
-    socket.on(events::ALL_MEMBER, all_member);
-    socket.on(events::PRIVATE_MESSAGE, private_message);
-    socket.on(events::READ, read);
-    socket.on(events::TYPING, typing);
-    socket.on(events::HISTORY, history);
-    socket.on(events::HEARTBEAT, heartbeat);
-    socket.on(events::SET_STATUS, set_status);
-    socket.on(events::RESOLVE, resolve);
-    socket.on(events::QUEUE_STATUS, queue_status);
-    socket.on(events::TRANSFER, transfer);
-    socket.on(events::NOTE, note);
-    socket.on(events::NOTES, notes);
-    socket.on(events::RATE, rate);
+    socket.on(protocol::LOGIN, login);
+    socket.on(protocol::ALL_MEMBER, all_member);
+    socket.on(protocol::PRIVATE_MESSAGE, private_message);
+    socket.on(protocol::READ, read);
+    socket.on(protocol::TYPING, typing);
+    socket.on(protocol::HISTORY, history);
+    socket.on(protocol::HEARTBEAT, heartbeat);
+    socket.on(protocol::SET_STATUS, set_status);
+    socket.on(protocol::RESOLVE, resolve);
+    socket.on(protocol::QUEUE_STATUS, queue_status);
+    socket.on(protocol::TRANSFER, transfer);
+    socket.on(protocol::NOTE, note);
+    socket.on(protocol::NOTES, notes);
+    socket.on(protocol::RATE, rate);
     socket.on_fallback(unknown_event);
 }
 
@@ -60,11 +58,11 @@ async fn login(
     TryData(request): TryData<Payload<LoginRequest>>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::LOGIN) else {
+    let Some(reply) = reply.admit(protocol::LOGIN) else {
         return;
     };
     let result = async {
-        let Payload(request) = request.map_err(|e| invalid(events::LOGIN, e))?;
+        let Payload(request) = request.map_err(|e| invalid(protocol::LOGIN, e))?;
         let outcome = app
             .chat
             .login(conn.identity, request.user_id, request.cs_id)
@@ -85,9 +83,9 @@ async fn login(
                 estimated_wait_seconds: outcome.place.map(|p| p.estimated_wait_seconds),
                 ended: outcome.ended,
             });
-            let _ = socket.emit(events::ONLINE_USER, &(online,));
+            let _ = socket.emit(protocol::ONLINE_USER, &(online,));
         }
-        Err(error) => reply.send::<()>(events::LOGIN, Err(error)),
+        Err(error) => reply.send::<()>(protocol::LOGIN, Err(error)),
     }
 }
 
@@ -97,7 +95,7 @@ async fn all_member(
     State(app): State<AppState>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::ALL_MEMBER) else {
+    let Some(reply) = reply.admit(protocol::ALL_MEMBER) else {
         return;
     };
     match app.chat.members(conn.identity).await {
@@ -106,13 +104,13 @@ async fn all_member(
                 .iter()
                 .map(|(m, online)| MemberPayload::new(m, *online, conn.identity.user_id))
                 .collect();
-            let _ = socket.emit(events::MY_USERS_LIST, &(&users,));
+            let _ = socket.emit(protocol::MY_USERS_LIST, &(&users,));
             reply.ok(&MembersAck {
                 ok: true,
                 users: &users,
             });
         }
-        Err(error) => reply.send::<()>(events::ALL_MEMBER, Err(error)),
+        Err(error) => reply.send::<()>(protocol::ALL_MEMBER, Err(error)),
     }
 }
 
@@ -127,8 +125,8 @@ async fn private_message(
         Ok(Payload(request)) => request,
         Err(e) => {
             return reply.send::<()>(
-                events::PRIVATE_MESSAGE,
-                Err(invalid(events::PRIVATE_MESSAGE, e)),
+                protocol::PRIVATE_MESSAGE,
+                Err(invalid(protocol::PRIVATE_MESSAGE, e)),
             );
         }
     };
@@ -137,16 +135,16 @@ async fn private_message(
         .is_some_and(|s| s != conn.identity.user_id)
     {
         let error = Error::Forbidden("senderId is not the authenticated user");
-        return reply.send::<()>(events::PRIVATE_MESSAGE, Err(error));
+        return reply.send::<()>(protocol::PRIVATE_MESSAGE, Err(error));
     }
     if !ticket.within_rate {
         app.metrics.limited(Limit::Messages);
         let error = Error::rate_limited("too many messages, slow down");
-        return reply.send::<()>(events::PRIVATE_MESSAGE, Err(error));
+        return reply.send::<()>(protocol::PRIVATE_MESSAGE, Err(error));
     }
     if request.content.is_none() && request.attachment_id.is_none() {
-        let error = invalid(events::PRIVATE_MESSAGE, "missing field `content`");
-        return reply.send::<()>(events::PRIVATE_MESSAGE, Err(error));
+        let error = invalid(protocol::PRIVATE_MESSAGE, "missing field `content`");
+        return reply.send::<()>(protocol::PRIVATE_MESSAGE, Err(error));
     }
     app.metrics.messages_received.inc();
     let arrived = Instant::now();
@@ -173,7 +171,7 @@ async fn private_message(
                     .message_ack_seconds
                     .observe_duration(arrived.elapsed());
             }
-            Err(error) => reply.error(events::PRIVATE_MESSAGE, error),
+            Err(error) => reply.error(protocol::PRIVATE_MESSAGE, error),
         },
     );
     app.chat
@@ -187,11 +185,11 @@ async fn read(
     TryData(request): TryData<Payload<ReadRequest>>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::READ) else {
+    let Some(reply) = reply.admit(protocol::READ) else {
         return;
     };
     let result = async {
-        let Payload(request) = request.map_err(|e| invalid(events::READ, e))?;
+        let Payload(request) = request.map_err(|e| invalid(protocol::READ, e))?;
         let outcome = app
             .chat
             .read(
@@ -209,7 +207,7 @@ async fn read(
         })
     }
     .await;
-    reply.send(events::READ, result);
+    reply.send(protocol::READ, result);
 }
 
 async fn typing(
@@ -218,18 +216,18 @@ async fn typing(
     TryData(request): TryData<Payload<TypingRequest>>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::TYPING) else {
+    let Some(reply) = reply.admit(protocol::TYPING) else {
         return;
     };
     let result = async {
-        let Payload(request) = request.map_err(|e| invalid(events::TYPING, e))?;
+        let Payload(request) = request.map_err(|e| invalid(protocol::TYPING, e))?;
         app.chat
             .typing(conn.identity, request.receiver_id, request.typing)
             .await?;
-        Ok(events::OK)
+        Ok(protocol::OK)
     }
     .await;
-    reply.send(events::TYPING, result);
+    reply.send(protocol::TYPING, result);
 }
 
 async fn history(
@@ -238,11 +236,11 @@ async fn history(
     TryData(request): TryData<Payload<HistoryRequest>>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::HISTORY) else {
+    let Some(reply) = reply.admit(protocol::HISTORY) else {
         return;
     };
     let result = async {
-        let Payload(request) = request.map_err(|e| invalid(events::HISTORY, e))?;
+        let Payload(request) = request.map_err(|e| invalid(protocol::HISTORY, e))?;
         let history = app
             .chat
             .history(
@@ -285,16 +283,16 @@ async fn history(
                 peer_read_seq: history.peer_read_seq,
             });
         }
-        Err(error) => reply.send::<()>(events::HISTORY, Err(error)),
+        Err(error) => reply.send::<()>(protocol::HISTORY, Err(error)),
     }
 }
 
 async fn heartbeat(Extension(conn): Ext, State(app): State<AppState>, reply: Reply) {
-    let Some(reply) = reply.admit(events::HEARTBEAT) else {
+    let Some(reply) = reply.admit(protocol::HEARTBEAT) else {
         return;
     };
     app.connections.heartbeat(&conn);
-    reply.ok(&events::OK);
+    reply.ok(&protocol::OK);
 }
 
 async fn set_status(
@@ -303,11 +301,11 @@ async fn set_status(
     TryData(request): TryData<Payload<SetStatusRequest>>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::SET_STATUS) else {
+    let Some(reply) = reply.admit(protocol::SET_STATUS) else {
         return;
     };
     let result = async {
-        let Payload(request) = request.map_err(|e| invalid(events::SET_STATUS, e))?;
+        let Payload(request) = request.map_err(|e| invalid(protocol::SET_STATUS, e))?;
         let available = request.status == AgentStatusName::Available;
         app.chat
             .set_status(conn.identity, Some(conn.id), available)
@@ -318,7 +316,7 @@ async fn set_status(
         })
     }
     .await;
-    reply.send(events::SET_STATUS, result);
+    reply.send(protocol::SET_STATUS, result);
 }
 
 async fn resolve(
@@ -327,11 +325,11 @@ async fn resolve(
     TryData(request): TryData<Payload<PeerRequest>>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::RESOLVE) else {
+    let Some(reply) = reply.admit(protocol::RESOLVE) else {
         return;
     };
     let result = async {
-        let Payload(request) = request.map_err(|e| invalid(events::RESOLVE, e))?;
+        let Payload(request) = request.map_err(|e| invalid(protocol::RESOLVE, e))?;
         let conversation_id = app.chat.resolve(conn.identity, request.peer_id).await?;
         Ok(ConversationAck {
             ok: true,
@@ -339,11 +337,11 @@ async fn resolve(
         })
     }
     .await;
-    reply.send(events::RESOLVE, result);
+    reply.send(protocol::RESOLVE, result);
 }
 
 async fn queue_status(Extension(conn): Ext, State(app): State<AppState>, reply: Reply) {
-    let Some(reply) = reply.admit(events::QUEUE_STATUS) else {
+    let Some(reply) = reply.admit(protocol::QUEUE_STATUS) else {
         return;
     };
     let result = app
@@ -357,7 +355,7 @@ async fn queue_status(Extension(conn): Ext, State(app): State<AppState>, reply: 
             position: place.map(|p| p.position),
             estimated_wait_seconds: place.map(|p| p.estimated_wait_seconds),
         });
-    reply.send(events::QUEUE_STATUS, result);
+    reply.send(protocol::QUEUE_STATUS, result);
 }
 
 async fn transfer(
@@ -366,11 +364,11 @@ async fn transfer(
     TryData(request): TryData<Payload<TransferRequest>>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::TRANSFER) else {
+    let Some(reply) = reply.admit(protocol::TRANSFER) else {
         return;
     };
     let result = async {
-        let Payload(request) = request.map_err(|e| invalid(events::TRANSFER, e))?;
+        let Payload(request) = request.map_err(|e| invalid(protocol::TRANSFER, e))?;
         let (conversation_id, agent_id) = app
             .chat
             .transfer(
@@ -387,7 +385,7 @@ async fn transfer(
         })
     }
     .await;
-    reply.send(events::TRANSFER, result);
+    reply.send(protocol::TRANSFER, result);
 }
 
 async fn note(
@@ -396,11 +394,11 @@ async fn note(
     TryData(request): TryData<Payload<NoteRequest>>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::NOTE) else {
+    let Some(reply) = reply.admit(protocol::NOTE) else {
         return;
     };
     let result = async {
-        let Payload(request) = request.map_err(|e| invalid(events::NOTE, e))?;
+        let Payload(request) = request.map_err(|e| invalid(protocol::NOTE, e))?;
         app.chat
             .note(conn.identity, request.peer_id, request.content)
             .await
@@ -411,7 +409,7 @@ async fn note(
             ok: true,
             note: NotePayload::new(&note),
         }),
-        Err(error) => reply.send::<()>(events::NOTE, Err(error)),
+        Err(error) => reply.send::<()>(protocol::NOTE, Err(error)),
     }
 }
 
@@ -421,11 +419,11 @@ async fn notes(
     TryData(request): TryData<Payload<NotesRequest>>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::NOTES) else {
+    let Some(reply) = reply.admit(protocol::NOTES) else {
         return;
     };
     let result = async {
-        let Payload(request) = request.map_err(|e| invalid(events::NOTES, e))?;
+        let Payload(request) = request.map_err(|e| invalid(protocol::NOTES, e))?;
         app.chat
             .notes(conn.identity, request.peer_id, request.conversation_id)
             .await
@@ -436,7 +434,7 @@ async fn notes(
             ok: true,
             notes: notes.iter().map(NotePayload::new).collect(),
         }),
-        Err(error) => reply.send::<()>(events::NOTES, Err(error)),
+        Err(error) => reply.send::<()>(protocol::NOTES, Err(error)),
     }
 }
 
@@ -446,11 +444,11 @@ async fn rate(
     TryData(request): TryData<Payload<RateRequest>>,
     reply: Reply,
 ) {
-    let Some(reply) = reply.admit(events::RATE) else {
+    let Some(reply) = reply.admit(protocol::RATE) else {
         return;
     };
     let result = async {
-        let Payload(request) = request.map_err(|e| invalid(events::RATE, e))?;
+        let Payload(request) = request.map_err(|e| invalid(protocol::RATE, e))?;
         app.chat
             .rate(
                 conn.identity,
@@ -459,8 +457,8 @@ async fn rate(
                 request.comment,
             )
             .await?;
-        Ok(events::OK)
+        Ok(protocol::OK)
     }
     .await;
-    reply.send(events::RATE, result);
+    reply.send(protocol::RATE, result);
 }

@@ -1,10 +1,6 @@
 //! The Socket.IO side: the handshake authenticates (identity lives in the socket's extensions for
 //! its whole life), then thin handlers call the services.
 
-pub mod connections;
-pub mod events;
-#[cfg(test)]
-mod fuzz;
 mod handlers;
 mod reply;
 
@@ -20,16 +16,14 @@ use socketioxide::{
 };
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
-use self::connections::Conn;
 use crate::{
     AppState,
-    cluster::{Adapter, Io, link::Link, user_node_room, user_room},
+    adapter::{Adapter, Io, Link, SocketRef, user_node_room, user_room},
     config::Settings,
+    connections::Conn,
     metrics::{Handshake, Limit},
     services::Error,
 };
-
-pub type SocketRef = socketioxide::extract::SocketRef<Adapter>;
 
 /// Binary attachments a packet may announce: kefu expects none, so a small cap stops a client from
 /// making the server wait for (and buffer) thousands.

@@ -7,11 +7,12 @@ use serde::Serialize;
 use socketioxide::handler::Value;
 use socketioxide::{handler::FromMessageParts, socket::Socket};
 
-use super::{
-    SocketRef,
-    events::{self, ErrorAck, ErrorEvent},
+use crate::{
+    adapter::{Adapter, SocketRef},
+    connections::{Conn, Ticket},
+    protocol::{self, ErrorAck, ErrorEvent},
+    services::Error,
 };
-use crate::{cluster::Adapter, services::Error};
 
 type AckSender = socketioxide::extract::AckSender<Adapter>;
 
@@ -34,7 +35,7 @@ impl FromMessageParts<Adapter> for Reply {
         // Counted as the event arrives, before its handler's task is spawned.
         let within_rate = s
             .extensions
-            .get::<Arc<super::connections::Conn>>()
+            .get::<Arc<Conn>>()
             .is_none_or(|conn| conn.try_event());
         Ok(Self {
             ack: AckSender::from_message_parts(s, v, ack_id)?,
@@ -74,7 +75,7 @@ impl Reply {
                 code: error.code(),
                 message: error.public_message(),
             };
-            self.socket.emit(events::ERROR, &body)
+            self.socket.emit(protocol::ERROR, &body)
         };
         if let Err(e) = sent {
             tracing::debug!(error = %e, "error reply not sent");
@@ -93,8 +94,8 @@ impl Reply {
     }
 }
 
-impl FromMessageParts<Adapter> for super::connections::Ticket {
-    type Error = socketioxide::extract::ExtensionNotFound<Arc<super::connections::Conn>>;
+impl FromMessageParts<Adapter> for Ticket {
+    type Error = socketioxide::extract::ExtensionNotFound<Arc<Conn>>;
 
     /// Runs synchronously as the event arrives, before the handler's task is spawned.
     fn from_message_parts(
@@ -102,9 +103,8 @@ impl FromMessageParts<Adapter> for super::connections::Ticket {
         v: &mut Value,
         ack_id: &Option<i64>,
     ) -> Result<Self, Self::Error> {
-        let socketioxide::extract::Extension(conn) = socketioxide::extract::Extension::<
-            Arc<super::connections::Conn>,
-        >::from_message_parts(s, v, ack_id)?;
+        let socketioxide::extract::Extension(conn) =
+            socketioxide::extract::Extension::<Arc<Conn>>::from_message_parts(s, v, ack_id)?;
         Ok(conn.ticket())
     }
 }

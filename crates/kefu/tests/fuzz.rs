@@ -6,7 +6,7 @@
 //! scripts/test runs a longer pass. A failure prints the smallest input proptest could shrink it
 //! to.
 //!
-//! The oracle (`expected`) restates events.rs and docs/protocol.md independently: for any JSON
+//! The oracle (`expected`) restates protocol/ and docs/protocol.md independently: for any JSON
 //! argument it says whether it must decode and to what, or which problem the error must name.
 
 use proptest::{
@@ -24,11 +24,11 @@ use socketioxide_core::{
 };
 use socketioxide_parser_common::CommonParser;
 
-use super::events::{self, *};
-use crate::domain::{
+use kefu::domain::{
     AttachmentId, ClientMsgId, Content, ConversationId, DisplayName, Email, HistoryLimit,
     MessageId, Password, Role, UserId, Username, ValidationError,
 };
+use kefu::protocol::{self as events, *};
 
 /// The default `max_message_bytes` (config.rs).
 const MAX_MESSAGE_BYTES: usize = 8 * 1024;
@@ -36,7 +36,7 @@ const MAX_MESSAGE_BYTES: usize = 8 * 1024;
 /// i64::MAX has 19 digits; longer ids (even zero-padded) are refused.
 const ID_MAX_DIGITS: usize = 19;
 
-/// How events.rs reads one field of a payload.
+/// How protocol/ reads one field of a payload.
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     /// A required id; the text names what it is ("a user id").
@@ -81,7 +81,7 @@ fn decode_as<T: DeserializeOwned>(data: &mut Value, canon: fn(T) -> Json) -> Res
         .map_err(|e| e.to_string())
 }
 
-// Each decoder destructures its payload whole: a field added to events.rs fails to compile here
+// Each decoder destructures its payload whole: a field added to protocol/ fails to compile here
 // until this table says how the field is read.
 const EVENTS: &[Event] = &[
     Event {
@@ -316,7 +316,7 @@ const NEAR_MISSES: &[&str] = &[
 
 // The oracle.
 
-/// A decimal id as events.rs must read it: ASCII digits only (no sign, no space, no `+`), a value
+/// A decimal id as protocol/ must read it: ASCII digits only (no sign, no space, no `+`), a value
 /// from 1 to i64::MAX, and at most `ID_MAX_DIGITS` digits.
 fn id_from_text(text: &str) -> Option<i64> {
     if text.is_empty() || text.len() > ID_MAX_DIGITS || !text.bytes().all(|b| b.is_ascii_digit()) {

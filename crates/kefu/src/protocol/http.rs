@@ -1,0 +1,267 @@
+//! The HTTP API's request and response bodies (docs/protocol.md, "HTTP API").
+
+use serde::{Deserialize, Serialize};
+
+use super::{AgentStatusName, AttachmentPayload, MessagePayload};
+use crate::{
+    domain::{ConversationId, User, UserId, format_timestamp},
+    store::{CannedReply, ConversationRecord},
+};
+
+#[derive(Serialize)]
+pub struct Session {
+    pub token: String,
+    pub user: User,
+}
+
+#[derive(Serialize)]
+pub struct UserBody {
+    pub user: User,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorRequest {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRequest {
+    pub username: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationItem {
+    pub id: ConversationId,
+    pub customer_id: UserId,
+    pub agent_id: Option<UserId>,
+    pub status: &'static str,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    pub rating: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationItem>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentSummary {
+    #[serde(flatten)]
+    pub user: User,
+    pub disabled: bool,
+    pub online: bool,
+    pub connections: usize,
+    pub open_conversations: i64,
+    pub capacity: i64,
+    pub status: AgentStatusName,
+}
+
+#[derive(Serialize)]
+pub struct Agents {
+    pub agents: Vec<AgentSummary>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Colleague {
+    #[serde(flatten)]
+    pub user: User,
+    pub online: bool,
+    pub status: AgentStatusName,
+    pub open_conversations: i64,
+    pub capacity: i64,
+}
+
+#[derive(Serialize)]
+pub struct Colleagues {
+    pub agents: Vec<Colleague>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentUpdate {
+    pub disabled: Option<bool>,
+    pub capacity: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct Updated {
+    pub user: User,
+    pub disabled: bool,
+    pub capacity: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSummary {
+    pub id: String,
+    pub started_at: String,
+    pub connections: usize,
+    pub online_users: usize,
+    pub online_agents: usize,
+    /// Open conversations of the agents connected to this node.
+    pub open_conversations: i64,
+}
+
+#[derive(Serialize)]
+pub struct Nodes {
+    pub nodes: Vec<NodeSummary>,
+}
+
+#[derive(Serialize)]
+pub struct ReplyBody {
+    pub id: String,
+    pub shortcut: String,
+    pub content: String,
+    pub shared: bool,
+}
+
+impl From<CannedReply> for ReplyBody {
+    fn from(reply: CannedReply) -> Self {
+        Self {
+            id: reply.id.to_string(),
+            shared: reply.owner_id.is_none(),
+            shortcut: reply.shortcut,
+            content: reply.content,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Replies {
+    pub replies: Vec<ReplyBody>,
+}
+
+#[derive(Serialize)]
+pub struct One {
+    pub reply: ReplyBody,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewReply {
+    pub shortcut: String,
+    pub content: String,
+    #[serde(default)]
+    pub shared: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyChange {
+    pub shortcut: Option<String>,
+    pub content: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Uploaded<'a> {
+    pub attachment: AttachmentPayload<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Person<'a> {
+    pub id: UserId,
+    pub display_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Found<'a> {
+    pub id: ConversationId,
+    pub customer: Person<'a>,
+    pub agent: Option<Person<'a>>,
+    pub status: &'static str,
+    pub messages: i64,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    pub rating: Option<i64>,
+}
+
+impl<'a> Found<'a> {
+    pub fn new(record: &'a ConversationRecord) -> Self {
+        let c = &record.conversation;
+        Self {
+            id: c.id,
+            customer: Person {
+                id: c.customer_id,
+                display_name: &record.customer_name,
+                username: Some(&record.customer_username),
+                email: record.customer_email.as_deref(),
+            },
+            agent: c.agent_id.map(|id| Person {
+                id,
+                display_name: record.agent_name.as_deref().unwrap_or_default(),
+                username: None,
+                email: None,
+            }),
+            status: if c.open { "open" } else { "resolved" },
+            messages: c.last_seq,
+            created_at: format_timestamp(record.created_at),
+            resolved_at: record.resolved_at.map(format_timestamp),
+            rating: record.rating,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FoundPage<'a> {
+    pub conversations: Vec<Found<'a>>,
+    /// The `before` of the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<ConversationId>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptConversation<'a> {
+    pub id: ConversationId,
+    pub customer_id: UserId,
+    pub customer: Person<'a>,
+    pub agent_id: Option<UserId>,
+    pub status: &'static str,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    pub rating: Option<i64>,
+    pub rating_comment: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventPayload {
+    pub id: i64,
+    pub kind: &'static str,
+    pub timestamp: String,
+    pub actor_id: Option<UserId>,
+    pub agent_id: Option<UserId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<i64>,
+    /// The event in a sentence, as the text transcript says it.
+    pub text: String,
+}
+
+#[derive(Serialize)]
+pub struct TranscriptBody<'a> {
+    pub conversation: TranscriptConversation<'a>,
+    pub messages: Vec<MessagePayload<'a>>,
+    pub events: Vec<EventPayload>,
+}

@@ -1,0 +1,285 @@
+//! Messages: send (validated here, stored by the writer), read marks, typing, history pages, and
+//! the system messages kefu writes itself.
+
+use std::future::Future;
+
+use super::{Chat, other_side};
+use crate::{
+    domain::{ClientMsgId, Content, ConversationId, HistoryLimit, MessageId, Role, UserId},
+    services::{
+        Error, Result,
+        auth::Identity,
+        delivery::{ConnectionId, Notice},
+        writer::{Reply, WriteJob},
+    },
+    store::{Conversation, HistoryPage, NewMessage, Page, StoreError, StoredMessage},
+};
+
+pub struct SendRequest {
+    pub receiver: Option<UserId>,
+    pub content: String,
+    pub client_msg_id: Option<String>,
+    /// An uploaded file to send; `content` is then an optional caption.
+    pub attachment_id: Option<i64>,
+}
+
+pub struct HistoryRequest {
+    pub peer: Option<UserId>,
+    pub conversation: Option<ConversationId>,
+    pub before: Option<MessageId>,
+    pub after_seq: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+pub struct History {
+    pub conversation: Option<Conversation>,
+    pub page: HistoryPage,
+    /// How far the other side has read (0 before its first `read`).
+    pub peer_read_seq: i64,
+}
+
+pub struct ReadOutcome {
+    pub conversation: ConversationId,
+    pub up_to: MessageId,
+    pub seq: i64,
+}
+
+impl Chat {
+    /// Validates and queues a message. `turn` resolves when the sender's earlier messages are
+    /// queued, so that one connection's messages keep their order. `reply` runs once the message
+    /// is stored (or refused); delivery follows, in `seq` order.
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
+    pub async fn send(
+        &self,
+        me: Identity,
+        origin: Option<ConnectionId>,
+        request: SendRequest,
+        turn: impl Future<Output = ()>,
+        reply: Reply,
+    ) {
+        let prepared = self.prepare(me, request).await;
+        turn.await;
+        match prepared {
+            Ok((message, receiver)) => {
+                self.writer
+                    .submit(WriteJob {
+                        message,
+                        receiver,
+                        origin,
+                        reply,
+                    })
+                    .await;
+            }
+            Err(error) => {
+                error.log("private_message");
+                reply(Err(&error));
+            }
+        }
+    }
+
+    pub(super) async fn prepare(
+        &self,
+        me: Identity,
+        request: SendRequest,
+    ) -> Result<(NewMessage, Option<UserId>)> {
+        let attachment = match request.attachment_id {
+            Some(id) => match self.store.attachment(id).await {
+                Ok(attachment) if attachment.uploader_id == me.user_id => Some(attachment),
+                Ok(_) | Err(StoreError::NotFound) => {
+                    return Err(Error::NotFound("no such attachment"));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let content = match (&attachment, request.content.trim().is_empty()) {
+            // A file without a caption is shown by its name.
+            (Some(attachment), true) => Content::parse(attachment.name.clone(), usize::MAX)?,
+            _ => Content::parse(request.content, self.max_message_bytes)?,
+        };
+        let client_msg_id = request.client_msg_id.map(ClientMsgId::parse).transpose()?;
+        let conversation = self.conversation_with(me, request.receiver).await?;
+        if attachment
+            .as_ref()
+            .is_some_and(|a| a.conversation_id != conversation.id)
+        {
+            return Err(Error::Forbidden(
+                "that file was uploaded to another conversation",
+            ));
+        }
+        let receiver = if me.role.is_staff() {
+            Some(conversation.customer_id)
+        } else {
+            conversation.agent_id
+        };
+        let kind = match &attachment {
+            Some(a) if a.mime.starts_with("image/") => "image",
+            Some(_) => "file",
+            None => "text",
+        };
+        let message = NewMessage {
+            conversation_id: conversation.id,
+            sender_id: me.user_id,
+            kind,
+            content: content.into_inner(),
+            client_msg_id: client_msg_id.map(|c| c.as_str().to_owned()),
+            attachment_id: attachment.map(|a| a.id),
+        };
+        Ok((message, receiver))
+    }
+
+    /// Marks my conversation with `peer` read up to a message and tells the peer and my other
+    /// connections.
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
+    pub async fn read(
+        &self,
+        me: Identity,
+        origin: Option<ConnectionId>,
+        peer: Option<UserId>,
+        up_to: MessageId,
+    ) -> Result<ReadOutcome> {
+        let conversation = self.conversation_with(me, peer).await?;
+        let message = self
+            .store
+            .message_in(conversation.id, up_to)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => Error::NotFound("no such message in this conversation"),
+                other => other.into(),
+            })?;
+        self.store
+            .mark_read(me.user_id, conversation.id, message.seq)
+            .await?;
+        let notice = Notice::Read {
+            reader: me.user_id,
+            up_to,
+            conversation: conversation.id,
+            seq: message.seq,
+        };
+        if let Some(peer) = other_side(me, &conversation) {
+            self.delivery.notify(peer, &notice, None);
+        }
+        self.delivery.notify(me.user_id, &notice, origin);
+        Ok(ReadOutcome {
+            conversation: conversation.id,
+            up_to,
+            seq: message.seq,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
+    pub async fn typing(&self, me: Identity, receiver: Option<UserId>, typing: bool) -> Result<()> {
+        let conversation = self.conversation_with(me, receiver).await?;
+        if let Some(peer) = other_side(me, &conversation) {
+            self.delivery.notify(
+                peer,
+                &Notice::Typing {
+                    user: me.user_id,
+                    typing,
+                },
+                None,
+            );
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %me.user_id))]
+    pub async fn history(&self, me: Identity, request: HistoryRequest) -> Result<History> {
+        let limit = HistoryLimit::parse(request.limit)?.get();
+        let conversation = match request.conversation {
+            Some(id) => {
+                let conversation = self.store.conversation(id).await.map_err(|e| match e {
+                    StoreError::NotFound => Error::NotFound("no such conversation"),
+                    other => other.into(),
+                })?;
+                let mine = conversation.customer_id == me.user_id
+                    || (me.role.is_staff() && conversation.agent_id == Some(me.user_id));
+                if !mine {
+                    return Err(Error::NotFound("no such conversation"));
+                }
+                Some(conversation)
+            }
+            None if me.role == Role::Customer => {
+                let conversation = self.store.latest_conversation(me.user_id).await?;
+                if let (Some(peer), Some(c)) = (request.peer, &conversation)
+                    && c.agent_id != Some(peer)
+                {
+                    return Err(Error::Forbidden("that user is not your agent"));
+                }
+                conversation
+            }
+            None => Some(self.conversation_with(me, request.peer).await?),
+        };
+        let Some(conversation) = conversation else {
+            return Ok(History {
+                conversation: None,
+                page: HistoryPage {
+                    messages: Vec::new(),
+                    has_more: false,
+                },
+                peer_read_seq: 0,
+            });
+        };
+        let page = match (request.before, request.after_seq) {
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidPayload(
+                    "give beforeId or afterSeq, not both".into(),
+                ));
+            }
+            (Some(before), None) => {
+                let anchor: StoredMessage = self
+                    .store
+                    .message_in(conversation.id, before)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound => {
+                            Error::NotFound("no such message in this conversation")
+                        }
+                        other => other.into(),
+                    })?;
+                Page::Before { seq: anchor.seq }
+            }
+            (None, Some(seq)) if seq >= 0 => Page::After { seq },
+            (None, Some(_)) => {
+                return Err(Error::InvalidPayload(
+                    "afterSeq must not be negative".into(),
+                ));
+            }
+            (None, None) => Page::Latest,
+        };
+        let page = self.store.history(conversation.id, page, limit).await?;
+        let peer_read_seq = match other_side(me, &conversation) {
+            Some(peer) => self.store.read_seq(peer, conversation.id).await?,
+            None => 0,
+        };
+        Ok(History {
+            conversation: Some(conversation),
+            page,
+            peer_read_seq,
+        })
+    }
+
+    /// Stores a system message in the conversation and delivers it to both sides like any
+    /// message; `sender` is the agent it speaks for.
+    pub(super) fn say(&self, conversation: &Conversation, sender: UserId, content: String) {
+        let job = WriteJob {
+            message: NewMessage {
+                conversation_id: conversation.id,
+                sender_id: sender,
+                kind: "system",
+                content,
+                client_msg_id: None,
+                attachment_id: None,
+            },
+            receiver: Some(conversation.customer_id),
+            origin: None,
+            reply: Box::new(|outcome| {
+                if let Err(error) = outcome {
+                    error.log("storing a system message");
+                }
+            }),
+        };
+        let writer = self.writer.clone();
+        tokio::spawn(async move { writer.submit(job).await });
+    }
+}
