@@ -16,6 +16,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::Assigned,
+        EventKind::Transferred,
+        EventKind::Queued,
+        EventKind::Resolved,
+        EventKind::Rated,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Assigned => "assigned",
@@ -44,13 +52,7 @@ mod tests {
 
     #[test]
     fn every_kind_reads_back_as_itself() {
-        for kind in [
-            EventKind::Assigned,
-            EventKind::Transferred,
-            EventKind::Queued,
-            EventKind::Resolved,
-            EventKind::Rated,
-        ] {
+        for kind in EventKind::ALL {
             assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(EventKind::parse("opened"), None);

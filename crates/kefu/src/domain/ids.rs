@@ -9,7 +9,9 @@ macro_rules! id_type {
         $(#[$doc])*
         /// Travels as a string of digits; parsed from a string or a non-negative integer, since
         /// clients of the reference design send numbers.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ts_rs::TS)]
+        // On the wire an id is a string of decimal digits (JavaScript numbers lose i64 precision).
+        #[ts(type = "string")]
         pub struct $name(pub i64);
 
         impl $name {

@@ -2,6 +2,7 @@
 //! [`ErrorAck`]; and the error bodies both transports share.
 
 use serde::Serialize;
+use ts_rs::TS;
 
 use super::{
     AgentStatusName,
@@ -12,9 +13,10 @@ use crate::{
     services::Error,
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginAck {
+    #[ts(type = "true")]
     pub ok: bool,
     pub cs_id: Option<UserId>,
     pub conversation_id: Option<ConversationId>,
@@ -24,9 +26,10 @@ pub struct LoginAck {
     pub ended: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueStatusAck {
+    #[ts(type = "true")]
     pub ok: bool,
     pub queued: bool,
     pub conversation_id: Option<ConversationId>,
@@ -34,49 +37,60 @@ pub struct QueueStatusAck {
     pub estimated_wait_seconds: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "SetStatusAck")]
 #[serde(rename_all = "camelCase")]
 pub struct StatusAck {
+    #[ts(type = "true")]
     pub ok: bool,
     pub status: AgentStatusName,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "ResolveAck")]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationAck {
+    #[ts(type = "true")]
     pub ok: bool,
     pub conversation_id: ConversationId,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferAck {
+    #[ts(type = "true")]
     pub ok: bool,
     pub conversation_id: ConversationId,
     pub agent_id: Option<UserId>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct NoteAck<'a> {
+    #[ts(type = "true")]
     pub ok: bool,
     pub note: NotePayload<'a>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct NotesAck<'a> {
+    #[ts(type = "true")]
     pub ok: bool,
     pub notes: Vec<NotePayload<'a>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "AllMemberAck")]
 pub struct MembersAck<'a> {
+    #[ts(type = "true")]
     pub ok: bool,
     pub users: &'a [MemberPayload<'a>],
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "PrivateMessageAck")]
 #[serde(rename_all = "camelCase")]
 pub struct SentAck<'a> {
+    #[ts(type = "true")]
     pub ok: bool,
     pub id: MessageId,
     pub seq: i64,
@@ -86,18 +100,20 @@ pub struct SentAck<'a> {
     pub duplicate: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadAck {
+    #[ts(type = "true")]
     pub ok: bool,
     pub conversation_id: ConversationId,
     pub up_to_id: MessageId,
     pub seq: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryAck<'a> {
+    #[ts(type = "true")]
     pub ok: bool,
     pub conversation_id: Option<ConversationId>,
     pub messages: Vec<MessagePayload<'a>>,
@@ -105,15 +121,17 @@ pub struct HistoryAck<'a> {
     pub peer_read_seq: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct OkAck {
+    #[ts(type = "true")]
     pub ok: bool,
 }
 
 pub const OK: OkAck = OkAck { ok: true };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct ErrorBody {
+    #[ts(type = "ErrorCode")]
     pub code: &'static str,
     pub message: String,
 }
@@ -128,16 +146,20 @@ impl From<&Error> for ErrorBody {
 }
 
 /// `{ok: false, error: {code, message}}`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "AckError")]
 pub struct ErrorAck {
+    #[ts(type = "false")]
     pub ok: bool,
     pub error: ErrorBody,
 }
 
 /// The `error` event, for a failed event sent without an ack callback.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "EventError")]
 pub struct ErrorEvent<'a> {
     pub event: &'a str,
+    #[ts(type = "ErrorCode")]
     pub code: &'static str,
     pub message: String,
 }

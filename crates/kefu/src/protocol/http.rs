@@ -1,6 +1,7 @@
 //! The HTTP API's request and response bodies (docs/protocol.md, "HTTP API").
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::{AgentStatusName, AttachmentPayload, MessagePayload};
 use crate::{
@@ -8,56 +9,64 @@ use crate::{
     store::{CannedReply, ConversationRecord},
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "SessionResponse")]
 pub struct Session {
     pub token: String,
     pub user: User,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "UserResponse")]
 pub struct UserBody {
     pub user: User,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
 pub struct VisitorRequest {
     pub name: Option<String>,
     pub email: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, TS)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, TS)]
+#[ts(rename = "CreateAgentRequest")]
 #[serde(rename_all = "camelCase")]
 pub struct AgentRequest {
     pub username: String,
     pub password: String,
+    #[ts(optional)]
     pub display_name: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "ConversationSummary")]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationItem {
     pub id: ConversationId,
     pub customer_id: UserId,
     pub agent_id: Option<UserId>,
+    #[ts(type = "ConversationStatus")]
     pub status: &'static str,
     pub created_at: String,
     pub resolved_at: Option<String>,
     pub rating: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "ConversationsResponse")]
 pub struct ConversationList {
     pub conversations: Vec<ConversationItem>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentSummary {
     #[serde(flatten)]
@@ -70,12 +79,14 @@ pub struct AgentSummary {
     pub status: AgentStatusName,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "AgentsResponse")]
 pub struct Agents {
     pub agents: Vec<AgentSummary>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "AvailableAgent")]
 #[serde(rename_all = "camelCase")]
 pub struct Colleague {
     #[serde(flatten)]
@@ -86,26 +97,30 @@ pub struct Colleague {
     pub capacity: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "AvailableAgentsResponse")]
 pub struct Colleagues {
     pub agents: Vec<Colleague>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, TS)]
+#[ts(rename = "UpdateAgentRequest")]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct AgentUpdate {
     pub disabled: Option<bool>,
     pub capacity: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "UpdateAgentResponse")]
 pub struct Updated {
     pub user: User,
     pub disabled: bool,
     pub capacity: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSummary {
     pub id: String,
@@ -117,12 +132,14 @@ pub struct NodeSummary {
     pub open_conversations: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "NodesResponse")]
 pub struct Nodes {
     pub nodes: Vec<NodeSummary>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "CannedReply")]
 pub struct ReplyBody {
     pub id: String,
     pub shortcut: String,
@@ -141,54 +158,65 @@ impl From<CannedReply> for ReplyBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "CannedRepliesResponse")]
 pub struct Replies {
     pub replies: Vec<ReplyBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "CannedReplyResponse")]
 pub struct One {
     pub reply: ReplyBody,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, TS)]
+#[ts(rename = "CreateCannedReplyRequest")]
 #[serde(deny_unknown_fields)]
 pub struct NewReply {
     pub shortcut: String,
     pub content: String,
     #[serde(default)]
+    #[ts(optional, as = "Option<bool>")]
     pub shared: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, TS)]
+#[ts(rename = "UpdateCannedReplyRequest")]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct ReplyChange {
     pub shortcut: Option<String>,
     pub content: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "AttachmentResponse")]
 pub struct Uploaded<'a> {
     pub attachment: AttachmentPayload<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Person<'a> {
     pub id: UserId,
     pub display_name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub username: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub email: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "FoundConversation")]
 #[serde(rename_all = "camelCase")]
 pub struct Found<'a> {
     pub id: ConversationId,
     pub customer: Person<'a>,
     pub agent: Option<Person<'a>>,
+    #[ts(type = "ConversationStatus")]
     pub status: &'static str,
     pub messages: i64,
     pub created_at: String,
@@ -222,22 +250,25 @@ impl<'a> Found<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "FoundConversationsResponse")]
 #[serde(rename_all = "camelCase")]
 pub struct FoundPage<'a> {
     pub conversations: Vec<Found<'a>>,
     /// The `before` of the next page; absent on the last one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub next_before: Option<ConversationId>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct TranscriptConversation<'a> {
     pub id: ConversationId,
     pub customer_id: UserId,
     pub customer: Person<'a>,
     pub agent_id: Option<UserId>,
+    #[ts(type = "ConversationStatus")]
     pub status: &'static str,
     pub created_at: String,
     pub resolved_at: Option<String>,
@@ -245,21 +276,25 @@ pub struct TranscriptConversation<'a> {
     pub rating_comment: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "ConversationEvent")]
 #[serde(rename_all = "camelCase")]
 pub struct EventPayload {
     pub id: i64,
+    #[ts(type = "ConversationEventKind")]
     pub kind: &'static str,
     pub timestamp: String,
     pub actor_id: Option<UserId>,
     pub agent_id: Option<UserId>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub score: Option<i64>,
     /// The event in a sentence, as the text transcript says it.
     pub text: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "TranscriptResponse")]
 pub struct TranscriptBody<'a> {
     pub conversation: TranscriptConversation<'a>,
     pub messages: Vec<MessagePayload<'a>>,

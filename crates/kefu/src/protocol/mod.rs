@@ -9,8 +9,11 @@ mod encode;
 pub mod http;
 mod payloads;
 mod requests;
+#[cfg(test)]
+mod typescript;
 
 use serde::{Deserialize, Deserializer, Serialize};
+use ts_rs::TS;
 
 pub use acks::*;
 pub use encode::encode;
@@ -97,7 +100,8 @@ where
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, TS)]
+#[ts(rename = "AgentStatus")]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatusName {
     Available,

@@ -1,6 +1,7 @@
 //! What the server pushes: messages, members and the notices of each event.
 
 use serde::Serialize;
+use ts_rs::TS;
 
 use super::AgentStatusName;
 use crate::{
@@ -9,7 +10,8 @@ use crate::{
 };
 
 /// A message as clients see it, live and in history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "Message")]
 #[serde(rename_all = "camelCase")]
 pub struct MessagePayload<'a> {
     pub id: MessageId,
@@ -17,16 +19,19 @@ pub struct MessagePayload<'a> {
     pub conversation_id: ConversationId,
     pub sender_id: UserId,
     pub receiver_id: Option<UserId>,
+    #[ts(type = "MessageKind")]
     pub kind: &'a str,
     pub content: &'a str,
     pub timestamp: String,
     pub client_msg_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub attachment: Option<AttachmentPayload<'a>>,
 }
 
 /// An attachment as clients see it; `url` needs the reader's token (header or `?token=`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "Attachment")]
 pub struct AttachmentPayload<'a> {
     pub id: String,
     pub name: &'a str,
@@ -64,7 +69,8 @@ impl<'a> MessagePayload<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "Member")]
 #[serde(rename_all = "camelCase")]
 pub struct MemberPayload<'a> {
     pub id: UserId,
@@ -103,7 +109,7 @@ impl<'a> MemberPayload<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagesRead {
     pub reader_id: UserId,
@@ -112,27 +118,29 @@ pub struct MessagesRead {
     pub seq: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "TypingEvent")]
 #[serde(rename_all = "camelCase")]
 pub struct Typing {
     pub user_id: UserId,
     pub typing: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "MemberPresence")]
 #[serde(rename_all = "camelCase")]
 pub struct MemberUpdate {
     pub user_id: UserId,
     pub online: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationQueued {
     pub conversation_id: ConversationId,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationAssigned<'a> {
     pub conversation_id: ConversationId,
@@ -141,7 +149,7 @@ pub struct ConversationAssigned<'a> {
     pub agent: &'a User,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct QueuePosition {
     pub conversation_id: ConversationId,
@@ -149,7 +157,7 @@ pub struct QueuePosition {
     pub estimated_wait_seconds: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationResolved {
     pub conversation_id: ConversationId,
@@ -157,7 +165,7 @@ pub struct ConversationResolved {
     pub agent_id: UserId,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationTransferred {
     pub conversation_id: ConversationId,
@@ -166,7 +174,8 @@ pub struct ConversationTransferred {
     pub to_agent_id: Option<UserId>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "Note")]
 #[serde(rename_all = "camelCase")]
 pub struct NotePayload<'a> {
     pub id: String,
@@ -190,12 +199,13 @@ impl<'a> NotePayload<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct NewNote<'a> {
     pub note: NotePayload<'a>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "AgentStatusEvent")]
 #[serde(rename_all = "camelCase")]
 pub struct AgentStatus {
     pub agent_id: UserId,

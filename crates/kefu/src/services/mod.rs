@@ -58,6 +58,21 @@ impl Error {
         }
     }
 
+    /// Every code [`Error::code`] can return (docs/protocol.md, "Error codes").
+    pub const CODES: &'static [&'static str] = &[
+        "unauthorized",
+        "forbidden",
+        "invalid_payload",
+        "too_large",
+        "unsupported_type",
+        "rate_limited",
+        "not_found",
+        "unknown_event",
+        "conflict",
+        "unavailable",
+        "internal",
+    ];
+
     /// The stable snake_case code of docs/protocol.md.
     pub fn code(&self) -> &'static str {
         match self {
@@ -122,3 +137,32 @@ impl From<ValidationError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_a_code_of_the_published_list() {
+        let errors = [
+            Error::Unauthorized,
+            Error::Forbidden("x"),
+            Error::InvalidPayload("x".into()),
+            Error::TooLarge("x".into()),
+            Error::UnsupportedType("x".into()),
+            Error::rate_limited("x"),
+            Error::NotFound("x"),
+            Error::UnknownEvent("x".into()),
+            Error::Conflict("x"),
+            Error::Unavailable,
+            Error::CannotWrite,
+            Error::Other(anyhow::anyhow!("x")),
+        ];
+        let mut seen: Vec<&str> = errors.iter().map(Error::code).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        let mut published = Error::CODES.to_vec();
+        published.sort_unstable();
+        assert_eq!(seen, published);
+    }
+}

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
+use ts_rs::TS;
 
 use super::{Error, Result};
 use crate::{
@@ -15,7 +16,8 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// The longest period a report covers.
 pub const MAX_DAYS: i64 = 365;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "ReportsResponse")]
 pub struct Report {
     pub from: String,
     pub to: String,
@@ -23,13 +25,13 @@ pub struct Report {
     pub agents: Vec<AgentReport>,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, TS)]
 pub struct DayCount {
     pub date: String,
     pub conversations: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentReport {
     pub agent: User,
@@ -41,13 +43,14 @@ pub struct AgentReport {
     pub csat: Option<Csat>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, TS)]
+#[ts(rename = "Percentiles")]
 pub struct Spread {
     pub median: f64,
     pub p90: f64,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, TS)]
 pub struct Csat {
     pub average: f64,
     pub count: usize,

@@ -1,0 +1,181 @@
+//! The web UI's protocol types, generated from this module's Rust types: one source of truth for
+//! the wire. `web/src/shared/protocol.gen.ts` is what [`generate`] writes; the test below fails
+//! when the committed file is stale, and `KEFU_WRITE_TS=1 cargo test -p kefu --lib protocol`
+//! writes it again.
+
+use std::path::PathBuf;
+
+use ts_rs::{Config, TS};
+
+use super::{
+    http::{self, *},
+    *,
+};
+use crate::{
+    domain::{AttachmentId, ConversationId, EventKind, MessageId, Role, User, UserId},
+    services::{
+        Error,
+        reports::{AgentReport, Csat, DayCount, Report, Spread},
+    },
+};
+
+/// Where the web UI keeps it.
+fn target() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/src/shared/protocol.gen.ts")
+}
+
+/// The `kind` of a message: written by a person (`text`, or a file as `image`/`file`), or by
+/// kefu itself (`system`).
+const MESSAGE_KINDS: &[&str] = &["text", "system", "image", "file"];
+
+fn union(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// Every type of the protocol, in the order a reader meets them in docs/protocol.md.
+fn generate() -> String {
+    let cfg = Config::new().with_large_int("number");
+    let mut out = String::from(
+        "// Generated from the Rust types of crates/kefu/src/protocol (protocol/typescript.rs): do not\n\
+         // edit. `KEFU_WRITE_TS=1 cargo test -p kefu --lib protocol` writes it again; scripts/test\n\
+         // fails when it is stale.\n\n",
+    );
+    out.push_str(&format!(
+        "/** Every error code of docs/protocol.md. */\nexport type ErrorCode = {};\n\n",
+        union(Error::CODES)
+    ));
+    out.push_str(&format!(
+        "/** A conversation is `open` until its agent resolves it. */\nexport type ConversationStatus = {};\n\n",
+        union(&["open", "resolved"])
+    ));
+    let kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+    out.push_str(&format!(
+        "/** What happened to a conversation besides its messages (a transcript's `events`). */\n\
+         export type ConversationEventKind = {};\n\n",
+        union(&kinds)
+    ));
+    out.push_str(&format!(
+        "/** `system`: written by the server, shown as an info line; `image` and `file` carry an `attachment`. */\n\
+         export type MessageKind = {};\n\n",
+        union(MESSAGE_KINDS)
+    ));
+    macro_rules! declare {
+        ($($ty:ty),* $(,)?) => {
+            $(
+                if let Some(docs) = <$ty as TS>::docs() {
+                    out.push_str(&docs);
+                }
+                out.push_str("export ");
+                out.push_str(&<$ty as TS>::decl(&cfg));
+                out.push_str("\n\n");
+            )*
+        };
+    }
+    declare!(
+        // Both transports.
+        UserId,
+        ConversationId,
+        MessageId,
+        AttachmentId,
+        Role,
+        User,
+        ErrorBody,
+        AgentStatusName,
+        // HTTP.
+        VisitorRequest,
+        http::LoginRequest,
+        Session,
+        UserBody,
+        AgentRequest,
+        AgentSummary,
+        Agents,
+        AgentUpdate,
+        Updated,
+        Colleague,
+        Colleagues,
+        ConversationItem,
+        ConversationList,
+        ReplyBody,
+        Replies,
+        One,
+        NewReply,
+        ReplyChange,
+        AttachmentPayload,
+        Uploaded,
+        DayCount,
+        Spread,
+        Csat,
+        AgentReport,
+        Report,
+        NodeSummary,
+        Nodes,
+        Person,
+        Found,
+        FoundPage,
+        TranscriptConversation,
+        EventPayload,
+        TranscriptBody,
+        // Socket.IO: what clients send.
+        super::LoginRequest,
+        PrivateMessageRequest,
+        ReadRequest,
+        TypingRequest,
+        HistoryRequest,
+        SetStatusRequest,
+        PeerRequest,
+        TransferRequest,
+        NoteRequest,
+        NotesRequest,
+        RateRequest,
+        // Socket.IO: what the server sends.
+        MessagePayload,
+        NotePayload,
+        MemberPayload,
+        LoginAck,
+        MembersAck,
+        SentAck,
+        ReadAck,
+        HistoryAck,
+        StatusAck,
+        ConversationAck,
+        QueueStatusAck,
+        TransferAck,
+        NoteAck,
+        NotesAck,
+        ErrorAck,
+        ErrorEvent,
+        MessagesRead,
+        Typing,
+        MemberUpdate,
+        ConversationAssigned,
+        ConversationQueued,
+        QueuePosition,
+        ConversationResolved,
+        ConversationTransferred,
+        AgentStatus,
+        NewNote,
+    );
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+#[test]
+fn the_web_uis_protocol_types_are_generated_from_these() {
+    let fresh = generate();
+    let path = target();
+    if std::env::var_os("KEFU_WRITE_TS").is_some() {
+        std::fs::write(&path, &fresh).expect("writing protocol.gen.ts");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "web/src/shared/protocol.gen.ts is stale: run `KEFU_WRITE_TS=1 cargo test -p kefu --lib \
+         protocol` and commit it"
+    );
+}

@@ -1,0 +1,234 @@
+// Generated from the Rust types of crates/kefu/src/protocol (protocol/typescript.rs): do not
+// edit. `KEFU_WRITE_TS=1 cargo test -p kefu --lib protocol` writes it again; scripts/test
+// fails when it is stale.
+
+/** Every error code of docs/protocol.md. */
+export type ErrorCode = "unauthorized" | "forbidden" | "invalid_payload" | "too_large" | "unsupported_type" | "rate_limited" | "not_found" | "unknown_event" | "conflict" | "unavailable" | "internal";
+
+/** A conversation is `open` until its agent resolves it. */
+export type ConversationStatus = "open" | "resolved";
+
+/** What happened to a conversation besides its messages (a transcript's `events`). */
+export type ConversationEventKind = "assigned" | "transferred" | "queued" | "resolved" | "rated";
+
+/** `system`: written by the server, shown as an info line; `image` and `file` carry an `attachment`. */
+export type MessageKind = "text" | "system" | "image" | "file";
+
+/**
+ * A user: customer, agent or admin.
+ * Travels as a string of digits; parsed from a string or a non-negative integer, since
+ * clients of the reference design send numbers.
+ */
+export type UserId = string;
+
+/**
+ * A conversation between one customer and the agents that serve it.
+ * Travels as a string of digits; parsed from a string or a non-negative integer, since
+ * clients of the reference design send numbers.
+ */
+export type ConversationId = string;
+
+/**
+ * A stored message.
+ * Travels as a string of digits; parsed from a string or a non-negative integer, since
+ * clients of the reference design send numbers.
+ */
+export type MessageId = string;
+
+/**
+ * An uploaded file.
+ * Travels as a string of digits; parsed from a string or a non-negative integer, since
+ * clients of the reference design send numbers.
+ */
+export type AttachmentId = string;
+
+export type Role = "customer" | "agent" | "admin";
+
+/**
+ * A user as clients see it.
+ */
+export type User = { id: UserId, role: Role, username: string, displayName: string, };
+
+export type ErrorBody = { code: ErrorCode, message: string, };
+
+export type AgentStatus = "available" | "away";
+
+export type VisitorRequest = { name?: string, email?: string, };
+
+export type LoginRequest = { username: string, password: string, };
+
+export type SessionResponse = { token: string, user: User, };
+
+export type UserResponse = { user: User, };
+
+export type CreateAgentRequest = { username: string, password: string, displayName?: string, };
+
+export type AgentSummary = { disabled: boolean, online: boolean, connections: number, openConversations: number, capacity: number, status: AgentStatus, id: UserId, role: Role, username: string, displayName: string, };
+
+export type AgentsResponse = { agents: Array<AgentSummary>, };
+
+export type UpdateAgentRequest = { disabled?: boolean, capacity?: number, };
+
+export type UpdateAgentResponse = { user: User, disabled: boolean, capacity: number, };
+
+export type AvailableAgent = { online: boolean, status: AgentStatus, openConversations: number, capacity: number, id: UserId, role: Role, username: string, displayName: string, };
+
+export type AvailableAgentsResponse = { agents: Array<AvailableAgent>, };
+
+export type ConversationSummary = { id: ConversationId, customerId: UserId, agentId: UserId | null, status: ConversationStatus, createdAt: string, resolvedAt: string | null, rating: number | null, };
+
+export type ConversationsResponse = { conversations: Array<ConversationSummary>, };
+
+export type CannedReply = { id: string, shortcut: string, content: string, shared: boolean, };
+
+export type CannedRepliesResponse = { replies: Array<CannedReply>, };
+
+export type CannedReplyResponse = { reply: CannedReply, };
+
+export type CreateCannedReplyRequest = { shortcut: string, content: string, shared?: boolean, };
+
+export type UpdateCannedReplyRequest = { shortcut?: string, content?: string, };
+
+/**
+ * An attachment as clients see it; `url` needs the reader's token (header or `?token=`).
+ */
+export type Attachment = { id: string, name: string, mime: string, size: number, url: string, };
+
+export type AttachmentResponse = { attachment: Attachment, };
+
+export type DayCount = { date: string, conversations: number, };
+
+export type Percentiles = { median: number, p90: number, };
+
+export type Csat = { average: number, count: number, };
+
+export type AgentReport = { agent: User, 
+/**
+ * Conversations created in the period and held by this agent (open or resolved by it).
+ */
+conversations: number, resolved: number, firstResponseSeconds: Percentiles | null, resolutionSeconds: Percentiles | null, csat: Csat | null, };
+
+export type ReportsResponse = { from: string, to: string, days: Array<DayCount>, agents: Array<AgentReport>, };
+
+export type NodeSummary = { id: string, startedAt: string, connections: number, onlineUsers: number, onlineAgents: number, 
+/**
+ * Open conversations of the agents connected to this node.
+ */
+openConversations: number, };
+
+export type NodesResponse = { nodes: Array<NodeSummary>, };
+
+export type Person = { id: UserId, displayName: string, username?: string, email?: string, };
+
+export type FoundConversation = { id: ConversationId, customer: Person, agent: Person | null, status: ConversationStatus, messages: number, createdAt: string, resolvedAt: string | null, rating: number | null, };
+
+export type FoundConversationsResponse = { conversations: Array<FoundConversation>, 
+/**
+ * The `before` of the next page; absent on the last one.
+ */
+nextBefore?: ConversationId, };
+
+export type TranscriptConversation = { id: ConversationId, customerId: UserId, customer: Person, agentId: UserId | null, status: ConversationStatus, createdAt: string, resolvedAt: string | null, rating: number | null, ratingComment: string | null, };
+
+export type ConversationEvent = { id: number, kind: ConversationEventKind, timestamp: string, actorId: UserId | null, agentId: UserId | null, score?: number, 
+/**
+ * The event in a sentence, as the text transcript says it.
+ */
+text: string, };
+
+export type TranscriptResponse = { conversation: TranscriptConversation, messages: Array<Message>, events: Array<ConversationEvent>, };
+
+export type LoginPayload = { userId: UserId, csId?: UserId, };
+
+export type PrivateMessagePayload = { receiverId?: UserId, 
+/**
+ * Required unless `attachmentId` is given.
+ */
+content?: string, attachmentId?: AttachmentId, clientMsgId?: string, senderId?: UserId, };
+
+export type ReadPayload = { peerId?: UserId, upToId: MessageId, };
+
+export type TypingPayload = { receiverId?: UserId, typing: boolean, };
+
+export type HistoryPayload = { peerId?: UserId, conversationId?: ConversationId, beforeId?: MessageId, afterSeq?: number, limit?: number, };
+
+export type SetStatusPayload = { status: AgentStatus, };
+
+export type ResolvePayload = { peerId?: UserId, };
+
+export type TransferPayload = { peerId?: UserId, 
+/**
+ * Required, `null` for the queue.
+ */
+toAgentId: UserId | null, note?: string, };
+
+export type NotePayload = { peerId?: UserId, content: string, };
+
+export type NotesPayload = { peerId?: UserId, conversationId?: ConversationId, };
+
+export type RatePayload = { conversationId: ConversationId, score: number, comment?: string, };
+
+/**
+ * A message as clients see it, live and in history.
+ */
+export type Message = { id: MessageId, seq: number, conversationId: ConversationId, senderId: UserId, receiverId: UserId | null, kind: MessageKind, content: string, timestamp: string, clientMsgId: string | null, attachment?: Attachment, };
+
+export type Note = { id: string, conversationId: ConversationId, authorId: UserId, authorName: string, content: string, timestamp: string, };
+
+export type Member = { id: UserId, role: Role, username: string, displayName: string, 
+/**
+ * Kept in snake_case: the reference design's name.
+ */
+message_count: number, online: boolean, conversationId: ConversationId, lastMessage: Message | null, };
+
+export type LoginAck = { ok: true, csId: UserId | null, conversationId: ConversationId | null, queued: boolean, position: number | null, estimatedWaitSeconds: number | null, ended: boolean, };
+
+export type AllMemberAck = { ok: true, users: Array<Member>, };
+
+export type PrivateMessageAck = { ok: true, id: MessageId, seq: number, conversationId: ConversationId, createdAt: string, clientMsgId: string | null, duplicate: boolean, };
+
+export type ReadAck = { ok: true, conversationId: ConversationId, upToId: MessageId, seq: number, };
+
+export type HistoryAck = { ok: true, conversationId: ConversationId | null, messages: Array<Message>, hasMore: boolean, peerReadSeq: number, };
+
+export type SetStatusAck = { ok: true, status: AgentStatus, };
+
+export type ResolveAck = { ok: true, conversationId: ConversationId, };
+
+export type QueueStatusAck = { ok: true, queued: boolean, conversationId: ConversationId | null, position: number | null, estimatedWaitSeconds: number | null, };
+
+export type TransferAck = { ok: true, conversationId: ConversationId, agentId: UserId | null, };
+
+export type NoteAck = { ok: true, note: Note, };
+
+export type NotesAck = { ok: true, notes: Array<Note>, };
+
+/**
+ * `{ok: false, error: {code, message}}`
+ */
+export type AckError = { ok: false, error: ErrorBody, };
+
+/**
+ * The `error` event, for a failed event sent without an ack callback.
+ */
+export type EventError = { event: string, code: ErrorCode, message: string, };
+
+export type MessagesRead = { readerId: UserId, upToId: MessageId, conversationId: ConversationId, seq: number, };
+
+export type TypingEvent = { userId: UserId, typing: boolean, };
+
+export type MemberPresence = { userId: UserId, online: boolean, };
+
+export type ConversationAssigned = { conversationId: ConversationId, customerId: UserId, agentId: UserId, agent: User, };
+
+export type ConversationQueued = { conversationId: ConversationId, };
+
+export type QueuePosition = { conversationId: ConversationId, position: number, estimatedWaitSeconds: number, };
+
+export type ConversationResolved = { conversationId: ConversationId, customerId: UserId, agentId: UserId, };
+
+export type ConversationTransferred = { conversationId: ConversationId, customerId: UserId, fromAgentId: UserId, toAgentId: UserId | null, };
+
+export type AgentStatusEvent = { agentId: UserId, status: AgentStatus, };
+
+export type NewNote = { note: Note, };
