@@ -22,7 +22,6 @@ impl Accounts {
 
     /// A new anonymous customer and its token: what a chat widget asks for on first open.
     #[tracing::instrument(skip_all)]
-    #[tracing::instrument(skip_all)]
     pub async fn create_visitor(
         &self,
         name: Option<&str>,
@@ -58,7 +57,6 @@ impl Accounts {
     /// Agents and admins. Every failure is the same `Unauthorized`, so that the answer does not
     /// tell which usernames exist.
     #[tracing::instrument(skip_all)]
-    #[tracing::instrument(skip_all)]
     pub async fn login(&self, username: &str, password: &str) -> Result<(String, User)> {
         let record = match Username::parse(username) {
             Ok(username) => match self.store.user_by_username(username.as_str()).await {
@@ -87,7 +85,6 @@ impl Accounts {
 
     /// An agent or admin with a password; `Conflict` when the username is taken.
     #[tracing::instrument(skip_all, fields(role = role.as_str()))]
-    #[tracing::instrument(skip_all)]
     pub async fn create_staff(
         &self,
         role: Role,
@@ -165,7 +162,6 @@ impl Accounts {
 
     /// Signs the account out: every token it was issued stops working, here and on every node.
     #[tracing::instrument(skip_all, fields(user = %who.user_id))]
-    #[tracing::instrument(skip_all)]
     pub async fn sign_out(&self, who: Identity) -> Result<()> {
         self.store.revoke_tokens(who.user_id).await?;
         tracing::info!("signed out");
@@ -191,7 +187,6 @@ impl Accounts {
     /// Disables or enables a staff account. A disabled account cannot log in, and its tokens stop
     /// working at once.
     #[tracing::instrument(skip_all, fields(user = %id, disabled))]
-    #[tracing::instrument(skip_all, fields(target = %id))]
     pub async fn set_disabled(&self, by: Identity, id: UserId, disabled: bool) -> Result<User> {
         if by.user_id == id && disabled {
             return Err(Error::Forbidden("you cannot disable your own account"));
