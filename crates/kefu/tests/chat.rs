@@ -28,11 +28,9 @@ async fn visitor_and_agent_chat_both_ways_in_order(backend: Backend) {
     let mut agent_tab2 = server.connect(&agent_token).await;
     let (visitor_token, visitor_id) = server.visitor().await;
     let (mut visitor, ack) = server.login(&visitor_token, &visitor_id).await;
-    assert_eq!(
-        ack["csId"],
-        agent_id.as_str(),
-        "routed to the only online agent"
-    );
+    // A login writes nothing: the conversation starts with the first message.
+    assert_eq!(ack["csId"], Value::Null, "{ack}");
+    assert_eq!(ack["conversationId"], Value::Null, "{ack}");
     assert_eq!(ack["queued"], false);
 
     let sent = visitor
@@ -44,6 +42,11 @@ async fn visitor_and_agent_chat_both_ways_in_order(backend: Backend) {
         .unwrap();
     assert_eq!(sent["ok"], true, "{sent}");
     assert_eq!(sent["seq"], 1);
+    assert_eq!(
+        sent["started"],
+        json!({"csId": agent_id, "queued": false}),
+        "routed to the only online agent with the first message"
+    );
     assert!(
         sent["id"].is_string()
             && sent["conversationId"].is_string()
@@ -353,19 +356,23 @@ async fn nobody_writes_into_another_conversation(backend: Backend) {
     let (alice, _) = server.login(&alice_token, &alice_id).await;
     let (ann_token, ann_id) = server.visitor().await;
     let (ann, _) = server.login(&ann_token, &ann_id).await;
-    let (bob, _) = server.login(&bob_token, &bob_id).await;
-    let (ben_token, ben_id) = server.visitor().await;
-    let (ben, ack) = server.login(&ben_token, &ben_id).await;
-    assert_eq!(
-        ack["csId"],
-        bob_id.as_str(),
-        "the new customer goes to the agent with fewer conversations"
-    );
-
     let sent = ann
         .call("private_message", json!({"content": "mine"}))
         .await
         .unwrap();
+    assert_eq!(sent["started"]["csId"], alice_id.as_str(), "{sent}");
+    let (bob, _) = server.login(&bob_token, &bob_id).await;
+    let (ben_token, ben_id) = server.visitor().await;
+    let (ben, _) = server.login(&ben_token, &ben_id).await;
+    let first = ben
+        .call("private_message", json!({"content": "me too"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        first["started"]["csId"],
+        bob_id.as_str(),
+        "the new customer goes to the agent with fewer conversations"
+    );
     let attempts = [
         (
             &ann,
@@ -436,14 +443,21 @@ async fn a_queued_customer_is_assigned_when_an_agent_comes_online(backend: Backe
     let (agent_token, agent_id) = server.agent("alice").await;
     let (visitor_token, visitor_id) = server.visitor().await;
     let (mut visitor, ack) = server.login(&visitor_token, &visitor_id).await;
-    assert_eq!(ack["queued"], true, "{ack}");
+    assert_eq!(ack["queued"], false, "nothing is started before a message: {ack}");
     assert_eq!(ack["csId"], Value::Null);
-    // Accepted while nobody is there.
+    // Accepted while nobody is there: the conversation starts, and waits.
     let waiting = visitor
         .call("private_message", json!({"content": "anyone?"}))
         .await
         .unwrap();
     assert_eq!(waiting["ok"], true, "{waiting}");
+    assert_eq!(waiting["started"], json!({"csId": null, "queued": true}));
+    let place = visitor.expect("queue_position", WAIT).await.unwrap();
+    assert_eq!(place["position"], 1, "{place}");
+    assert_eq!(place["conversationId"], waiting["conversationId"]);
+    let (_, again) = server.login(&visitor_token, &visitor_id).await;
+    assert_eq!(again["queued"], true, "{again}");
+    assert_eq!(again["position"], 1, "{again}");
 
     let mut agent = server.connect(&agent_token).await;
     let assigned = visitor.expect("conversation_assigned", WAIT).await.unwrap();
@@ -504,8 +518,10 @@ async fn concurrent_senders_get_gapless_sequences(backend: Backend) {
         );
     }
     let mut by_sender: HashMap<String, Vec<i64>> = HashMap::new();
-    for _ in 0..visitors.len() * EACH {
-        let message = agent.expect("new_private_message", WAIT).await.unwrap();
+    for n in 0..visitors.len() * EACH {
+        let Ok(message) = agent.expect("new_private_message", WAIT).await else {
+            panic!("only {n} delivered: {by_sender:?}");
+        };
         by_sender
             .entry(message["senderId"].as_str().unwrap().to_owned())
             .or_default()
@@ -527,6 +543,13 @@ async fn presence_goes_only_to_members(backend: Backend) {
     let (mut alice, _) = server.login(&alice_token, &alice_id).await;
     let (ann_token, ann_id) = server.visitor().await;
     let (ann, _) = server.login(&ann_token, &ann_id).await;
+    // Not a member of anyone's until she writes: then her agent sees her online.
+    while let Some(event) = alice.next_event(Duration::from_millis(300)).await {
+        assert_ne!(event.name, "user_online", "ann wrote nothing yet");
+    }
+    ann.call("private_message", json!({"content": "hi"}))
+        .await
+        .unwrap();
     assert_eq!(
         alice.expect("user_online", WAIT).await.unwrap(),
         ann_id.as_str()

@@ -185,7 +185,11 @@ export type LoginAck = { ok: true, csId: UserId | null, conversationId: Conversa
 
 export type AllMemberAck = { ok: true, users: Array<Member>, };
 
-export type PrivateMessageAck = { ok: true, id: MessageId, seq: number, conversationId: ConversationId, createdAt: string, clientMsgId: string | null, duplicate: boolean, };
+export type PrivateMessageAck = { ok: true, id: MessageId, seq: number, conversationId: ConversationId, createdAt: string, clientMsgId: string | null, duplicate: boolean, 
+/**
+ * Only on the customer's message that started its conversation: where it went.
+ */
+started?: StartedAck, };
 
 export type ReadAck = { ok: true, conversationId: ConversationId, upToId: MessageId, seq: number, };
 

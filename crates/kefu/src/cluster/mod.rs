@@ -177,6 +177,15 @@ impl Delivery for Cluster {
         }
     }
 
+    fn notify_here(&self, to: UserId, notice: &Notice<'_>) {
+        if !self.local.is_online(to) {
+            return;
+        }
+        for (event, payload) in protocol::encode(notice) {
+            self.local.emit(to, event, &payload, None);
+        }
+    }
+
     fn online<'a>(&'a self, users: &'a [UserId]) -> Pending<'a, Vec<bool>> {
         Box::pin(async move {
             if users.is_empty() {

@@ -105,6 +105,7 @@ pub async fn update_agent(
     }
     if let Some(disabled) = update.disabled {
         app.accounts.set_disabled(caller, id, disabled).await?;
+        app.chat.staff_changed();
         if disabled {
             app.cluster.disconnect_user(id);
             app.chat.release_agent(id).await?;

@@ -160,6 +160,7 @@ pub async fn create_agent(
             request.display_name.as_deref(),
         )
         .await?;
+    app.chat.staff_changed();
     tracing::info!(agent = %user.id, "agent created");
     Ok((StatusCode::CREATED, Json(UserBody { user })))
 }

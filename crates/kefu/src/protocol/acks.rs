@@ -98,6 +98,19 @@ pub struct SentAck<'a> {
     pub created_at: String,
     pub client_msg_id: Option<&'a str>,
     pub duplicate: bool,
+    /// Only on the customer's message that started its conversation: where it went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub started: Option<StartedAck>,
+}
+
+/// The conversation a customer's first message started: given to `csId`, or waiting in the
+/// queue (`queued`, its place following as `queue_position`).
+#[derive(Debug, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedAck {
+    pub cs_id: Option<UserId>,
+    pub queued: bool,
 }
 
 #[derive(Debug, Serialize, TS)]

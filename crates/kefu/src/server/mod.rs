@@ -144,6 +144,7 @@ impl Server {
             settings.max_message_bytes,
             cluster.link().is_cluster(),
         );
+        chat.start(&mut tasks);
         let reports = services::reports::Reports::new(store.clone());
         let transcripts = services::transcripts::Transcripts::new(store.clone());
         let attachments = services::attachments::Attachments::new(

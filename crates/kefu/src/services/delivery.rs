@@ -1,5 +1,5 @@
 //! What the chat rules tell connected users, independent of how it travels: the transport
-//! implements [`Delivery`] (see `socket::connections`).
+//! implements [`Delivery`] (see `cluster`).
 
 use crate::{
     domain::{ConversationId, MessageId, QueuePlace, User, UserId},
@@ -75,6 +75,9 @@ pub trait Delivery: Send + Sync + 'static {
     /// through the cluster. A connection that cannot take it (its buffer is full) is
     /// disconnected, never silently skipped.
     fn notify(&self, to: UserId, notice: &Notice<'_>, except: Option<ConnectionId>);
+    /// [`Delivery::notify`] to the user's connections on this node only: for what every node
+    /// tells its own users (each waiting customer's place in the queue).
+    fn notify_here(&self, to: UserId, notice: &Notice<'_>);
     /// For each of `users`, whether it has a live connection on some node.
     fn online<'a>(&'a self, users: &'a [UserId]) -> Pending<'a, Vec<bool>>;
     /// Agents with a live connection, in the order they came online.

@@ -1,8 +1,9 @@
 //! Group commit: messages from every connection queue up here and are written many per
 //! transaction, so throughput is not bound to one commit per message. Conversations are spread
-//! over a few writer tasks by id, which keeps each conversation's order while one slow transaction
-//! only holds back its own shard. After a batch commits, each sender's reply runs and then the
-//! message is delivered, in `seq` order.
+//! over a few writer tasks by their customer, which keeps each conversation's order (its first
+//! message, which creates it, included) while one slow transaction only holds back its own shard.
+//! After a batch commits, each sender's reply runs and then the message is delivered, in `seq`
+//! order.
 
 use std::{sync::Arc, time::Instant};
 
@@ -16,14 +17,28 @@ use super::{
 use crate::{
     domain::UserId,
     metrics::Metrics,
-    store::{NewMessage, Store, StoreError, StoredMessage},
+    store::{Appended, NewMessage, Start, Started, Store, StoreError, StoredMessage},
 };
 
+/// What a job's reply learns once its message is stored.
+pub struct Written<'a> {
+    pub message: &'a StoredMessage,
+    /// The conversation the message started (or found open meanwhile), for a customer's first
+    /// message.
+    pub started: Option<&'a Started>,
+}
+
 /// Called once with the outcome, before the message is delivered to anyone.
-pub type Reply = Box<dyn FnOnce(Result<&StoredMessage, &Error>) + Send>;
+pub type Reply = Box<dyn FnOnce(Result<Written<'_>, &Error>) + Send>;
 
 pub struct WriteJob {
     pub message: NewMessage,
+    /// The conversation's customer: its shard.
+    pub customer: UserId,
+    /// Set for a customer's first message: its conversation is created with it (and
+    /// `message.conversation_id` is not read).
+    pub start: Option<Start>,
+    /// Who else gets it; for a start, the agent the new conversation went to, if any.
     pub receiver: Option<UserId>,
     pub origin: Option<ConnectionId>,
     pub reply: Reply,
@@ -67,7 +82,7 @@ impl Writer {
     }
 
     pub async fn submit(&self, job: WriteJob) {
-        let shard = job.message.conversation_id.0.unsigned_abs() as usize % self.shards.len();
+        let shard = job.customer.0.unsigned_abs() as usize % self.shards.len();
         if let Err(mpsc::error::SendError(job)) = self.shards[shard].send(job).await {
             // Only during shutdown: nothing was stored, and the sender hears so.
             (job.reply)(Err(&Error::Unavailable));
@@ -111,17 +126,19 @@ impl Shard {
     async fn write_batch(&self, jobs: Vec<WriteJob>) {
         let (store, delivery) = (&self.store, self.delivery.as_ref());
         let messages: Vec<NewMessage> = jobs.iter().map(|j| j.message.clone()).collect();
+        let starts: Vec<Option<Start>> = jobs.iter().map(|j| j.start).collect();
         let started = Instant::now();
-        let written = store.append_messages(&messages).await;
+        let written = store.append_messages(&messages, &starts).await;
         self.metrics
             .store_write_seconds
             .observe_duration(started.elapsed());
         self.metrics.store_batch_size.observe(jobs.len() as f64);
         match written {
-            Ok(stored) => {
-                self.metrics.messages_stored.add(stored.len() as u64);
-                for (job, message) in jobs.into_iter().zip(stored) {
-                    finish(delivery, job, Ok(message));
+            Ok(Appended { messages, started }) => {
+                self.metrics.messages_stored.add(messages.len() as u64);
+                for (job, message) in jobs.into_iter().zip(messages) {
+                    let started = job.start.and_then(|s| started.get(&s.customer));
+                    finish(delivery, job, Ok((message, started)));
                 }
             }
             // One bad message (a retry racing another node, say) must not fail the others: write
@@ -130,14 +147,22 @@ impl Shard {
                 self.metrics.store_write_errors.inc();
                 for job in jobs {
                     let outcome = store
-                        .append_messages(std::slice::from_ref(&job.message))
+                        .append_messages(std::slice::from_ref(&job.message), &[job.start])
                         .await;
-                    let outcome = outcome.map(|mut v| v.remove(0)).map_err(Error::from);
-                    match &outcome {
-                        Ok(_) => self.metrics.messages_stored.inc(),
-                        Err(_) => self.metrics.store_write_errors.inc(),
+                    match outcome {
+                        Ok(mut appended) => {
+                            self.metrics.messages_stored.inc();
+                            let message = appended.messages.remove(0);
+                            let started = job
+                                .start
+                                .and_then(|s| appended.started.remove(&s.customer));
+                            finish(delivery, job, Ok((message, started.as_ref())));
+                        }
+                        Err(error) => {
+                            self.metrics.store_write_errors.inc();
+                            finish(delivery, job, Err(Error::from(error)));
+                        }
                     }
-                    finish(delivery, job, outcome);
                 }
             }
             Err(e) => {
@@ -152,18 +177,33 @@ impl Shard {
     }
 }
 
-fn finish(delivery: &dyn Delivery, job: WriteJob, outcome: Result<StoredMessage, Error>) {
+fn finish(
+    delivery: &dyn Delivery,
+    job: WriteJob,
+    outcome: Result<(StoredMessage, Option<&Started>), Error>,
+) {
     match outcome {
-        Ok(message) => {
-            (job.reply)(Ok(&message));
+        Ok((message, started)) => {
+            (job.reply)(Ok(Written {
+                message: &message,
+                started,
+            }));
             if message.duplicate {
                 return;
             }
+            // A first message goes to the agent its conversation went to; the customer's own
+            // messages while it waits go to nobody else.
+            let receiver = match started {
+                Some(started) if message.sender_id == started.conversation.customer_id => {
+                    started.conversation.agent_id
+                }
+                _ => job.receiver,
+            };
             let notice = Notice::Message {
                 message: &message,
-                receiver: job.receiver,
+                receiver,
             };
-            if let Some(receiver) = job.receiver {
+            if let Some(receiver) = receiver {
                 delivery.notify(receiver, &notice, None);
             }
             delivery.notify(message.sender_id, &notice, job.origin);

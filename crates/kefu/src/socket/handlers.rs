@@ -14,6 +14,7 @@ use crate::{
     services::{
         Error,
         chat::{self, SendRequest},
+        writer::Written,
     },
 };
 
@@ -156,8 +157,8 @@ async fn private_message(
         attachment_id: request.attachment_id.map(|a| a.0),
     };
     let on_stored = Box::new(
-        move |outcome: Result<&crate::store::StoredMessage, &Error>| match outcome {
-            Ok(message) => {
+        move |outcome: Result<Written<'_>, &Error>| match outcome {
+            Ok(Written { message, started }) => {
                 reply.ok(&SentAck {
                     ok: true,
                     id: message.id,
@@ -166,6 +167,10 @@ async fn private_message(
                     created_at: crate::domain::format_timestamp(message.created_at),
                     client_msg_id: message.client_msg_id.as_deref(),
                     duplicate: message.duplicate,
+                    started: started.filter(|s| s.created).map(|s| StartedAck {
+                        cs_id: s.conversation.agent_id,
+                        queued: s.conversation.agent_id.is_none(),
+                    }),
                 });
                 metrics
                     .message_ack_seconds

@@ -30,6 +30,7 @@ macro_rules! conversation_columns {
         "id, customer_id, agent_id, status, last_seq"
     };
 }
+pub(super) use conversation_columns;
 
 pub(super) fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
     Ok(Conversation {
@@ -156,24 +157,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(conversations)
-    }
-
-    /// Open conversations without an agent, oldest first.
-    pub async fn queued_conversations(&self, limit: u32) -> Result<Vec<Conversation>, StoreError> {
-        sqlx::query(sql!(
-            self,
-            concat!(
-                "SELECT ",
-                conversation_columns!(),
-                " FROM conversations WHERE status = 'open' AND agent_id IS NULL ORDER BY id LIMIT ?"
-            )
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(conversation_from_row)
-        .collect()
     }
 
     /// How many open conversations each of these agents holds (absent agents hold none).

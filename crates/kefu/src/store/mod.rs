@@ -6,6 +6,7 @@
 //! Database errors are translated here, at the boundary, into [`StoreError`]: callers see
 //! `NotFound`, `Conflict` or `Unavailable`, never a driver error.
 
+mod append;
 mod attachments;
 mod canned;
 mod conversations;
@@ -13,6 +14,7 @@ mod events;
 mod lookup;
 mod messages;
 mod notes;
+mod queue;
 mod reports;
 mod routing;
 pub mod sealing;
@@ -26,6 +28,7 @@ use sqlx::{
     migrate::Migrator,
 };
 
+pub use append::{Appended, Start, Started};
 pub use attachments::{Attachment, NewAttachment};
 pub use canned::CannedReply;
 pub use conversations::{Conversation, Member};
@@ -33,6 +36,7 @@ pub use events::ConversationEvent;
 pub use lookup::{ConversationQuery, ConversationRecord};
 pub use messages::{HistoryPage, NewMessage, Page, StoredMessage};
 pub use notes::Note;
+pub use queue::Waiting;
 pub use reports::{ConversationFacts, Rated};
 pub use routing::{AgentLoad, Assignment, ConversationSummary, Created};
 pub use users::{NewUser, Revocation, UserRecord};

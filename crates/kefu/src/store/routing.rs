@@ -38,6 +38,37 @@ pub enum Assignment {
     Full,
 }
 
+
+macro_rules! agent_load_columns {
+    () => {
+        "SELECT u.id, u.role, u.username, u.display_name, u.capacity, u.away, u.last_assigned_at, u.disabled, \
+         (SELECT COUNT(*) FROM conversations c WHERE c.agent_id = u.id AND c.status = 'open') AS open_count \
+         FROM users u WHERE u.role <> 'customer'"
+    };
+}
+
+fn agent_loads_of(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<AgentLoad>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let role = Role::parse(&text(row, "role")?)
+                .map_err(|e| StoreError::Other(sqlx::Error::Decode(e.to_string().into())))?;
+            Ok(AgentLoad {
+                user: User {
+                    id: UserId(row.try_get("id")?),
+                    role,
+                    username: text(row, "username")?,
+                    display_name: text(row, "display_name")?,
+                },
+                capacity: row.try_get("capacity")?,
+                away: row.try_get::<i64, _>("away")? != 0,
+                open: row.try_get("open_count")?,
+                last_assigned_at: row.try_get("last_assigned_at")?,
+                disabled: row.try_get::<i64, _>("disabled")? != 0,
+            })
+        })
+        .collect()
+}
+
 impl Store {
     /// The staff among `ids`, with capacity, availability and load.
     pub async fn agent_loads(&self, ids: &[UserId]) -> Result<Vec<AgentLoad>, StoreError> {
@@ -45,9 +76,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let query = format!(
-            "SELECT u.id, u.role, u.username, u.display_name, u.capacity, u.away, u.last_assigned_at, u.disabled, \
-             (SELECT COUNT(*) FROM conversations c WHERE c.agent_id = u.id AND c.status = 'open') AS open_count \
-             FROM users u WHERE u.id IN ({}) AND u.role <> 'customer'",
+            concat!(agent_load_columns!(), " AND u.id IN ({})"),
             super::placeholders(ids.len())
         );
         let query = self.dialect.dynamic(query);
@@ -55,27 +84,15 @@ impl Store {
         for id in ids {
             q = q.bind(id.0);
         }
-        q.fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| {
-                let role = Role::parse(&text(row, "role")?)
-                    .map_err(|e| StoreError::Other(sqlx::Error::Decode(e.to_string().into())))?;
-                Ok(AgentLoad {
-                    user: User {
-                        id: UserId(row.try_get("id")?),
-                        role,
-                        username: text(row, "username")?,
-                        display_name: text(row, "display_name")?,
-                    },
-                    capacity: row.try_get("capacity")?,
-                    away: row.try_get::<i64, _>("away")? != 0,
-                    open: row.try_get("open_count")?,
-                    last_assigned_at: row.try_get("last_assigned_at")?,
-                    disabled: row.try_get::<i64, _>("disabled")? != 0,
-                })
-            })
-            .collect()
+        agent_loads_of(q.fetch_all(&self.pool).await?)
+    }
+
+    /// Every agent and admin, with capacity, availability and load.
+    pub async fn all_agent_loads(&self) -> Result<Vec<AgentLoad>, StoreError> {
+        let rows = sqlx::query(sql!(self, agent_load_columns!()))
+            .fetch_all(&self.pool)
+            .await?;
+        agent_loads_of(rows)
     }
 
     /// `false` when there is no such user.
@@ -109,11 +126,21 @@ impl Store {
     /// writers lock conversations, then (through the messages' foreign keys) their senders, so
     /// taking them in the same order cannot deadlock. PostgreSQL's `FOR NO KEY UPDATE` does not
     /// even conflict with those foreign-key locks.
-    async fn has_room(
+    pub(super) async fn has_room(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         agent: UserId,
     ) -> Result<bool, StoreError> {
+        Ok(self.room_of(tx, agent).await? > 0)
+    }
+
+    /// How many more open conversations `agent` may take, with its row locked (see
+    /// [`Store::has_room`]).
+    pub(super) async fn room_of(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        agent: UserId,
+    ) -> Result<i64, StoreError> {
         let lock = match self.dialect {
             // `BEGIN IMMEDIATE` holds the database's write lock already: one statement reads the
             // capacity and the load, which cannot change under it.
@@ -129,7 +156,7 @@ impl Store {
                 .await?
                 .ok_or(StoreError::NotFound)?;
                 let (capacity, open): (i64, i64) = (row.try_get("capacity")?, row.try_get("n")?);
-                return Ok(open < capacity);
+                return Ok(capacity - open);
             }
             Dialect::Postgres => sql!(
                 self,
@@ -152,7 +179,7 @@ impl Store {
         .fetch_one(&mut **tx)
         .await?
         .try_get("n")?;
-        Ok(open < capacity)
+        Ok(capacity - open)
     }
 
     async fn lock_conversation(
@@ -175,7 +202,7 @@ impl Store {
         Ok(())
     }
 
-    async fn note_assignment(
+    pub(super) async fn note_assignment(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         agent: UserId,
@@ -393,44 +420,6 @@ impl Store {
         self.record_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// The waiting conversation's place in the queue, 1 for the head; `None` if it is not waiting.
-    pub async fn queue_position(&self, id: ConversationId) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(sql!(
-            self,
-            "SELECT COUNT(*) AS n FROM conversations q \
-             WHERE q.status = 'open' AND q.agent_id IS NULL AND q.id <= ? \
-             AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = ? AND c.status = 'open' AND c.agent_id IS NULL)"
-        ))
-        .bind(id.0)
-        .bind(id.0)
-        .fetch_one(&self.pool)
-        .await?;
-        let n: i64 = row.try_get("n")?;
-        Ok((n > 0).then_some(n))
-    }
-
-    /// The median time from assignment to resolution of the last 100 resolved conversations, in
-    /// seconds; `None` before the first.
-    pub async fn median_handling_seconds(&self) -> Result<Option<i64>, StoreError> {
-        let rows = sqlx::query(sql!(
-            self,
-            "SELECT resolved_at - assigned_at AS took FROM conversations \
-             WHERE status = 'resolved' AND assigned_at IS NOT NULL AND resolved_at IS NOT NULL \
-             ORDER BY resolved_at DESC LIMIT 100"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut took: Vec<i64> = rows
-            .iter()
-            .map(|r| r.try_get::<i64, _>("took"))
-            .collect::<Result<_, _>>()?;
-        if took.is_empty() {
-            return Ok(None);
-        }
-        took.sort_unstable();
-        Ok(Some(took[took.len() / 2].max(0) / 1000))
     }
 
     /// A customer's conversations, newest first.

@@ -46,6 +46,11 @@ impl Chat {
         let customer = conversation.customer_id;
         self.open.forget(customer);
         self.delivery.conversation_changed(customer);
+        self.roster.add_open(me.user_id, -1, 0);
+        if let Some(target) = &target {
+            self.roster
+                .add_open(target.id, 1, crate::domain::now_millis());
+        }
         tracing::info!(conversation = %conversation.id, from = %me.user_id, to = ?target.as_ref().map(|t| t.id), "conversation transferred");
         let note = match note {
             Some(note) => Some(
@@ -100,10 +105,8 @@ impl Chat {
                     },
                     None,
                 );
-                // Anyone but me: I just handed it back.
-                if !self.route(&moved, None, Some(me.user_id)).await? {
-                    self.announce_queue().await?;
-                }
+                // Anyone but me: I just handed it back. Else it waits, and the pump tells it.
+                self.route(&moved, Some(me.user_id)).await?;
             }
         }
         Ok((conversation.id, target.map(|t| t.id)))
@@ -162,7 +165,9 @@ impl Chat {
         };
         self.delivery.notify(customer, &notice, None);
         self.delivery.notify(me.user_id, &notice, None);
-        self.assign_queue().await?;
+        self.open.put(customer, super::open::Latest::Ended(conversation.id));
+        self.roster.add_open(me.user_id, -1, 0);
+        self.wake_queue();
         Ok(conversation.id)
     }
 
@@ -191,6 +196,8 @@ impl Chat {
                 None,
             );
         }
-        self.assign_queue().await
+        self.roster.add_open(agent, -(released.len() as i64), 0);
+        self.wake_queue();
+        Ok(())
     }
 }

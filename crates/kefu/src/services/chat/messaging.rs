@@ -10,9 +10,9 @@ use crate::{
         Error, Result,
         auth::Identity,
         delivery::{ConnectionId, Notice},
-        writer::{Reply, WriteJob},
+        writer::{Reply, WriteJob, Written},
     },
-    store::{Conversation, HistoryPage, NewMessage, Page, StoreError, StoredMessage},
+    store::{Conversation, HistoryPage, NewMessage, Page, Start, Started, StoreError, StoredMessage},
 };
 
 pub struct SendRequest {
@@ -38,6 +38,14 @@ pub struct History {
     pub peer_read_seq: i64,
 }
 
+/// A message ready for the writer.
+pub(super) struct Prepared {
+    message: NewMessage,
+    customer: UserId,
+    receiver: Option<UserId>,
+    start: Option<Start>,
+}
+
 pub struct ReadOutcome {
     pub conversation: ConversationId,
     pub up_to: MessageId,
@@ -47,7 +55,8 @@ pub struct ReadOutcome {
 impl Chat {
     /// Validates and queues a message. `turn` resolves when the sender's earlier messages are
     /// queued, so that one connection's messages keep their order. `reply` runs once the message
-    /// is stored (or refused); delivery follows, in `seq` order.
+    /// is stored (or refused); delivery follows, in `seq` order. A customer's first message (since
+    /// its last conversation ended, or ever) starts its conversation in the same commit.
     #[tracing::instrument(skip_all, fields(user = %me.user_id))]
     pub async fn send(
         &self,
@@ -60,11 +69,17 @@ impl Chat {
         let prepared = self.prepare(me, request).await;
         turn.await;
         match prepared {
-            Ok((message, receiver)) => {
+            Ok(prepared) => {
+                let reply = match prepared.start {
+                    Some(_) => self.starting(reply),
+                    None => reply,
+                };
                 self.writer
                     .submit(WriteJob {
-                        message,
-                        receiver,
+                        message: prepared.message,
+                        customer: prepared.customer,
+                        start: prepared.start,
+                        receiver: prepared.receiver,
                         origin,
                         reply,
                     })
@@ -77,11 +92,7 @@ impl Chat {
         }
     }
 
-    pub(super) async fn prepare(
-        &self,
-        me: Identity,
-        request: SendRequest,
-    ) -> Result<(NewMessage, Option<UserId>)> {
+    pub(super) async fn prepare(&self, me: Identity, request: SendRequest) -> Result<Prepared> {
         let attachment = match request.attachment_id {
             Some(id) => match self.store.attachment(id).await {
                 Ok(attachment) if attachment.uploader_id == me.user_id => Some(attachment),
@@ -98,34 +109,113 @@ impl Chat {
             _ => Content::parse(request.content, self.max_message_bytes)?,
         };
         let client_msg_id = request.client_msg_id.map(ClientMsgId::parse).transpose()?;
-        let conversation = self.conversation_with(me, request.receiver).await?;
+        let (conversation, customer, receiver, start) = if me.role.is_staff() {
+            let conversation = self.conversation_with(me, request.receiver).await?;
+            let customer = conversation.customer_id;
+            (Some(conversation), customer, Some(customer), None)
+        } else {
+            match self.latest(me.user_id).await?.open() {
+                Some(conversation) => {
+                    self.check_peer(&conversation, request.receiver).await?;
+                    let agent = conversation.agent_id;
+                    (Some(conversation), me.user_id, agent, None)
+                }
+                None => {
+                    // The first message: to the agent it names, or the one asked for at login.
+                    if let Some(named) = request.receiver {
+                        self.check_requested(named).await?;
+                    }
+                    let requested = request.receiver.or_else(|| self.requests.of(me.user_id));
+                    let agent = self.route_hint(requested, None).await?;
+                    let start = Start {
+                        customer: me.user_id,
+                        agent: agent.map(|a| a.id),
+                    };
+                    (None, me.user_id, None, Some(start))
+                }
+            }
+        };
         if attachment
             .as_ref()
-            .is_some_and(|a| a.conversation_id != conversation.id)
+            .is_some_and(|a| conversation.as_ref().is_none_or(|c| a.conversation_id != c.id))
         {
             return Err(Error::Forbidden(
                 "that file was uploaded to another conversation",
             ));
         }
-        let receiver = if me.role.is_staff() {
-            Some(conversation.customer_id)
-        } else {
-            conversation.agent_id
-        };
         let kind = match &attachment {
             Some(a) if a.mime.starts_with("image/") => "image",
             Some(_) => "file",
             None => "text",
         };
         let message = NewMessage {
-            conversation_id: conversation.id,
+            // A start's conversation is made by the writer (the id is not read).
+            conversation_id: conversation.map_or(ConversationId(0), |c| c.id),
             sender_id: me.user_id,
             kind,
             content: content.into_inner(),
             client_msg_id: client_msg_id.map(|c| c.as_str().to_owned()),
             attachment_id: attachment.map(|a| a.id),
         };
-        Ok((message, receiver))
+        Ok(Prepared {
+            message,
+            customer,
+            receiver,
+            start,
+        })
+    }
+
+    /// A first message's reply: once it is stored, the conversation it started is known here and
+    /// told (assigned, or waiting in the queue), before the sender's ack and the delivery.
+    fn starting(&self, reply: Reply) -> Reply {
+        let chat = self.clone();
+        Box::new(move |outcome| {
+            if let Ok(Written {
+                started: Some(started),
+                ..
+            }) = &outcome
+            {
+                chat.conversation_started(started);
+            }
+            reply(outcome);
+        })
+    }
+
+    fn conversation_started(&self, started: &Started) {
+        let conversation = &started.conversation;
+        let customer = conversation.customer_id;
+        self.requests.forget(customer);
+        self.open.put_open(conversation);
+        if !started.created {
+            return;
+        }
+        tracing::info!(conversation = %conversation.id, "conversation started");
+        match conversation.agent_id {
+            Some(agent) => {
+                self.roster.add_open(agent, 1, crate::domain::now_millis());
+                match self.roster.staff(agent) {
+                    // The customer just wrote: it is online.
+                    Some(load) => self.told_assigned(conversation, &load.user, true),
+                    None => {
+                        let (chat, conversation) = (self.clone(), conversation.clone());
+                        tokio::spawn(async move {
+                            match chat.store.user(agent).await {
+                                Ok(record) => {
+                                    chat.announce_assignment(&conversation, &record.user).await;
+                                }
+                                Err(error) => {
+                                    Error::from(error).log("announcing an assignment");
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+            None => {
+                self.delivery.conversation_changed(customer);
+                self.wake_queue();
+            }
+        }
     }
 
     /// Marks my conversation with `peer` read up to a message and tells the peer and my other
@@ -263,6 +353,8 @@ impl Chat {
     /// message; `sender` is the agent it speaks for.
     pub(super) fn say(&self, conversation: &Conversation, sender: UserId, content: String) {
         let job = WriteJob {
+            customer: conversation.customer_id,
+            start: None,
             message: NewMessage {
                 conversation_id: conversation.id,
                 sender_id: sender,

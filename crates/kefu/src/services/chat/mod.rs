@@ -3,27 +3,40 @@
 //! authenticated connection, never from a payload. One type, [`Chat`], in one file per topic:
 //!
 //! - here: the type, `login`, and finding the conversation a user may act in;
-//! - [`routing`]: routing, the queue and its places, availability and capacity;
+//! - [`routing`]: who takes a new conversation, the queue as a customer asks after it,
+//!   availability and capacity;
+//! - [`queue`]: the pump that drains the queue many conversations at a time and tells places;
+//! - [`roster`]: every agent's capacity, availability and load, in memory;
 //! - [`handover`]: transfer, resolve, and releasing a disabled agent's conversations;
 //! - [`messaging`]: send, read, typing, history, system messages;
 //! - [`notes`]: private notes and ratings;
 //! - [`presence`]: who is online, and what changes when someone comes or goes;
-//! - [`open`]: the cache of customers' open conversations.
+//! - [`open`]: the cache of customers' latest conversations.
 
 mod handover;
 mod messaging;
 mod notes;
 mod open;
 mod presence;
+mod queue;
+mod roster;
 mod routing;
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 pub use messaging::{History, HistoryRequest, ReadOutcome, SendRequest};
 pub use notes::MAX_RATING_COMMENT_CHARS;
 pub use routing::MAX_CAPACITY;
 
-use self::open::{FRESH_ALONE, FRESH_IN_CLUSTER, OpenConversations};
+use self::{
+    open::{FRESH_ALONE, FRESH_IN_CLUSTER, Latest, OpenConversations},
+    queue::Pump,
+    roster::{ROSTER_FRESH_ALONE, ROSTER_FRESH_IN_CLUSTER, Roster},
+};
 use super::{Error, Result, auth::Identity, delivery::Delivery, writer::Writer};
 use crate::{
     domain::{ConversationId, QueuePlace, UserId},
@@ -34,9 +47,13 @@ use crate::{
 pub struct Chat {
     store: Store,
     open: Arc<OpenConversations>,
+    roster: Arc<Roster>,
+    pump: Arc<Pump>,
+    requests: Arc<Requests>,
     writer: Writer,
     delivery: Arc<dyn Delivery>,
     max_message_bytes: usize,
+    in_cluster: bool,
     /// Set when the server stops: long work (draining the queue) ends at its next step, leaving
     /// the rest for the next start.
     stopping: tokio_util::sync::CancellationToken,
@@ -54,6 +71,39 @@ pub struct LoginOutcome {
     pub ended: bool,
 }
 
+/// The agent each customer asked for at `login` (`csId`), until its first message routes it.
+#[derive(Default)]
+struct Requests(Mutex<HashMap<UserId, (UserId, Instant)>>);
+
+/// How long a request is remembered, and how many before old ones are swept.
+const REQUEST_KEPT: Duration = Duration::from_secs(24 * 3600);
+const REQUESTS_SWEPT_ABOVE: usize = 100_000;
+
+impl Requests {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (UserId, Instant)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, customer: UserId, agent: UserId) {
+        let mut map = self.lock();
+        if map.len() >= REQUESTS_SWEPT_ABOVE {
+            map.retain(|_, (_, at)| at.elapsed() < REQUEST_KEPT);
+        }
+        map.insert(customer, (agent, Instant::now()));
+    }
+
+    fn of(&self, customer: UserId) -> Option<UserId> {
+        self.lock()
+            .get(&customer)
+            .filter(|(_, at)| at.elapsed() < REQUEST_KEPT)
+            .map(|(agent, _)| *agent)
+    }
+
+    fn forget(&self, customer: UserId) {
+        self.lock().remove(&customer);
+    }
+}
+
 impl Chat {
     pub fn new(
         store: Store,
@@ -62,17 +112,21 @@ impl Chat {
         max_message_bytes: usize,
         in_cluster: bool,
     ) -> Self {
-        let fresh_for = if in_cluster {
-            FRESH_IN_CLUSTER
+        let (fresh_for, roster_fresh_for) = if in_cluster {
+            (FRESH_IN_CLUSTER, ROSTER_FRESH_IN_CLUSTER)
         } else {
-            FRESH_ALONE
+            (FRESH_ALONE, ROSTER_FRESH_ALONE)
         };
         Self {
             store,
             open: Arc::new(OpenConversations::new(fresh_for)),
+            roster: Arc::new(Roster::new(roster_fresh_for)),
+            pump: Arc::default(),
+            requests: Arc::default(),
             writer,
             delivery,
             max_message_bytes,
+            in_cluster,
             stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
@@ -82,7 +136,9 @@ impl Chat {
         self.stopping.cancel();
     }
 
-    /// The reference design's `login`: the claimed user id must be the caller's own.
+    /// The reference design's `login`: the claimed user id must be the caller's own. It writes
+    /// nothing: a customer's conversation starts with its first message. An agent's login wakes
+    /// the queue without waiting for it.
     #[tracing::instrument(skip_all, fields(user = %me.user_id))]
     pub async fn login(
         &self,
@@ -94,7 +150,7 @@ impl Chat {
             return Err(Error::Forbidden("userId is not the authenticated user"));
         }
         if me.role.is_staff() {
-            self.assign_queue().await?;
+            self.wake_queue();
             return Ok(LoginOutcome {
                 cs_id: Some(me.user_id),
                 conversation_id: None,
@@ -103,71 +159,51 @@ impl Chat {
                 ended: false,
             });
         }
-        // A customer's open conversation, when it has one, is its latest: one query tells both.
-        let latest = match self.open.get(me.user_id) {
-            Some(conversation) => Some(conversation),
-            None => self.store.latest_conversation(me.user_id).await?,
-        };
-        let conversation = match latest {
-            Some(conversation) if conversation.open && conversation.agent_id.is_some() => {
-                conversation
-            }
-            Some(conversation) if conversation.open => {
-                self.route_waiting(&conversation, cs_id).await?;
-                self.store.conversation(conversation.id).await?
+        if let Some(requested) = cs_id {
+            self.check_requested(requested).await?;
+            self.requests.remember(me.user_id, requested);
+        }
+        let outcome = match self.latest(me.user_id).await? {
+            Latest::Open(conversation) => {
+                let place = match conversation.agent_id {
+                    Some(_) => None,
+                    None => self.queue_place(conversation.id).await?,
+                };
+                LoginOutcome {
+                    cs_id: conversation.agent_id,
+                    conversation_id: Some(conversation.id),
+                    queued: conversation.agent_id.is_none(),
+                    place,
+                    ended: false,
+                }
             }
             // Coming back after the end: the next message starts a new conversation.
-            Some(ended) => {
-                return Ok(LoginOutcome {
-                    cs_id: None,
-                    conversation_id: Some(ended.id),
-                    queued: false,
-                    place: None,
-                    ended: true,
-                });
-            }
-            None => self.start_conversation(me.user_id, cs_id).await?,
+            Latest::Ended(id) => LoginOutcome {
+                cs_id: None,
+                conversation_id: Some(id),
+                queued: false,
+                place: None,
+                ended: true,
+            },
+            Latest::Nothing => LoginOutcome {
+                cs_id: None,
+                conversation_id: None,
+                queued: false,
+                place: None,
+                ended: false,
+            },
         };
-        self.open.put(&conversation);
-        let place = match conversation.agent_id {
-            Some(_) => None,
-            None => self.queue_place(conversation.id).await?,
-        };
-        Ok(LoginOutcome {
-            cs_id: conversation.agent_id,
-            conversation_id: Some(conversation.id),
-            queued: conversation.agent_id.is_none(),
-            place,
-            ended: false,
-        })
+        Ok(outcome)
     }
 
-    /// A customer without an open conversation starts one: given at once to the agent asked for
-    /// or the best available one (in the same commit), or else waiting in the queue.
-    pub(super) async fn start_conversation(
-        &self,
-        customer: UserId,
-        cs_id: Option<UserId>,
-    ) -> Result<Conversation> {
-        let agent = self.pick_agent(cs_id).await?;
-        let created = self
-            .store
-            .create_conversation(customer, agent.as_ref().map(|a| a.id))
-            .await?;
-        let conversation = created.conversation;
-        match (&agent, conversation.agent_id) {
-            (Some(agent), Some(assigned)) if created.created && assigned == agent.id => {
-                self.announce_assignment(&conversation, agent).await;
-                Ok(conversation)
-            }
-            (_, Some(_)) => Ok(conversation),
-            (_, None) => {
-                // Nobody had room (or the one asked for filled up meanwhile): try the others,
-                // then wait.
-                self.route_waiting(&conversation, None).await?;
-                Ok(self.store.conversation(conversation.id).await?)
-            }
+    /// What is known of the customer's latest conversation: from the cache, else read.
+    async fn latest(&self, customer: UserId) -> Result<Latest> {
+        if let Some(latest) = self.open.get(customer) {
+            return Ok(latest);
         }
+        let latest = Latest::of(self.store.latest_conversation(customer).await?);
+        self.open.put(customer, latest.clone());
+        Ok(latest)
     }
 
     /// A customer's conversations, newest first.
@@ -185,9 +221,9 @@ impl Chat {
         Ok(members.into_iter().zip(online).collect())
     }
 
-    /// The conversation I may write to or read, with `peer` (an agent's customer, or a customer's
-    /// agent; a customer may leave `peer` out).
-    pub(super) async fn conversation_with(
+    /// The conversation I may act in with `peer` (an agent's customer, or a customer's agent; a
+    /// customer may leave `peer` out). `not_found` for a customer without an open conversation.
+    async fn conversation_with(
         &self,
         me: Identity,
         peer: Option<UserId>,
@@ -195,16 +231,7 @@ impl Chat {
         if me.role.is_staff() {
             let customer =
                 peer.ok_or_else(|| Error::InvalidPayload("receiverId/peerId is required".into()))?;
-            let conversation = match self.open.get(customer) {
-                Some(conversation) => Some(conversation),
-                None => {
-                    let current = self.store.current_conversation(customer).await?;
-                    if let Some(conversation) = &current {
-                        self.open.put(conversation);
-                    }
-                    current
-                }
-            };
+            let conversation = self.latest(customer).await?.open();
             return match conversation.filter(|c| c.agent_id == Some(me.user_id)) {
                 Some(conversation) => Ok(conversation),
                 None => Err(self
@@ -212,27 +239,41 @@ impl Chat {
                     .await),
             };
         }
-        let conversation = self.open_conversation(me.user_id).await?;
+        let Some(conversation) = self.latest(me.user_id).await?.open() else {
+            return Err(Error::NotFound(
+                "no conversation yet: a message starts one",
+            ));
+        };
+        self.check_peer(&conversation, peer).await?;
+        Ok(conversation)
+    }
+
+    /// A customer may name only its own agent (or nobody).
+    async fn check_peer(
+        &self,
+        conversation: &Conversation,
+        peer: Option<UserId>,
+    ) -> Result<()> {
         match peer {
             Some(peer) if Some(peer) != conversation.agent_id => Err(self
                 .refusal(peer, "you can only write to your own agent")
                 .await),
-            _ => Ok(conversation),
+            _ => Ok(()),
         }
     }
 
-    /// The customer's open conversation; a customer without one (its last was resolved) starts
-    /// one, routed like at `login`.
-    pub(super) async fn open_conversation(&self, customer: UserId) -> Result<Conversation> {
-        if let Some(conversation) = self.open.get(customer) {
-            return Ok(conversation);
+    /// The customer's open conversation; a customer without one starts it now (an upload before
+    /// any message).
+    async fn open_conversation(&self, customer: UserId) -> Result<Conversation> {
+        match self.latest(customer).await?.open() {
+            Some(conversation) => Ok(conversation),
+            None => {
+                let requested = self.requests.of(customer);
+                let conversation = self.start_conversation(customer, requested).await?;
+                self.requests.forget(customer);
+                Ok(conversation)
+            }
         }
-        let conversation = match self.store.current_conversation(customer).await? {
-            Some(conversation) => conversation,
-            None => self.start_conversation(customer, None).await?,
-        };
-        self.open.put(&conversation);
-        Ok(conversation)
     }
 
     /// The conversation `me` may write to with `peer` (a customer's own, started if needed).
@@ -241,11 +282,16 @@ impl Chat {
         me: Identity,
         peer: Option<UserId>,
     ) -> Result<ConversationId> {
-        Ok(self.conversation_with(me, peer).await?.id)
+        if me.role.is_staff() {
+            return Ok(self.conversation_with(me, peer).await?.id);
+        }
+        let conversation = self.open_conversation(me.user_id).await?;
+        self.check_peer(&conversation, peer).await?;
+        Ok(conversation.id)
     }
 
     /// Why `peer` is out of reach: it does not exist (`not_found`), or it is someone else's.
-    pub(super) async fn refusal(&self, peer: UserId, forbidden: &'static str) -> Error {
+    async fn refusal(&self, peer: UserId, forbidden: &'static str) -> Error {
         match self.store.user(peer).await {
             Ok(_) => Error::Forbidden(forbidden),
             Err(StoreError::NotFound) => Error::NotFound("no such user"),

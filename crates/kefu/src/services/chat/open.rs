@@ -1,18 +1,49 @@
-//! The cache of customers' open conversations.
+//! The cache of customers' latest conversations.
 
 use std::{
     collections::HashMap,
     time::{Duration, Instant},
 };
 
-use crate::{domain::UserId, store::Conversation};
+use crate::{
+    domain::{ConversationId, UserId},
+    store::Conversation,
+};
 
-/// Customers' open conversations as last read: every message needs its sender's conversation,
-/// and a query per message costs more than the rest of its path. Changes made through this node
-/// update it at once; a change made by another node arrives through Redis and is in any case
-/// seen within [`FRESH_IN_CLUSTER`].
+/// What is known of a customer's latest conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Latest {
+    /// It is open (with its agent, or waiting).
+    Open(Conversation),
+    /// It was resolved; the customer's next message starts another.
+    Ended(ConversationId),
+    /// The customer never had one: its first message starts it.
+    Nothing,
+}
+
+impl Latest {
+    pub(super) fn of(conversation: Option<Conversation>) -> Self {
+        match conversation {
+            Some(c) if c.open => Latest::Open(c),
+            Some(c) => Latest::Ended(c.id),
+            None => Latest::Nothing,
+        }
+    }
+
+    pub(super) fn open(self) -> Option<Conversation> {
+        match self {
+            Latest::Open(conversation) => Some(conversation),
+            _ => None,
+        }
+    }
+}
+
+/// Customers' latest conversations as last read: every message and every login needs it, and a
+/// query each costs more than the rest of their path. Changes made through this node update it
+/// at once (a conversation started, assigned, handed on, resolved); a change made by another node
+/// arrives through Redis and is in any case seen within [`FRESH_IN_CLUSTER`].
 pub(super) struct OpenConversations {
-    by_customer: std::sync::Mutex<HashMap<UserId, (Conversation, Instant)>>,
+    by_customer: std::sync::Mutex<HashMap<UserId, (Latest, Instant)>>,
     fresh_for: Duration,
 }
 
@@ -33,19 +64,19 @@ impl OpenConversations {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (Conversation, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (Latest, Instant)>> {
         self.by_customer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(super) fn get(&self, customer: UserId) -> Option<Conversation> {
+    pub(super) fn get(&self, customer: UserId) -> Option<Latest> {
         let map = self.lock();
-        let (conversation, at) = map.get(&customer)?;
-        (at.elapsed() < self.fresh_for).then(|| conversation.clone())
+        let (latest, at) = map.get(&customer)?;
+        (at.elapsed() < self.fresh_for).then(|| latest.clone())
     }
 
-    pub(super) fn put(&self, conversation: &Conversation) {
+    pub(super) fn put(&self, customer: UserId, latest: Latest) {
         let mut map = self.lock();
         if map.len() >= SWEEP_ABOVE {
             let fresh_for = self.fresh_for;
@@ -56,13 +87,57 @@ impl OpenConversations {
                 map.clear();
             }
         }
-        map.insert(
+        map.insert(customer, (latest, Instant::now()));
+    }
+
+    pub(super) fn put_open(&self, conversation: &Conversation) {
+        self.put(
             conversation.customer_id,
-            (conversation.clone(), Instant::now()),
+            Latest::Open(conversation.clone()),
         );
     }
 
     pub(super) fn forget(&self, customer: UserId) {
         self.lock().remove(&customer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conversation(id: i64, open: bool) -> Conversation {
+        Conversation {
+            id: ConversationId(id),
+            customer_id: UserId(7),
+            agent_id: None,
+            open,
+            last_seq: 0,
+        }
+    }
+
+    #[test]
+    fn what_is_known_of_a_customer_is_trusted_for_a_while_then_read_again() {
+        let cache = OpenConversations::new(Duration::from_millis(30));
+        assert_eq!(cache.get(UserId(7)), None);
+        cache.put(UserId(7), Latest::Nothing);
+        assert_eq!(cache.get(UserId(7)), Some(Latest::Nothing));
+        cache.put_open(&conversation(3, true));
+        assert_eq!(
+            cache.get(UserId(7)).and_then(Latest::open).map(|c| c.id),
+            Some(ConversationId(3))
+        );
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(cache.get(UserId(7)), None, "stale entries are read again");
+    }
+
+    #[test]
+    fn a_resolved_conversation_is_known_as_ended() {
+        assert_eq!(
+            Latest::of(Some(conversation(4, false))),
+            Latest::Ended(ConversationId(4))
+        );
+        assert_eq!(Latest::of(None), Latest::Nothing);
+        assert!(matches!(Latest::of(Some(conversation(5, true))), Latest::Open(_)));
     }
 }

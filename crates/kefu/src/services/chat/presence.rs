@@ -54,7 +54,7 @@ impl Chat {
             self.delivery.notify(peer, &notice, None);
         }
         if online && user.role == Role::Agent {
-            self.assign_queue().await?;
+            self.wake_queue();
         }
         Ok(())
     }

@@ -1,10 +1,11 @@
-//! Routing: who takes a conversation, the queue and the places in it, an agent's availability
-//! and capacity.
+//! Routing: who takes a new conversation (from the roster in memory, checked again by the
+//! transaction that assigns), the conversations that are told they are assigned, the queue as a
+//! customer asks after it, an agent's availability and capacity. Draining the queue is the
+//! pump's ([`super::queue`]).
 
-use super::Chat;
+use super::{Chat, open::Latest};
 use crate::{
-    domain::{ConversationId, QueuePlace, UserId, WaitEstimate},
-    domain::{Role, User},
+    domain::{ConversationId, QueuePlace, Role, User, UserId},
     services::{
         Error, Result,
         auth::Identity,
@@ -15,109 +16,112 @@ use crate::{
 
 /// The most open conversations an agent may be given at once.
 pub const MAX_CAPACITY: i64 = 10_000;
-/// Tries to route one customer before it is left waiting (agents fill up under concurrency).
-const ROUTING_ATTEMPTS: usize = 5;
-/// Waiting customers told their place after each change of the queue.
-const QUEUE_ANNOUNCED: u32 = 1000;
-/// The wait per conversation assumed before any conversation was resolved.
-const DEFAULT_HANDLING_SECONDS: i64 = 300;
 
 impl Chat {
-    /// Tries to give a waiting conversation to an agent; when none has room it stays in the queue
-    /// and its customer is told its place. `true` if it left the queue.
-    pub(super) async fn route_waiting(
+    /// Who should take a new conversation now, per the roster: the agent asked for (`requested`)
+    /// when it is online, available and has room, else the best one, never `except`.
+    pub(super) async fn route_hint(
         &self,
-        conversation: &Conversation,
-        cs_id: Option<UserId>,
-    ) -> Result<bool> {
-        self.route(conversation, cs_id, None).await
+        requested: Option<UserId>,
+        except: Option<UserId>,
+    ) -> Result<Option<User>> {
+        self.roster.refresh_if_stale(&self.store).await?;
+        let online = self.delivery.online_agents().await;
+        Ok(self.roster.pick(&online, requested, except))
     }
 
-    /// [`Chat::route_waiting`], to the agent asked for (`cs_id`) or the best one but `except`.
+    /// `requested` names an enabled agent or admin; `not_found` otherwise.
+    pub(super) async fn check_requested(&self, requested: UserId) -> Result<()> {
+        self.roster.refresh_if_stale(&self.store).await?;
+        if self.roster.staff(requested).is_some() {
+            return Ok(());
+        }
+        // Made since the roster was read, perhaps.
+        match self.store.user(requested).await {
+            Ok(record) if record.user.role.is_staff() && !record.disabled => {
+                self.roster.invalidate();
+                Ok(())
+            }
+            Ok(_) | Err(StoreError::NotFound) => Err(Error::NotFound("no such agent")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A customer without an open conversation starts one now, before its first message (an
+    /// upload is first): given to the agent asked for or the best one in the same transaction,
+    /// else waiting in the queue.
+    pub(super) async fn start_conversation(
+        &self,
+        customer: UserId,
+        requested: Option<UserId>,
+    ) -> Result<Conversation> {
+        let agent = self.route_hint(requested, None).await?;
+        let created = self
+            .store
+            .create_conversation(customer, agent.as_ref().map(|a| a.id))
+            .await?;
+        let conversation = created.conversation;
+        self.open.put_open(&conversation);
+        match (&agent, conversation.agent_id) {
+            (Some(agent), Some(assigned)) if created.created && assigned == agent.id => {
+                self.roster
+                    .add_open(agent.id, 1, crate::domain::now_millis());
+                self.announce_assignment(&conversation, agent).await;
+            }
+            (_, Some(_)) => {}
+            (_, None) => self.wake_queue(),
+        }
+        Ok(conversation)
+    }
+
+    /// Gives a waiting conversation to the best agent but `except` right away; `true` if one took
+    /// it. Otherwise it waits, and the pump is woken.
     pub(super) async fn route(
         &self,
         conversation: &Conversation,
-        mut cs_id: Option<UserId>,
         except: Option<UserId>,
     ) -> Result<bool> {
-        for _ in 0..ROUTING_ATTEMPTS {
-            let agent = match cs_id {
-                Some(_) => self.pick_agent(cs_id).await?,
-                None => self.best_available_agent(except).await?,
-            };
-            let Some(agent) = agent else {
-                break;
-            };
-            match self
-                .store
-                .assign_conversation(conversation.id, agent.id)
-                .await?
-            {
-                Assignment::Assigned => {
-                    self.announce_assignment(conversation, &agent).await;
-                    return Ok(true);
-                }
-                Assignment::Taken => {
-                    self.open.forget(conversation.customer_id);
-                    return Ok(true);
-                }
-                // Filled up meanwhile: the next best one.
-                Assignment::Full => cs_id = None,
-            }
-        }
-        if let Some(place) = self.queue_place(conversation.id).await? {
-            self.delivery.notify(
-                conversation.customer_id,
-                &Notice::QueuePosition {
-                    conversation: conversation.id,
-                    place,
-                },
-                None,
-            );
-        }
-        Ok(false)
-    }
-
-    /// The online, available agent with the most free capacity; ties go to the one idle longest,
-    /// then to the one online longest.
-    pub(super) async fn best_available_agent(
-        &self,
-        except: Option<UserId>,
-    ) -> Result<Option<User>> {
-        let mut online = self.delivery.online_agents().await;
-        online.retain(|a| Some(*a) != except);
-        let loads = self.store.agent_loads(&online).await?;
-        let rank = |id: UserId| online.iter().position(|a| *a == id).unwrap_or(usize::MAX);
-        Ok(loads
-            .into_iter()
-            .filter(|l| !l.away && !l.disabled && l.free() > 0)
-            .min_by_key(|l| (-l.free(), l.last_assigned_at, rank(l.user.id)))
-            .map(|l| l.user))
-    }
-
-    /// The agent a customer asked for (`csId`) when it is available with room, else the best
-    /// available one.
-    pub(super) async fn pick_agent(&self, cs_id: Option<UserId>) -> Result<Option<User>> {
-        let Some(requested) = cs_id else {
-            return self.best_available_agent(None).await;
+        let Some(agent) = self.route_hint(None, except).await? else {
+            self.wake_queue();
+            return Ok(false);
         };
-        let record = self.store.user(requested).await.map_err(|e| match e {
-            StoreError::NotFound => Error::NotFound("no such agent"),
-            other => other.into(),
-        })?;
-        if !record.user.role.is_staff() || record.disabled {
-            return Err(Error::NotFound("no such agent"));
-        }
-        let load = self.store.agent_loads(&[requested]).await?;
-        match load.first() {
-            Some(load) if !load.away && load.free() > 0 => Ok(Some(record.user)),
-            _ => self.best_available_agent(None).await,
+        match self
+            .store
+            .assign_conversation(conversation.id, agent.id)
+            .await?
+        {
+            Assignment::Assigned => {
+                self.roster
+                    .add_open(agent.id, 1, crate::domain::now_millis());
+                self.announce_assignment(conversation, &agent).await;
+                Ok(true)
+            }
+            Assignment::Taken => {
+                self.open.forget(conversation.customer_id);
+                Ok(true)
+            }
+            Assignment::Full => {
+                self.roster.invalidate();
+                self.wake_queue();
+                Ok(false)
+            }
         }
     }
 
     /// Tells the customer and the agent that the conversation is now theirs.
     pub(super) async fn announce_assignment(&self, conversation: &Conversation, agent: &User) {
-        self.open.put(&Conversation {
+        let customer_online = self.delivery.online(&[conversation.customer_id]).await == [true];
+        self.told_assigned(conversation, agent, customer_online);
+    }
+
+    /// [`Chat::announce_assignment`], knowing whether the customer is online.
+    pub(super) fn told_assigned(
+        &self,
+        conversation: &Conversation,
+        agent: &User,
+        customer_online: bool,
+    ) {
+        self.open.put_open(&Conversation {
             agent_id: Some(agent.id),
             ..conversation.clone()
         });
@@ -132,7 +136,7 @@ impl Chat {
             .notify(conversation.customer_id, &notice, None);
         self.delivery.notify(agent.id, &notice, None);
         // Both sides learn that the other is now a member they can see online.
-        if self.delivery.online(&[conversation.customer_id]).await == [true] {
+        if customer_online {
             self.delivery.notify(
                 agent.id,
                 &Notice::Presence {
@@ -152,115 +156,10 @@ impl Chat {
         );
     }
 
-    /// Hands the waiting conversations, oldest first, to the available agents with room; then
-    /// tells those still waiting their new place.
-    #[tracing::instrument(skip_all)]
-    pub async fn assign_queue(&self) -> Result<()> {
-        let mut moved = false;
-        'queue: loop {
-            if self.stopping.is_cancelled() {
-                break;
-            }
-            let queued = self.store.queued_conversations(100).await?;
-            if queued.is_empty() {
-                break;
-            }
-            let mut progressed = false;
-            for conversation in &queued {
-                if self.stopping.is_cancelled() {
-                    break 'queue;
-                }
-                let mut attempts = 0;
-                loop {
-                    let Some(agent) = self.best_available_agent(None).await? else {
-                        break 'queue;
-                    };
-                    match self
-                        .store
-                        .assign_conversation(conversation.id, agent.id)
-                        .await?
-                    {
-                        Assignment::Assigned => {
-                            self.announce_assignment(conversation, &agent).await;
-                            break;
-                        }
-                        Assignment::Taken => {
-                            self.open.forget(conversation.customer_id);
-                            break;
-                        }
-                        Assignment::Full if attempts < ROUTING_ATTEMPTS => attempts += 1,
-                        Assignment::Full => break 'queue,
-                    }
-                }
-                moved = true;
-                progressed = true;
-            }
-            if !progressed {
-                break;
-            }
-        }
-        if moved {
-            self.announce_queue().await?;
-        }
-        Ok(())
-    }
-
-    /// Tells every waiting customer its place and estimated wait.
-    pub(super) async fn announce_queue(&self) -> Result<()> {
-        let queued = self.store.queued_conversations(QUEUE_ANNOUNCED).await?;
-        if queued.is_empty() {
-            return Ok(());
-        }
-        let estimate = self.wait_estimate().await?;
-        for (i, conversation) in queued.iter().enumerate() {
-            let position = i as i64 + 1;
-            self.delivery.notify(
-                conversation.customer_id,
-                &Notice::QueuePosition {
-                    conversation: conversation.id,
-                    place: QueuePlace {
-                        position,
-                        estimated_wait_seconds: estimate.seconds(position),
-                    },
-                },
-                None,
-            );
-        }
-        Ok(())
-    }
-
-    /// The waiting conversation's place, `None` if it is not waiting.
-    pub(super) async fn queue_place(
-        &self,
-        conversation: ConversationId,
-    ) -> Result<Option<QueuePlace>> {
-        let Some(position) = self.store.queue_position(conversation).await? else {
-            return Ok(None);
-        };
-        let estimate = self.wait_estimate().await?;
-        Ok(Some(QueuePlace {
-            position,
-            estimated_wait_seconds: estimate.seconds(position),
-        }))
-    }
-
-    pub(super) async fn wait_estimate(&self) -> Result<WaitEstimate> {
-        let online = self.delivery.online_agents().await;
-        let loads = self.store.agent_loads(&online).await?;
-        let available = loads
-            .iter()
-            .filter(|l| !l.away && !l.disabled)
-            .count()
-            .max(1) as i64;
-        let per_conversation = self
-            .store
-            .median_handling_seconds()
-            .await?
-            .unwrap_or(DEFAULT_HANDLING_SECONDS);
-        Ok(WaitEstimate {
-            available,
-            per_conversation,
-        })
+    /// Room may have freed or the queue grown: the pump gives out what it can, soon. Nothing
+    /// waits for it.
+    pub fn assign_queue(&self) {
+        self.wake_queue();
     }
 
     /// A customer's place in the queue (`queue_status`): `None` when it is not waiting.
@@ -272,7 +171,7 @@ impl Chat {
         if me.role != Role::Customer {
             return Err(Error::Forbidden("only customers wait in the queue"));
         }
-        let Some(conversation) = self.store.current_conversation(me.user_id).await? else {
+        let Latest::Open(conversation) = self.latest(me.user_id).await? else {
             return Ok((None, None));
         };
         let place = match conversation.agent_id {
@@ -295,6 +194,7 @@ impl Chat {
             return Err(Error::Forbidden("only agents set an availability"));
         }
         self.store.set_away(me.user_id, !available).await?;
+        self.roster.set_away(me.user_id, !available);
         self.delivery.notify(
             me.user_id,
             &Notice::AgentStatus {
@@ -304,7 +204,7 @@ impl Chat {
             origin,
         );
         if available {
-            self.assign_queue().await?;
+            self.wake_queue();
         }
         Ok(())
     }
@@ -331,6 +231,13 @@ impl Chat {
         if !self.store.set_capacity(agent, capacity).await? {
             return Err(Error::NotFound("no such agent"));
         }
-        self.assign_queue().await
+        self.roster.set_capacity(agent, capacity);
+        self.wake_queue();
+        Ok(())
+    }
+
+    /// An agent's account was disabled or enabled: routing reads the staff again.
+    pub fn staff_changed(&self) {
+        self.roster.invalidate();
     }
 }

@@ -1,0 +1,190 @@
+//! The staff as routing sees them: each agent's capacity, availability and load, held in memory
+//! so that a customer's first message (and a `login` naming an agent) is routed without a query.
+//! Read from the database when older than its freshness, and kept current by what this node
+//! changes. A hint only: the transaction that assigns checks the agent's room again.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    domain::{User, UserId},
+    store::{AgentLoad, Store, StoreError},
+};
+
+pub(super) struct Roster {
+    state: Mutex<State>,
+    fresh_for: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    loads: HashMap<UserId, AgentLoad>,
+    read_at: Option<Instant>,
+}
+
+/// On a node alone every change goes through it; in a cluster the others' changes are read
+/// again this often.
+pub(super) const ROSTER_FRESH_ALONE: Duration = Duration::from_secs(10);
+pub(super) const ROSTER_FRESH_IN_CLUSTER: Duration = Duration::from_secs(1);
+
+impl Roster {
+    pub(super) fn new(fresh_for: Duration) -> Self {
+        Self {
+            state: Mutex::default(),
+            fresh_for,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads every agent's load again when what is held is older than its freshness.
+    pub(super) async fn refresh_if_stale(&self, store: &Store) -> Result<(), StoreError> {
+        let stale = self
+            .lock()
+            .read_at
+            .is_none_or(|at| at.elapsed() >= self.fresh_for);
+        if stale {
+            let loads = store.all_agent_loads().await?;
+            self.absorb(loads, true);
+        }
+        Ok(())
+    }
+
+    /// Takes loads read from the database; `complete` when they are every agent's.
+    pub(super) fn absorb(&self, loads: Vec<AgentLoad>, complete: bool) {
+        let mut state = self.lock();
+        if complete {
+            state.loads.clear();
+            state.read_at = Some(Instant::now());
+        }
+        for load in loads {
+            state.loads.insert(load.user.id, load);
+        }
+    }
+
+    /// Forgets what is held: the next reader reads again.
+    pub(super) fn invalidate(&self) {
+        self.lock().read_at = None;
+    }
+
+    /// The staff member, if it is one and is enabled.
+    pub(super) fn staff(&self, id: UserId) -> Option<AgentLoad> {
+        self.lock()
+            .loads
+            .get(&id)
+            .filter(|l| !l.disabled && l.user.role.is_staff())
+            .cloned()
+    }
+
+    /// `n` more (or fewer) open conversations for `agent`, as this node just changed them.
+    pub(super) fn add_open(&self, agent: UserId, n: i64, at: i64) {
+        if let Some(load) = self.lock().loads.get_mut(&agent) {
+            load.open = (load.open + n).max(0);
+            if n > 0 {
+                load.last_assigned_at = at;
+            }
+        }
+    }
+
+    pub(super) fn set_away(&self, agent: UserId, away: bool) {
+        if let Some(load) = self.lock().loads.get_mut(&agent) {
+            load.away = away;
+        }
+    }
+
+    pub(super) fn set_capacity(&self, agent: UserId, capacity: i64) {
+        if let Some(load) = self.lock().loads.get_mut(&agent) {
+            load.capacity = capacity;
+        }
+    }
+
+    /// Who should take a new conversation: the agent asked for when it is online, available and
+    /// has room; else the online, available agent with the most room (ties: idle longest, then
+    /// online longest), never `except`.
+    pub(super) fn pick(
+        &self,
+        online: &[UserId],
+        requested: Option<UserId>,
+        except: Option<UserId>,
+    ) -> Option<User> {
+        let state = self.lock();
+        let takes = |l: &&AgentLoad| !l.away && !l.disabled && l.free() > 0;
+        if let Some(load) = requested
+            .filter(|r| online.contains(r) && Some(*r) != except)
+            .and_then(|r| state.loads.get(&r))
+            .filter(takes)
+        {
+            return Some(load.user.clone());
+        }
+        online
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| Some(**id) != except)
+            .filter_map(|(rank, id)| state.loads.get(id).map(|l| (rank, l)))
+            .filter(|(_, l)| takes(l))
+            .min_by_key(|(rank, l)| (-l.free(), l.last_assigned_at, *rank))
+            .map(|(_, l)| l.user.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+
+    fn load(id: i64, capacity: i64, open: i64, last_assigned_at: i64) -> AgentLoad {
+        AgentLoad {
+            user: User {
+                id: UserId(id),
+                role: Role::Agent,
+                username: format!("a{id}"),
+                display_name: format!("A{id}"),
+            },
+            capacity,
+            away: false,
+            open,
+            last_assigned_at,
+            disabled: false,
+        }
+    }
+
+    fn roster(loads: Vec<AgentLoad>) -> Roster {
+        let roster = Roster::new(ROSTER_FRESH_ALONE);
+        roster.absorb(loads, true);
+        roster
+    }
+
+    #[test]
+    fn the_agent_with_the_most_room_takes_it_then_the_one_idle_longest() {
+        let r = roster(vec![load(1, 5, 4, 0), load(2, 5, 2, 50), load(3, 5, 2, 10)]);
+        let online = [UserId(1), UserId(2), UserId(3)];
+        assert_eq!(r.pick(&online, None, None).unwrap().id, UserId(3));
+        r.add_open(UserId(3), 1, 100);
+        assert_eq!(r.pick(&online, None, None).unwrap().id, UserId(2));
+    }
+
+    #[test]
+    fn the_agent_asked_for_takes_it_while_online_available_and_with_room() {
+        let r = roster(vec![load(1, 5, 4, 0), load(2, 5, 0, 0)]);
+        let online = [UserId(1), UserId(2)];
+        assert_eq!(r.pick(&online, Some(UserId(1)), None).unwrap().id, UserId(1));
+        r.add_open(UserId(1), 1, 1);
+        assert_eq!(r.pick(&online, Some(UserId(1)), None).unwrap().id, UserId(2));
+        r.set_away(UserId(2), true);
+        assert!(r.pick(&online, Some(UserId(1)), None).is_none());
+        assert!(r.pick(&[UserId(1)], Some(UserId(2)), None).is_none(), "offline");
+    }
+
+    #[test]
+    fn nobody_offline_away_full_or_excepted_takes_it() {
+        let r = roster(vec![load(1, 1, 1, 0), load(2, 5, 0, 0)]);
+        assert!(r.pick(&[UserId(1)], None, None).is_none(), "full");
+        assert!(r.pick(&[UserId(2)], None, Some(UserId(2))).is_none(), "excepted");
+        assert!(r.pick(&[], None, None).is_none(), "nobody online");
+    }
+}
