@@ -36,8 +36,8 @@ export function useCustomerChat() {
   const queued = ref(false);
   const queue = ref<QueueState | null>(null);
   const agentTyping = ref(false);
-  /** "… joined the conversation", shown after the message that was last when it happened. */
-  const assigned = ref<{ name: string; afterKey: string | null; conversationId: Id } | null>(null);
+  /** "… joined the conversation", shown after the message that was last when it happened (`at`). */
+  const assigned = ref<{ name: string; afterKey: string | null; conversationId: Id; at: string } | null>(null);
   const loadingOlder = ref(false);
   const loaded = computed(() => engine.value?.state.loaded ?? false);
   /** Whether the customer can see the chat now (tab visible and, embedded, the panel open). */
@@ -228,7 +228,12 @@ export function useCustomerChat() {
           // A transfer from one agent to another says so in a system message of its own.
           if (!had || had.id === e.agent.id) {
             const last = messages.value[messages.value.length - 1];
-            assigned.value = { name: e.agent.displayName, afterKey: last?.key ?? null, conversationId: e.conversationId };
+            assigned.value = {
+              name: e.agent.displayName,
+              afterKey: last?.key ?? null,
+              conversationId: e.conversationId,
+              at: new Date().toISOString(),
+            };
           }
         },
         queued() {
