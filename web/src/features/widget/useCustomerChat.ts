@@ -62,6 +62,19 @@ export function useCustomerChat() {
   const connection = computed(() => chat.value?.state.value ?? "connecting");
   const myId = () => me.value?.id ?? "";
   const unread = computed(() => (loaded.value ? (engine.value?.unread() ?? 0) : 0));
+  /** Started without a stored session and without creating a visitor: nobody to show yet. */
+  const sessionless = ref(false);
+  /**
+   * Whether this visitor has an open conversation (an agent may write to it): false without a
+   * session, after the session ended, or once the latest conversation is resolved; null until known.
+   */
+  const openConversation = computed<boolean | null>(() => {
+    if (phase.value === "expired") return false;
+    if (!me.value) return sessionless.value ? false : null;
+    if (!loaded.value) return null;
+    const latest = segments.value[segments.value.length - 1];
+    return !!latest?.conversationId && !latest.resolved;
+  });
   /** The current conversation was resolved: show that it ended and ask for a rating. */
   const ended = computed(() => {
     const s = endedSegment(segments.value);
@@ -275,7 +288,11 @@ export function useCustomerChat() {
       connect(stored);
       return;
     }
-    if (!create) return;
+    if (!create) {
+      sessionless.value = true;
+      return;
+    }
+    sessionless.value = false;
     phase.value = "starting";
     try {
       const s = await api.createVisitor({});
@@ -393,6 +410,7 @@ export function useCustomerChat() {
     uploadProblem,
     connection,
     unread,
+    openConversation,
     start,
     send,
     sendFile,
