@@ -207,7 +207,6 @@ export interface AdminConversationsResponse {
   /** The `before` of the next page; there when this page is full. */
   nextBefore?: Id | null;
 }
-export const MAX_CONVERSATIONS_PAGE = 100;
 
 /** What one kefu node holds (`GET /api/admin/nodes`). */
 export interface NodeSummary {
