@@ -126,3 +126,41 @@ describe("whether the visitor has an open conversation", () => {
     expect(chat.openConversation.value).toBe(false);
   });
 });
+
+describe("the line saying an agent joined", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("goes before a message still being sent when the agent was assigned", async () => {
+    const { server, socket, chat } = open();
+    server.messages = [];
+    const release = server.hold("login");
+    await chat.start(true);
+    await flush();
+    chat.send("hello, anyone?");
+    socket.fire("conversation_assigned", {
+      conversationId: server.conversationId,
+      customerId: CUSTOMER,
+      agentId: AGENT,
+      agent: { id: AGENT, role: "agent", username: "gina", displayName: "Gina" },
+    });
+    expect(chat.assigned.value).toMatchObject({ name: "Gina", afterKey: null, conversationId: server.conversationId });
+    release();
+    await flush(20);
+    expect(chat.messages.value.map((m) => m.content)).toEqual(["hello, anyone?"]);
+  });
+
+  it("goes after the last message stored when the agent was assigned", async () => {
+    const { server, socket, chat } = open();
+    await chat.start(true);
+    await flush(20);
+    socket.fire("conversation_assigned", {
+      conversationId: server.conversationId,
+      customerId: CUSTOMER,
+      agentId: AGENT,
+      agent: { id: AGENT, role: "agent", username: "gina", displayName: "Gina" },
+    });
+    const last = chat.messages.value.at(-1)!;
+    expect(last.seq).toBe(2);
+    expect(chat.assigned.value?.afterKey).toBe(last.key);
+  });
+});

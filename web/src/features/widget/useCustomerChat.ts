@@ -36,7 +36,7 @@ export function useCustomerChat() {
   const queued = ref(false);
   const queue = ref<QueueState | null>(null);
   const agentTyping = ref(false);
-  /** "… joined the conversation", shown after the message that was last when it happened (`at`). */
+  /** "… joined the conversation", shown after the last stored message when it happened (`at`). */
   const assigned = ref<{ name: string; afterKey: string | null; conversationId: Id; at: string } | null>(null);
   const loadingOlder = ref(false);
   const loaded = computed(() => engine.value?.state.loaded ?? false);
@@ -240,7 +240,8 @@ export function useCustomerChat() {
           rememberAgent(e.agent.id, e.agent.displayName);
           // A transfer from one agent to another says so in a system message of its own.
           if (!had || had.id === e.agent.id) {
-            const last = messages.value[messages.value.length - 1];
+            // After the last message the server had stored: one still being sent is stored after it.
+            const last = messages.value.filter((m) => m.seq !== null).at(-1);
             assigned.value = {
               name: e.agent.displayName,
               afterKey: last?.key ?? null,
