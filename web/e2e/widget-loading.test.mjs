@@ -115,7 +115,8 @@ describe("loading the chat", () => {
       const paths = kefuRequests(page);
       await page.goto(shop.url);
       await page.waitForFunction(() => !!document.querySelector("kefu-widget")?.shadowRoot?.querySelector("iframe"));
-      await page.frameLocator("kefu-widget iframe").getByTestId("composer").waitFor({ state: "attached" });
+      // The chat has caught up (the visitor's message is in it), the panel still closed.
+      await page.frameLocator("kefu-widget iframe").getByTestId("message").filter({ hasText: "order 5521" }).waitFor({ state: "attached" });
       assert.ok(paths.includes("/chat"), `the chat loaded in the background: ${paths.join(" ")}`);
 
       // The agent answers: the closed bubble says so.

@@ -164,3 +164,23 @@ describe("the line saying an agent joined", () => {
     expect(chat.assigned.value?.afterKey).toBe(last.key);
   });
 });
+
+describe("the unread count of a chat in the background", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("counts a reply that arrives between the server's count and the latest page", async () => {
+    const { server, chat } = open();
+    server.readSeq[`${CUSTOMER}:${server.conversationId}`] = 2;
+    chat.visible.value = false;
+    // The count (0 unread, up to seq 2) is taken; the agent's reply is stored before the page is.
+    const release = server.hold("all_member");
+    await chat.start(true);
+    await flush();
+    server.deliver(server.store(AGENT, "It ships today"));
+    await flush();
+    release();
+    await flush(20);
+    expect(chat.messages.value.map((m) => m.seq)).toEqual([1, 2, 3]);
+    expect(chat.unread.value).toBe(1);
+  });
+});

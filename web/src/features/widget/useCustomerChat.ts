@@ -178,7 +178,10 @@ export function useCustomerChat() {
       const summary = list?.find((x) => x.id === id);
       const resolved = summary?.status === "resolved";
       if (id && summary) setRating(id, summary.rating);
-      e.takeLatest(page, { resolved, unread: resolved ? 0 : (members?.[0]?.message_count ?? 0) });
+      // The count was taken before the page: a reply stored in between is unread, not read.
+      const counted = members?.[0];
+      const countedUpTo = counted && id && counted.conversationId === id ? (counted.lastMessage?.seq ?? 0) : undefined;
+      e.takeLatest(page, { resolved, unread: resolved ? 0 : (counted?.message_count ?? 0), countedUpTo });
       olderConversations = (list ?? []).filter((x) => x.id !== id && !segmentOf(e.state.segments, x.id));
       olderCount.value = olderConversations.length;
     } else {
