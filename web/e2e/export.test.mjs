@@ -166,6 +166,15 @@ describe("export where the conversation is", () => {
         ["Do you ship to Lagos?"],
       );
 
+      // The list is read when asked: a new conversation shows after the page's Refresh.
+      await section.getByLabel("Status").selectOption("all");
+      await box.fill("okafor");
+      await summary.filter({ hasText: "1 conversation shown." }).waitFor();
+      await customerWrites("Femi Okafor", "femi@shop.example", "Same question as my sister");
+      await admin.getByTestId("refresh").click();
+      await summary.filter({ hasText: "2 conversations shown." }).waitFor();
+      assert.equal(await rows.first().getByTestId("conversation-customer").textContent(), "Femi Okafor");
+
       // Phone width: the same, as cards.
       await admin.setViewportSize({ width: 360, height: 740 });
       await box.fill("shopper 0");

@@ -39,6 +39,7 @@ describe("useConversationSearch", () => {
     await first;
     expect(s.items.value.map((c) => c.id)).toEqual(["2"]);
     expect(s.shown.value).toEqual({ q: "ann", status: "open" });
+    expect(s.readAt.value).toBeInstanceOf(Date);
     expect(s.loading.value).toBe(false);
   });
 

@@ -14,6 +14,8 @@ export function useConversationSearch(fetchPage: FetchConversations, onSignOut: 
   const nextBefore = ref<Id | null>(null);
   /** The search the rows answer (its text as sent); null before the first answer. */
   const shown = ref<{ q: string; status: StatusFilter } | null>(null);
+  /** When the rows shown were read (the first page; "More" adds older ones to the same reading). */
+  const readAt = ref<Date | null>(null);
   const loading = ref(false);
   const loadingMore = ref(false);
   const error = ref<MessageKey | null>(null);
@@ -36,6 +38,7 @@ export function useConversationSearch(fetchPage: FetchConversations, onSignOut: 
       items.value = page.conversations;
       nextBefore.value = page.nextBefore ?? null;
       shown.value = { q: searchTerm(q), status };
+      readAt.value = new Date();
     } catch (e) {
       if (mine === seq) failed(e);
     } finally {
@@ -62,5 +65,5 @@ export function useConversationSearch(fetchPage: FetchConversations, onSignOut: 
     }
   }
 
-  return { items, nextBefore, shown, loading, loadingMore, error, search, more };
+  return { items, nextBefore, shown, readAt, loading, loadingMore, error, search, more };
 }
