@@ -30,7 +30,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["e2e/**/*.mjs", "*.config.ts", "*.config.js"],
+    files: ["e2e/**/*.mjs", "build/**/*.ts", "*.config.ts", "*.config.js"],
     languageOptions: { globals: { ...globals.node } },
   },
 );

@@ -1,6 +1,7 @@
 import { fileURLToPath, URL } from "node:url";
 import { defineConfig, type Connect, type Plugin } from "vite";
 import vue from "@vitejs/plugin-vue";
+import { precompress } from "./build/precompress";
 
 const page = (name: string) => fileURLToPath(new URL(`./${name}.html`, import.meta.url));
 const backend = process.env.KEFU_BACKEND ?? "http://127.0.0.1:3000";
@@ -22,10 +23,11 @@ function cleanUrls(): Plugin {
 
 // A multi-page build: each page (landing, chat, console, admin) is its own HTML entry, so the
 // customer chat never downloads the console. The server serves `/chat` from `dist/chat.html`.
-// The embeddable loader (`dist/widget.js`) is a second build: see vite.widget.config.ts.
+// The embeddable loader (`dist/widget.js`) is a second build: see vite.widget.config.ts. Each build
+// writes `x.br` and `x.gz` beside its text files (build/precompress.ts).
 export default defineConfig({
   base: "/",
-  plugins: [vue(), cleanUrls()],
+  plugins: [vue(), cleanUrls(), precompress()],
   build: {
     outDir: "dist",
     emptyOutDir: true,

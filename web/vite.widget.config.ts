@@ -1,9 +1,11 @@
 import { fileURLToPath, URL } from "node:url";
 import { defineConfig } from "vite";
+import { precompress } from "./build/precompress";
 
 // The loader a shop embeds: one self-contained classic script at the stable path dist/widget.js.
 // It runs after the main build and must not wipe its output.
 export default defineConfig({
+  plugins: [precompress()],
   publicDir: false,
   build: {
     outDir: "dist",

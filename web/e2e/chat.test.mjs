@@ -215,6 +215,12 @@ describe("embedded widget", () => {
       await messageWith(agent, "Hi from the shop").waitFor();
       await send(agent, "Welcome! How can I help?");
       await chat.getByTestId("message").filter({ hasText: "Welcome! How can I help?" }).waitFor();
+      // Bob was assigned before the visitor wrote: the line saying so comes under "Today", not above.
+      const rows = await chat
+        .getByTestId("messages")
+        .evaluate((ol) => [...ol.children].map((li) => (li.classList.contains("day") ? "day" : li.getAttribute("data-testid"))));
+      assert.deepEqual(rows.slice(0, 3), ["day", "notice", "message"], `rows: ${rows.join(", ")}`);
+      await chat.getByTestId("notice").filter({ hasText: "Bob Li joined the conversation" }).waitFor();
       await screenshot(page, "widget-open");
 
       // Escape closes the panel; so does the minimize button.

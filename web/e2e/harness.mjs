@@ -3,8 +3,8 @@
 //
 // When the server does not serve this very web/dist (a release binary embeds dist/ when it is built,
 // so one built before the last `npm run build` serves an older UI), a small static server serves dist/
-// the way the server does (/X -> dist/X, dist/X.html, else dist/index.html) and proxies /api,
-// /socket.io and /healthz to it, WebSockets included.
+// the way the server does (/X -> dist/X, dist/X.html, else dist/index.html; X.br or X.gz in place of
+// X when the browser accepts it) and proxies /api, /socket.io and /healthz to it, WebSockets included.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -174,23 +174,47 @@ async function isFile(p) {
   }
 }
 
-/** The file the server serves for a path: dist/X, else dist/X.html, else dist/index.html. */
-async function resolveDist(urlPath) {
+/** The precompressed variants the build writes beside a file, best first, by content coding. */
+const VARIANTS = [
+  ["br", ".br"],
+  ["gzip", ".gz"],
+];
+const isVariant = (name) => VARIANTS.some(([, ext]) => name.endsWith(ext));
+
+/** Whether an Accept-Encoding header takes `coding` (a q of 0 refuses it). */
+function accepts(header, coding) {
+  return String(header ?? "")
+    .split(",")
+    .some((item) => {
+      const [name, ...params] = item.split(";").map((x) => x.trim());
+      const refused = params.some((p) => /^q=0(\.0*)?$/.test(p));
+      return (name.toLowerCase() === coding || name === "*") && !refused;
+    });
+}
+
+/**
+ * The file the server serves for a path: dist/X, else dist/X.html, else dist/index.html. A
+ * precompressed variant is never served by its own name.
+ */
+async function resolveDist(urlPath, dir = distDir) {
   const clean = path.posix.normalize(decodeURIComponent(urlPath)).replace(/^(\.\.(\/|$))+/, "");
   const rel = clean === "/" ? "/index.html" : clean;
-  const direct = path.join(distDir, rel);
-  if (!direct.startsWith(distDir)) return path.join(distDir, "index.html");
+  const direct = path.join(dir, rel);
+  if (!direct.startsWith(dir) || isVariant(direct)) return path.join(dir, "index.html");
   if (await isFile(direct)) return direct;
   if (await isFile(`${direct}.html`)) return `${direct}.html`;
-  return path.join(distDir, "index.html");
+  return path.join(dir, "index.html");
 }
 
 function listen(server) {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server.address().port)));
 }
 
-/** dist/ plus a proxy to kefu for the API and Socket.IO (HTTP and WebSocket). */
-export async function startUiProxy(kefuUrl) {
+/**
+ * dist/ plus a proxy to kefu for the API and Socket.IO (HTTP and WebSocket). `dist` serves another
+ * build (e.g. an older one, to compare); `precompressed: false` never sends the .br/.gz variants.
+ */
+export async function startUiProxy(kefuUrl, { dist = distDir, precompressed = true } = {}) {
   const target = new URL(kefuUrl);
   const sockets = new Set();
   let blocked = false;
@@ -215,10 +239,24 @@ export async function startUiProxy(kefuUrl) {
       req.pipe(up);
       return;
     }
-    const file = await resolveDist(new URL(req.url, "http://x").pathname);
+    const file = await resolveDist(new URL(req.url, "http://x").pathname, dist);
     try {
-      const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+      const headers = {
+        "content-type": TYPES[path.extname(file)] ?? "application/octet-stream",
+        // As the server: hashed assets never change; pages and widget.js are revalidated.
+        "cache-control": path.relative(dist, file).startsWith(`assets${path.sep}`) ? "public, max-age=31536000, immutable" : "no-cache",
+      };
+      let body = await readFile(file);
+      const variants = [];
+      for (const [coding, ext] of VARIANTS) if (await isFile(`${file}${ext}`)) variants.push([coding, ext]);
+      if (variants.length > 0) headers.vary = "accept-encoding";
+      const chosen = precompressed ? variants.find(([coding]) => accepts(req.headers["accept-encoding"], coding)) : undefined;
+      if (chosen) {
+        body = await readFile(`${file}${chosen[1]}`);
+        headers["content-encoding"] = chosen[0];
+      }
+      headers["content-length"] = body.length;
+      res.writeHead(200, headers);
       res.end(body);
     } catch {
       res.writeHead(404);
@@ -266,14 +304,14 @@ export async function startUiProxy(kefuUrl) {
   };
 }
 
-/** Whether the server answers every file of dist/ with the same bytes. */
+/** Whether the server answers every file of dist/ with the same bytes (asked for unencoded). */
 async function servesDist(baseUrl) {
-  const files = (await readdir(distDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+  const files = (await readdir(distDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile() && !isVariant(e.name));
   const same = await Promise.all(
     files.map(async (e) => {
       const file = path.join(e.parentPath, e.name);
       const rel = path.relative(distDir, file).split(path.sep).join("/");
-      const res = await fetch(`${baseUrl}/${rel}`);
+      const res = await fetch(`${baseUrl}/${rel}`, { headers: { "accept-encoding": "identity" } });
       if (!res.ok) return false;
       return Buffer.from(await res.arrayBuffer()).equals(await readFile(file));
     }),

@@ -286,19 +286,23 @@ describe("resolve and rate", () => {
       await admin.locator("#reports").scrollIntoViewIfNeeded();
       await screenshot(admin, "admin-reports");
 
-      // The transcript of the rated conversation, downloaded as text.
+      // The rated conversation among the resolved ones, with its 4 stars; its transcript as text.
       const { token } = await storedSession(visitor.page, "visitor");
       const { conversations } = await (await fetch(`${kefu.url}/api/conversations`, { headers: { authorization: `Bearer ${token}` } })).json();
       const rated = conversations.find((c) => c.status === "resolved");
       assert.equal(rated?.rating, 4);
-      await admin.getByTestId("transcript-id").fill(rated.id);
-      const [download] = await Promise.all([admin.waitForEvent("download"), admin.getByTestId("transcript-download").click()]);
+      const finder = admin.getByTestId("conversations");
+      await finder.getByLabel("Status").selectOption("resolved");
+      const found = finder.locator(`[data-testid="conversation-row"][data-id="${rated.id}"]`);
+      await found.getByLabel("Rated 4 of 5").waitFor();
+      const [download] = await Promise.all([admin.waitForEvent("download"), found.getByTestId("export-text").click()]);
+      assert.equal(download.suggestedFilename(), `conversation-${rated.id}.txt`);
       const chunks = [];
       for await (const chunk of await download.createReadStream()) chunks.push(chunk);
       const text = Buffer.concat(chunks).toString("utf8");
       assert.match(text, /Dana Park: Done, it ships to the new address\./);
       assert.doesNotMatch(text, /One more question/);
-      await admin.getByTestId("transcript-result").filter({ hasText: "Saved" }).waitFor();
+      await finder.getByTestId("export-outcome").filter({ hasText: "Saved" }).waitFor();
     } finally {
       await adminCtx.close();
       await visitor.ctx.close();

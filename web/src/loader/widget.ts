@@ -3,7 +3,10 @@
 // It adds one element to the page, a floating bubble inside a shadow root, and opens the chat
 // in an iframe from the kefu host: the shop's CSS cannot reach the chat, and ours cannot reach the
 // shop. The iframe reports its unread count with postMessage; both sides check window and origin.
+// The iframe is made when the visitor first opens the bubble, or in the background when the page is
+// idle for a visitor with an open conversation (its unread badge): see frameLoading.ts.
 import { EMBED_SOURCE, isToHost, safeColor, type ToFrame } from "../shared/embed";
+import { frameLoadFor, pageStorage, rememberConversation, whenIdle } from "./frameLoading";
 
 declare global {
   interface Window {
@@ -59,12 +62,19 @@ const CSS = `
   transition: opacity 0.18s ease, transform 0.18s ease, visibility 0s linear 0.18s;
 }
 .open .panel { opacity: 1; transform: none; visibility: visible; pointer-events: auto; transition: opacity 0.18s ease, transform 0.18s ease; }
-iframe { display: block; width: 100%; height: 100%; border: 0; margin: 0; padding: 0; background: transparent; }
+iframe { position: relative; display: block; width: 100%; height: 100%; border: 0; margin: 0; padding: 0; background: transparent; }
+.spinner {
+  position: absolute; left: 50%; top: 50%; width: 26px; height: 26px; margin: -13px 0 0 -13px;
+  border: 3px solid #cfd6e1; border-right-color: var(--kefu-accent); border-radius: 50%;
+  animation: kefu-spin 0.9s linear infinite;
+}
+.loaded .spinner { display: none; }
+@keyframes kefu-spin { to { transform: rotate(360deg); } }
 @media (max-width: 480px) {
   .panel { right: 0; bottom: 0; width: 100vw; height: 100%; border-radius: 0; }
   .open .bubble { display: none; }
 }
-@media (prefers-reduced-motion: reduce) { .bubble, .panel { transition: none; } }
+@media (prefers-reduced-motion: reduce) { .bubble, .panel { transition: none; } .spinner { animation: none; } }
 `;
 
 function svg(paths: string, cls: string): SVGSVGElement {
@@ -108,15 +118,32 @@ function mount(script: HTMLScriptElement) {
   const wrap = document.createElement("div");
   const panel = document.createElement("div");
   panel.className = "panel";
-  const frame = document.createElement("iframe");
-  const q = new URLSearchParams({ embed: "1", origin: window.location.origin, color });
-  if (title) q.set("title", title);
-  if (lang) q.set("lang", lang);
-  frame.src = `${kefuOrigin}/chat?${q.toString()}`;
-  frame.title = title || "Chat";
-  frame.setAttribute("allow", "clipboard-write");
-  frame.setAttribute("referrerpolicy", "origin");
-  panel.appendChild(frame);
+  const spinner = document.createElement("div");
+  spinner.className = "spinner";
+  spinner.setAttribute("aria-hidden", "true");
+  panel.appendChild(spinner);
+  const storage = pageStorage(() => window.localStorage);
+
+  /** The chat, made on first need (see frameLoading.ts); null until then. */
+  let frame: HTMLIFrameElement | null = null;
+  function ensureFrame(): HTMLIFrameElement {
+    if (frame) return frame;
+    const f = document.createElement("iframe");
+    const q = new URLSearchParams({ embed: "1", origin: window.location.origin, color });
+    if (title) q.set("title", title);
+    if (lang) q.set("lang", lang);
+    f.src = `${kefuOrigin}/chat?${q.toString()}`;
+    f.title = title || "Chat";
+    f.setAttribute("allow", "clipboard-write");
+    f.setAttribute("referrerpolicy", "origin");
+    f.addEventListener("load", () => {
+      panel.classList.add("loaded");
+      tellFrame();
+    });
+    panel.appendChild(f);
+    frame = f;
+    return f;
+  }
 
   const bubble = document.createElement("button");
   bubble.type = "button";
@@ -157,31 +184,34 @@ function mount(script: HTMLScriptElement) {
 
   function tellFrame() {
     const msg: ToFrame = { source: EMBED_SOURCE, type: "visibility", open };
-    frame.contentWindow?.postMessage(msg, kefuOrigin);
+    frame?.contentWindow?.postMessage(msg, kefuOrigin);
   }
 
   function setOpen(v: boolean) {
     open = v;
+    if (open) ensureFrame();
     render();
     tellFrame();
-    if (open) frame.focus();
+    if (open) frame?.focus();
     else bubble.focus();
   }
 
   bubble.addEventListener("click", () => setOpen(!open));
-  frame.addEventListener("load", tellFrame);
   window.addEventListener("message", (e: MessageEvent) => {
-    if (e.source !== frame.contentWindow || e.origin !== kefuOrigin || !isToHost(e.data)) return;
+    if (!frame || e.source !== frame.contentWindow || e.origin !== kefuOrigin || !isToHost(e.data)) return;
     if (e.data.type === "unread") {
       unread = e.data.count;
       render();
     } else if (e.data.type === "close" && open) {
       setOpen(false);
+    } else if (e.data.type === "conversation") {
+      rememberConversation(storage, kefuOrigin, e.data.open);
     }
   });
 
   render();
   document.body.appendChild(host);
+  if (frameLoadFor(storage, kefuOrigin) === "when-idle") whenIdle(window, ensureFrame);
 }
 
 (() => {

@@ -1,5 +1,6 @@
 // The HTTP half of the protocol. Relative URLs: the UI is served from the same origin as the API.
 import type {
+  AdminConversationsResponse,
   AgentsResponse,
   AttachmentResponse,
   AvailableAgentsResponse,
@@ -22,6 +23,7 @@ import type {
   UpdateCannedReplyRequest,
   VisitorRequest,
 } from "./protocol";
+import { TRANSCRIPT_TYPE, transcriptPath, type TranscriptFormat } from "./transcripts";
 
 /** A failed request: `code` is the server's error code, or "network" when it could not be reached. */
 export class ApiError extends Error {
@@ -168,15 +170,15 @@ export const api = {
 
   reports: (token: string, days: number) =>
     request<ReportsResponse>("GET", `/api/admin/reports?days=${days}`, undefined, token),
-  /** A conversation's transcript as text/plain, to save as a file. */
-  async transcript(token: string, conversationId: Id): Promise<Download> {
-    const res = await send(
-      "GET",
-      `/api/admin/conversations/${path(conversationId)}/transcript?format=text`,
-      undefined,
-      token,
-      "text/plain",
-    );
+  /**
+   * Finds conversations by customer (name, user name, e-mail, or an id), newest first (admins).
+   * `query` is built by `conversationQuery` (features/admin/conversations.ts).
+   */
+  searchConversations: (token: string, query: string) =>
+    request<AdminConversationsResponse>("GET", `/api/admin/conversations${query}`, undefined, token),
+  /** A conversation's transcript, to save as a file (an admin, or the conversation's agent). */
+  async transcript(token: string, conversationId: Id, format: TranscriptFormat): Promise<Download> {
+    const res = await send("GET", transcriptPath(conversationId, format), undefined, token, TRANSCRIPT_TYPE[format]);
     return { blob: await res.blob(), filename: filenameOf(res.headers.get("content-disposition")) };
   },
 };

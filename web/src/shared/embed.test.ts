@@ -45,6 +45,9 @@ describe("message guards", () => {
     expect(isToHost({ source: "kefu", type: "unread", count: "2" })).toBe(false);
     expect(isToHost({ source: "other", type: "close" })).toBe(false);
     expect(isToHost({ source: "kefu", type: "close" })).toBe(true);
+    expect(isToHost({ source: "kefu", type: "conversation", open: false })).toBe(true);
+    expect(isToHost({ source: "kefu", type: "conversation", open: "yes" })).toBe(false);
+    expect(isToHost({ source: "kefu", type: "conversation" })).toBe(false);
     expect(isToFrame({ source: "kefu", type: "visibility", open: true })).toBe(true);
     expect(isToFrame({ source: "kefu", type: "visibility", open: 1 })).toBe(false);
     expect(isToFrame(null)).toBe(false);

@@ -3,10 +3,15 @@
 
 export const EMBED_SOURCE = "kefu";
 
-/** iframe -> shop page */
+/**
+ * iframe -> shop page. `conversation` says whether this visitor has an open conversation (one an
+ * agent may answer while the chat is closed): the loader remembers it to load the chat in the
+ * background on the shop's next page views, for the unread badge, and only then.
+ */
 export type ToHost =
   | { source: typeof EMBED_SOURCE; type: "unread"; count: number }
-  | { source: typeof EMBED_SOURCE; type: "close" };
+  | { source: typeof EMBED_SOURCE; type: "close" }
+  | { source: typeof EMBED_SOURCE; type: "conversation"; open: boolean };
 
 /** shop page -> iframe */
 export type ToFrame = { source: typeof EMBED_SOURCE; type: "visibility"; open: boolean };
@@ -16,6 +21,7 @@ export function isToHost(v: unknown): v is ToHost {
   const m = v as Record<string, unknown>;
   if (m.source !== EMBED_SOURCE) return false;
   if (m.type === "close") return true;
+  if (m.type === "conversation") return typeof m.open === "boolean";
   return m.type === "unread" && typeof m.count === "number" && Number.isInteger(m.count) && m.count >= 0;
 }
 

@@ -188,6 +188,26 @@ export interface ReportsResponse {
 }
 export const MAX_REPORT_DAYS = 365;
 
+/** A conversation as `GET /api/admin/conversations` finds it. */
+export interface AdminConversation {
+  id: Id;
+  status: ConversationStatus;
+  /** The conversation's last `seq`: how many messages it holds. */
+  messages: number;
+  /** 1..5, once the customer rated it. */
+  rating: number | null;
+  customer: { id: Id; displayName: string; username: string; email: string | null };
+  /** null while it waits in the queue. */
+  agent: { id: Id; displayName: string } | null;
+  createdAt: Timestamp;
+  resolvedAt: Timestamp | null;
+}
+export interface AdminConversationsResponse {
+  conversations: AdminConversation[];
+  /** The `before` of the next page; there when this page is full. */
+  nextBefore?: Id | null;
+}
+
 /** What one kefu node holds (`GET /api/admin/nodes`). */
 export interface NodeSummary {
   id: string;

@@ -106,7 +106,49 @@ describe("layoutTimeline", () => {
       { key: "c", afterKey: "m:nope", text: "last", tone: "info" as const },
     ];
     const rows = layoutTimeline(entries([msg(1), msg(2)]), ME, day, markers);
-    expect(rows.map((r) => (r.type === "marker" ? r.text : r.type))).toEqual(["first", "day", "message", "ended", "message", "last"]);
+    expect(rows.map((r) => (r.type === "marker" ? r.text : r.type))).toEqual(["day", "first", "message", "ended", "message", "last"]);
     expect(rows[4]).toMatchObject({ type: "message", startsGroup: true });
+  });
+
+  const shape = (rows: ReturnType<typeof layoutTimeline>) =>
+    rows.map((r) => (r.type === "marker" ? r.text : r.type === "day" ? `day ${r.label}` : r.type === "message" ? r.message.content : r.type));
+  const joined = { key: "assigned", afterKey: null, text: "Alice joined", tone: "info" as const };
+
+  it("draws a line about the start after the divider of the first message's day, not above it", () => {
+    // The visitor was assigned before writing anything, then wrote today.
+    expect(shape(layoutTimeline(entries([msg(1), msg(2)]), ME, day, [joined]))).toEqual([
+      "day 2026-11-26",
+      "Alice joined",
+      "m1",
+      "m2",
+    ]);
+  });
+
+  it("gives a line with a time the divider of its own day", () => {
+    // The last conversation ended yesterday; Alice joined the new one today, before its first message.
+    const yesterday = msg(1, { timestamp: "2026-11-25T09:00:00.000Z" });
+    const ended = { key: "ended", afterKey: yesterday.key, text: "ended", tone: "ended" as const };
+    const today = { ...joined, afterKey: yesterday.key, at: at(1, 30) };
+    expect(shape(layoutTimeline(entries([yesterday, msg(2)]), ME, day, [ended, today]))).toEqual([
+      "day 2026-11-25",
+      "m1",
+      "ended",
+      "day 2026-11-26",
+      "Alice joined",
+      "m2",
+    ]);
+  });
+
+  it("shows the divider of a line's day when no message is there yet, and none again for the first message", () => {
+    const line = { ...joined, at: at(0, 10) };
+    expect(shape(layoutTimeline([], ME, day, [line]))).toEqual(["day 2026-11-26", "Alice joined"]);
+    expect(shape(layoutTimeline(entries([msg(1)]), ME, day, [line]))).toEqual(["day 2026-11-26", "Alice joined", "m1"]);
+  });
+
+  it("keeps a line between its neighbours' days when its time says otherwise (a late event)", () => {
+    // Learnt at a reload today, but its place is before yesterday's first message.
+    const late = { ...joined, at: at(30) };
+    const first = msg(1, { timestamp: "2026-11-25T09:00:00.000Z" });
+    expect(shape(layoutTimeline(entries([first]), ME, day, [late]))).toEqual(["day 2026-11-25", "Alice joined", "m1"]);
   });
 });

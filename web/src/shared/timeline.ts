@@ -34,12 +34,16 @@ export function interleaveNotes(
   return out;
 }
 
-/** A line among the messages, after the message with key `afterKey` (null: before the first one). */
+/**
+ * A line among the messages, after the message with key `afterKey` (null: before the first one).
+ * `at`, when known, is when it happened: it then goes under the divider of its day.
+ */
 export interface Marker {
   key: string;
   afterKey: string | null;
   text: string;
   tone: "info" | "ended";
+  at?: Timestamp;
 }
 
 export type TimelineRow =
@@ -57,15 +61,30 @@ export type TimelineRow =
   | { type: "marker"; key: string; text: string; tone: Marker["tone"] };
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
+const END = "\u0000end";
 
 function timestampOf(e: TimelineEntry): Timestamp {
   return e.type === "message" ? e.message.timestamp : e.note.timestamp;
 }
 
 /**
+ * When a marker between `before` and `after` (the timestamps of its neighbours, if any) happened, as
+ * far as its day goes: its own time kept between its neighbours' (it cannot be earlier than what it
+ * follows, nor later than what follows it), else the time of what it follows, else of what follows it.
+ */
+export function markerTime(marker: Marker, before: Timestamp | null, after: Timestamp | null): Timestamp | null {
+  if (!marker.at) return before ?? after;
+  const t = Date.parse(marker.at);
+  if (before !== null && t < Date.parse(before)) return before;
+  if (after !== null && t > Date.parse(after)) return after;
+  return marker.at;
+}
+
+/**
  * Display rows: a day separator when the day changes (local time), a new sender run when the sender
  * changes, after a pause of 5 minutes, or after anything that is not a message (a note, an info
- * line, a marker). A marker whose message is not in the list goes at the end.
+ * line, a marker). A marker whose message is not in the list goes at the end. A marker goes under the
+ * divider of its day (see `markerTime`), never above the one of the messages it belongs with.
  */
 export function layoutTimeline(
   entries: readonly TimelineEntry[],
@@ -76,30 +95,43 @@ export function layoutTimeline(
   const keys = new Set(entries.filter((e) => e.type === "message").map((e) => (e as { message: ChatMessage }).message.key));
   const after = new Map<string | null, Marker[]>();
   for (const mk of markers) {
-    const at = mk.afterKey === null ? null : keys.has(mk.afterKey) ? mk.afterKey : "\u0000end";
+    const at = mk.afterKey === null ? null : keys.has(mk.afterKey) ? mk.afterKey : END;
     after.set(at, [...(after.get(at) ?? []), mk]);
   }
   const rows: TimelineRow[] = [];
-  const pushMarkers = (at: string | null) => {
-    for (const mk of after.get(at) ?? []) rows.push({ type: "marker", key: `mk:${mk.key}`, text: mk.text, tone: mk.tone });
-  };
-
-  pushMarkers(null);
   let prevDay: string | null = null;
   /** The previous row's message when it was an ordinary message: runs continue only after one. */
   let prevMessage: ChatMessage | null = null;
-  for (const e of entries) {
-    const ts = timestampOf(e);
+
+  const dayRow = (ts: Timestamp) => {
     const day = dayOf(ts);
-    if (day !== prevDay) {
-      rows.push({ type: "day", key: `day:${day}:${rows.length}`, label: day });
-      prevDay = day;
-      prevMessage = null;
+    if (day === prevDay) return;
+    rows.push({ type: "day", key: `day:${day}:${rows.length}`, label: day });
+    prevDay = day;
+    prevMessage = null;
+  };
+  /** The markers at `at`, between the entries at `i - 1` and `i`. */
+  const pushMarkers = (at: string | null, i: number) => {
+    const list = after.get(at);
+    if (!list) return;
+    const before = i > 0 ? timestampOf(entries[i - 1]!) : null;
+    const next = i < entries.length ? timestampOf(entries[i]!) : null;
+    for (const mk of list) {
+      const ts = markerTime(mk, before, next);
+      if (ts !== null) dayRow(ts);
+      rows.push({ type: "marker", key: `mk:${mk.key}`, text: mk.text, tone: mk.tone });
     }
+    prevMessage = null;
+  };
+
+  pushMarkers(null, 0);
+  entries.forEach((e, i) => {
+    const ts = timestampOf(e);
+    dayRow(ts);
     if (e.type === "note") {
       rows.push({ type: "note", key: `n:${e.note.id}`, note: e.note });
       prevMessage = null;
-      continue;
+      return;
     }
     const m = e.message;
     if (m.kind === "system") {
@@ -116,11 +148,8 @@ export function layoutTimeline(
       });
       prevMessage = m;
     }
-    if (after.has(m.key)) {
-      pushMarkers(m.key);
-      prevMessage = null;
-    }
-  }
-  pushMarkers("\u0000end");
+    pushMarkers(m.key, i + 1);
+  });
+  pushMarkers(END, entries.length);
   return rows;
 }

@@ -4,6 +4,7 @@ import {
   agentTotals,
   canDisable,
   filterAgents,
+  availabilityOf,
   hasCapacity,
   parseCapacity,
   sortAgents,
@@ -136,5 +137,18 @@ describe("capacity", () => {
   it("applies to agents, not to admins, whom routing never picks", () => {
     expect(hasCapacity(ann)).toBe(true);
     expect(hasCapacity(agent("9", "Root", { role: "admin" }))).toBe(false);
+  });
+});
+
+describe("availability", () => {
+  it("is what an agent set: available or away", () => {
+    expect(availabilityOf(ann)).toBe("available");
+    expect(availabilityOf(agent("3", "Bo", { status: "away" }))).toBe("away");
+  });
+  it("is none for an admin, whom routing never gives a conversation, whatever the server's status says", () => {
+    expect(availabilityOf(agent("1", "Administrator", { role: "admin", status: "available" }))).toBe("none");
+  });
+  it("is none for a disabled agent, who takes no conversation either", () => {
+    expect(availabilityOf(agent("4", "Cy", { disabled: true, status: "available" }))).toBe("none");
   });
 });

@@ -106,3 +106,12 @@ export function withCapacity(list: readonly AgentSummary[], id: Id, capacity: nu
 export function hasCapacity(a: AgentSummary): boolean {
   return a.role === "agent";
 }
+
+/**
+ * What the availability column says: an agent's own choice (available, away); `none` for an admin or
+ * a disabled account, which routing never gives a conversation (the server still reports a status).
+ */
+export function availabilityOf(a: AgentSummary): "available" | "away" | "none" {
+  if (!hasCapacity(a) || a.disabled) return "none";
+  return a.status === "away" ? "away" : "available";
+}

@@ -7,9 +7,7 @@ import {
   durationText,
   fillDays,
   niceMax,
-  parseConversationId,
   sortAgentReports,
-  transcriptFilename,
 } from "./reports";
 
 const say = (seconds: number) => {
@@ -86,19 +84,5 @@ describe("sortAgentReports", () => {
   it("puts the busiest agents first, then sorts by name", () => {
     const out = sortAgentReports([r("1", "Bob", 2), r("2", "alice", 2), r("3", "Cleo", 9)], "en");
     expect(out.map((a) => a.agent.displayName)).toEqual(["Cleo", "alice", "Bob"]);
-  });
-});
-
-describe("the transcript form", () => {
-  it("accepts a conversation id with or without a leading #", () => {
-    expect(parseConversationId(" 42 ")).toBe("42");
-    expect(parseConversationId("#007")).toBe("7");
-    expect(parseConversationId("4a")).toBeNull();
-    expect(parseConversationId("")).toBeNull();
-  });
-  it("names the file after the conversation unless the server suggests a name", () => {
-    expect(transcriptFilename("42", null)).toBe("kefu-conversation-42.txt");
-    expect(transcriptFilename("42", "conversation-42.txt")).toBe("conversation-42.txt");
-    expect(transcriptFilename("42", "../etc/passwd")).toBe(".._etc_passwd");
   });
 });

@@ -91,15 +91,3 @@ export function sortAgentReports(list: readonly AgentReport[], locale: string): 
         a.agent.id.localeCompare(b.agent.id),
     );
 }
-
-/** A conversation id as typed in the transcript form: digits only, else null. */
-export function parseConversationId(input: string): string | null {
-  const v = input.trim().replace(/^#/, "");
-  return /^[0-9]{1,20}$/.test(v) ? v.replace(/^0+(?=\d)/, "") : null;
-}
-
-/** The file name of a transcript download when the server does not suggest one. */
-export function transcriptFilename(conversationId: string, suggested: string | null): string {
-  const s = suggested?.replace(/[/\\]/g, "_").trim();
-  return s ? s : `kefu-conversation-${conversationId}.txt`;
-}

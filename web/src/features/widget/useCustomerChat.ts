@@ -36,8 +36,8 @@ export function useCustomerChat() {
   const queued = ref(false);
   const queue = ref<QueueState | null>(null);
   const agentTyping = ref(false);
-  /** "… joined the conversation", shown after the message that was last when it happened. */
-  const assigned = ref<{ name: string; afterKey: string | null; conversationId: Id } | null>(null);
+  /** "… joined the conversation", shown after the last stored message when it happened (`at`). */
+  const assigned = ref<{ name: string; afterKey: string | null; conversationId: Id; at: string } | null>(null);
   const loadingOlder = ref(false);
   const loaded = computed(() => engine.value?.state.loaded ?? false);
   /** Whether the customer can see the chat now (tab visible and, embedded, the panel open). */
@@ -62,6 +62,19 @@ export function useCustomerChat() {
   const connection = computed(() => chat.value?.state.value ?? "connecting");
   const myId = () => me.value?.id ?? "";
   const unread = computed(() => (loaded.value ? (engine.value?.unread() ?? 0) : 0));
+  /** Started without a stored session and without creating a visitor: nobody to show yet. */
+  const sessionless = ref(false);
+  /**
+   * Whether this visitor has an open conversation (an agent may write to it): false without a
+   * session, after the session ended, or once the latest conversation is resolved; null until known.
+   */
+  const openConversation = computed<boolean | null>(() => {
+    if (phase.value === "expired") return false;
+    if (!me.value) return sessionless.value ? false : null;
+    if (!loaded.value) return null;
+    const latest = segments.value[segments.value.length - 1];
+    return !!latest?.conversationId && !latest.resolved;
+  });
   /** The current conversation was resolved: show that it ended and ask for a rating. */
   const ended = computed(() => {
     const s = endedSegment(segments.value);
@@ -165,7 +178,10 @@ export function useCustomerChat() {
       const summary = list?.find((x) => x.id === id);
       const resolved = summary?.status === "resolved";
       if (id && summary) setRating(id, summary.rating);
-      e.takeLatest(page, { resolved, unread: resolved ? 0 : (members?.[0]?.message_count ?? 0) });
+      // The count was taken before the page: a reply stored in between is unread, not read.
+      const counted = members?.[0];
+      const countedUpTo = counted && id && counted.conversationId === id ? (counted.lastMessage?.seq ?? 0) : undefined;
+      e.takeLatest(page, { resolved, unread: resolved ? 0 : (counted?.message_count ?? 0), countedUpTo });
       olderConversations = (list ?? []).filter((x) => x.id !== id && !segmentOf(e.state.segments, x.id));
       olderCount.value = olderConversations.length;
     } else {
@@ -227,8 +243,14 @@ export function useCustomerChat() {
           rememberAgent(e.agent.id, e.agent.displayName);
           // A transfer from one agent to another says so in a system message of its own.
           if (!had || had.id === e.agent.id) {
-            const last = messages.value[messages.value.length - 1];
-            assigned.value = { name: e.agent.displayName, afterKey: last?.key ?? null, conversationId: e.conversationId };
+            // After the last message the server had stored: one still being sent is stored after it.
+            const last = messages.value.filter((m) => m.seq !== null).at(-1);
+            assigned.value = {
+              name: e.agent.displayName,
+              afterKey: last?.key ?? null,
+              conversationId: e.conversationId,
+              at: new Date().toISOString(),
+            };
           }
         },
         queued() {
@@ -270,7 +292,11 @@ export function useCustomerChat() {
       connect(stored);
       return;
     }
-    if (!create) return;
+    if (!create) {
+      sessionless.value = true;
+      return;
+    }
+    sessionless.value = false;
     phase.value = "starting";
     try {
       const s = await api.createVisitor({});
@@ -388,6 +414,7 @@ export function useCustomerChat() {
     uploadProblem,
     connection,
     unread,
+    openConversation,
     start,
     send,
     sendFile,

@@ -131,12 +131,18 @@ export function createConversation(opts: ConversationOptions, initial: Segment[]
     return opts.visible() ? reads.request() : Promise.resolve();
   }
 
-  function takeLatest(page: HistoryAck, hints: { unread: number; resolved?: boolean }) {
+  /**
+   * The latest page, with the server's count of my unread messages. `countedUpTo`, when known, is the
+   * conversation's last seq when that count was taken: what came after it is unread too.
+   */
+  function takeLatest(page: HistoryAck, hints: { unread: number; countedUpTo?: number; resolved?: boolean }) {
     const id = page.conversationId;
     if (id) {
       const segs = withLatestPage(state.segments, segmentOfPage(page, { resolved: hints.resolved ?? false }));
       // The protocol tells how many are unread, not up to where.
-      segs[0] = { ...segs[0]!, myReadSeq: readSeqFromUnread(segs[0]!.messages, opts.me, hints.unread) };
+      const upTo = hints.countedUpTo;
+      const counted = upTo === undefined ? segs[0]!.messages : segs[0]!.messages.filter((m) => m.seq !== null && m.seq <= upTo);
+      segs[0] = { ...segs[0]!, myReadSeq: readSeqFromUnread(counted, opts.me, hints.unread) };
       state.segments = segs;
     }
     state.loaded = true;
