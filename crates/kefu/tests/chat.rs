@@ -443,7 +443,10 @@ async fn a_queued_customer_is_assigned_when_an_agent_comes_online(backend: Backe
     let (agent_token, agent_id) = server.agent("alice").await;
     let (visitor_token, visitor_id) = server.visitor().await;
     let (mut visitor, ack) = server.login(&visitor_token, &visitor_id).await;
-    assert_eq!(ack["queued"], false, "nothing is started before a message: {ack}");
+    assert_eq!(
+        ack["queued"], false,
+        "nothing is started before a message: {ack}"
+    );
     assert_eq!(ack["csId"], Value::Null);
     // Accepted while nobody is there: the conversation starts, and waits.
     let waiting = visitor

@@ -1296,6 +1296,8 @@ async fn admins_find_a_customers_conversations_and_the_transcript_tells_transfer
     for (query, code) in [
         ("status=closed", 400),
         ("limit=x", 400),
+        ("limit=0", 400),
+        ("limit=101", 400),
         ("before=abc", 400),
     ] {
         let (status, body) = server

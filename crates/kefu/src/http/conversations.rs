@@ -57,7 +57,9 @@ pub async fn find(
         None => 50,
         Some(limit) => limit
             .parse::<u32>()
-            .map_err(|_| Error::InvalidPayload("limit must be a number from 1 to 100".into()))?,
+            .ok()
+            .filter(|l| (1..=crate::services::transcripts::MAX_FOUND).contains(l))
+            .ok_or_else(|| Error::InvalidPayload("limit must be a number from 1 to 100".into()))?,
     };
     let records = app
         .transcripts

@@ -153,9 +153,8 @@ impl Shard {
                         Ok(mut appended) => {
                             self.metrics.messages_stored.inc();
                             let message = appended.messages.remove(0);
-                            let started = job
-                                .start
-                                .and_then(|s| appended.started.remove(&s.customer));
+                            let started =
+                                job.start.and_then(|s| appended.started.remove(&s.customer));
                             finish(delivery, job, Ok((message, started.as_ref())));
                         }
                         Err(error) => {

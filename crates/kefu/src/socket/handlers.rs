@@ -156,29 +156,27 @@ async fn private_message(
         client_msg_id: request.client_msg_id,
         attachment_id: request.attachment_id.map(|a| a.0),
     };
-    let on_stored = Box::new(
-        move |outcome: Result<Written<'_>, &Error>| match outcome {
-            Ok(Written { message, started }) => {
-                reply.ok(&SentAck {
-                    ok: true,
-                    id: message.id,
-                    seq: message.seq,
-                    conversation_id: message.conversation_id,
-                    created_at: crate::domain::format_timestamp(message.created_at),
-                    client_msg_id: message.client_msg_id.as_deref(),
-                    duplicate: message.duplicate,
-                    started: started.filter(|s| s.created).map(|s| StartedAck {
-                        cs_id: s.conversation.agent_id,
-                        queued: s.conversation.agent_id.is_none(),
-                    }),
-                });
-                metrics
-                    .message_ack_seconds
-                    .observe_duration(arrived.elapsed());
-            }
-            Err(error) => reply.error(protocol::PRIVATE_MESSAGE, error),
-        },
-    );
+    let on_stored = Box::new(move |outcome: Result<Written<'_>, &Error>| match outcome {
+        Ok(Written { message, started }) => {
+            reply.ok(&SentAck {
+                ok: true,
+                id: message.id,
+                seq: message.seq,
+                conversation_id: message.conversation_id,
+                created_at: crate::domain::format_timestamp(message.created_at),
+                client_msg_id: message.client_msg_id.as_deref(),
+                duplicate: message.duplicate,
+                started: started.filter(|s| s.created).map(|s| StartedAck {
+                    cs_id: s.conversation.agent_id,
+                    queued: s.conversation.agent_id.is_none(),
+                }),
+            });
+            metrics
+                .message_ack_seconds
+                .observe_duration(arrived.elapsed());
+        }
+        Err(error) => reply.error(protocol::PRIVATE_MESSAGE, error),
+    });
     app.chat
         .send(conn.identity, Some(conn.id), send, ticket.turn(), on_stored)
         .await;

@@ -90,14 +90,15 @@ impl Store {
             match existing.get(&start.customer) {
                 Some(conversation) => {
                     batch[i].conversation_id = conversation.id;
-                    started
-                        .entry(start.customer)
-                        .or_insert_with(|| Started {
-                            conversation: conversation.clone(),
-                            created: false,
-                        });
+                    started.entry(start.customer).or_insert_with(|| Started {
+                        conversation: conversation.clone(),
+                        created: false,
+                    });
                 }
-                None => match to_create.iter_mut().find(|(s, _)| s.customer == start.customer) {
+                None => match to_create
+                    .iter_mut()
+                    .find(|(s, _)| s.customer == start.customer)
+                {
                     Some((_, indexes)) => indexes.push(i),
                     None => to_create.push((*start, vec![i])),
                 },
@@ -127,9 +128,8 @@ impl Store {
         // New conversations, each with its messages' count as `last_seq`.
         for (start, indexes) in &to_create {
             let count = indexes.len() as i64;
-            let (conversation, created) = self
-                .start_conversation(&mut tx, *start, count, now)
-                .await?;
+            let (conversation, created) =
+                self.start_conversation(&mut tx, *start, count, now).await?;
             let first = conversation.last_seq - count + 1;
             for (offset, &i) in indexes.iter().enumerate() {
                 batch[i].conversation_id = conversation.id;
@@ -149,7 +149,9 @@ impl Store {
             .iter()
             .flat_map(|(_, indexes)| indexes.iter().copied())
             .collect();
-        let ids = self.insert_messages(&mut tx, &batch, &new, &seqs, now).await?;
+        let ids = self
+            .insert_messages(&mut tx, &batch, &new, &seqs, now)
+            .await?;
         tx.commit().await?;
 
         for &i in &new {

@@ -119,7 +119,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 1 {
-                    let event = NewEvent::new(*conversation, EventKind::Assigned, now).to(Some(agent));
+                    let event =
+                        NewEvent::new(*conversation, EventKind::Assigned, now).to(Some(agent));
                     self.record_event(&mut tx, event).await?;
                     assigned.push((*conversation, agent));
                     took += 1;

@@ -38,7 +38,6 @@ pub enum Assignment {
     Full,
 }
 
-
 macro_rules! agent_load_columns {
     () => {
         "SELECT u.id, u.role, u.username, u.display_name, u.capacity, u.away, u.last_assigned_at, u.disabled, \

@@ -165,7 +165,8 @@ impl Chat {
         };
         self.delivery.notify(customer, &notice, None);
         self.delivery.notify(me.user_id, &notice, None);
-        self.open.put(customer, super::open::Latest::Ended(conversation.id));
+        self.open
+            .put(customer, super::open::Latest::Ended(conversation.id));
         self.roster.add_open(me.user_id, -1, 0);
         self.wake_queue();
         Ok(conversation.id)

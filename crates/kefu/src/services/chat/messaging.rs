@@ -12,7 +12,9 @@ use crate::{
         delivery::{ConnectionId, Notice},
         writer::{Reply, WriteJob, Written},
     },
-    store::{Conversation, HistoryPage, NewMessage, Page, Start, Started, StoreError, StoredMessage},
+    store::{
+        Conversation, HistoryPage, NewMessage, Page, Start, Started, StoreError, StoredMessage,
+    },
 };
 
 pub struct SendRequest {
@@ -135,10 +137,11 @@ impl Chat {
                 }
             }
         };
-        if attachment
-            .as_ref()
-            .is_some_and(|a| conversation.as_ref().is_none_or(|c| a.conversation_id != c.id))
-        {
+        if attachment.as_ref().is_some_and(|a| {
+            conversation
+                .as_ref()
+                .is_none_or(|c| a.conversation_id != c.id)
+        }) {
             return Err(Error::Forbidden(
                 "that file was uploaded to another conversation",
             ));
@@ -259,7 +262,19 @@ impl Chat {
 
     #[tracing::instrument(skip_all, fields(user = %me.user_id))]
     pub async fn typing(&self, me: Identity, receiver: Option<UserId>, typing: bool) -> Result<()> {
-        let conversation = self.conversation_with(me, receiver).await?;
+        let conversation = if me.role.is_staff() {
+            self.conversation_with(me, receiver).await?
+        } else {
+            // Before its first message a customer types to nobody.
+            let Some(conversation) = self.latest(me.user_id).await?.open() else {
+                if let Some(named) = receiver {
+                    self.check_requested(named).await?;
+                }
+                return Ok(());
+            };
+            self.check_peer(&conversation, receiver).await?;
+            conversation
+        };
         if let Some(peer) = other_side(me, &conversation) {
             self.delivery.notify(
                 peer,

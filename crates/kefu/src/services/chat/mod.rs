@@ -223,11 +223,7 @@ impl Chat {
 
     /// The conversation I may act in with `peer` (an agent's customer, or a customer's agent; a
     /// customer may leave `peer` out). `not_found` for a customer without an open conversation.
-    async fn conversation_with(
-        &self,
-        me: Identity,
-        peer: Option<UserId>,
-    ) -> Result<Conversation> {
+    async fn conversation_with(&self, me: Identity, peer: Option<UserId>) -> Result<Conversation> {
         if me.role.is_staff() {
             let customer =
                 peer.ok_or_else(|| Error::InvalidPayload("receiverId/peerId is required".into()))?;
@@ -240,20 +236,14 @@ impl Chat {
             };
         }
         let Some(conversation) = self.latest(me.user_id).await?.open() else {
-            return Err(Error::NotFound(
-                "no conversation yet: a message starts one",
-            ));
+            return Err(Error::NotFound("no conversation yet: a message starts one"));
         };
         self.check_peer(&conversation, peer).await?;
         Ok(conversation)
     }
 
     /// A customer may name only its own agent (or nobody).
-    async fn check_peer(
-        &self,
-        conversation: &Conversation,
-        peer: Option<UserId>,
-    ) -> Result<()> {
+    async fn check_peer(&self, conversation: &Conversation, peer: Option<UserId>) -> Result<()> {
         match peer {
             Some(peer) if Some(peer) != conversation.agent_id => Err(self
                 .refusal(peer, "you can only write to your own agent")

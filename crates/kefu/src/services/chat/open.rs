@@ -91,10 +91,7 @@ impl OpenConversations {
     }
 
     pub(super) fn put_open(&self, conversation: &Conversation) {
-        self.put(
-            conversation.customer_id,
-            Latest::Open(conversation.clone()),
-        );
+        self.put(conversation.customer_id, Latest::Open(conversation.clone()));
     }
 
     pub(super) fn forget(&self, customer: UserId) {
@@ -138,6 +135,9 @@ mod tests {
             Latest::Ended(ConversationId(4))
         );
         assert_eq!(Latest::of(None), Latest::Nothing);
-        assert!(matches!(Latest::of(Some(conversation(5, true))), Latest::Open(_)));
+        assert!(matches!(
+            Latest::of(Some(conversation(5, true))),
+            Latest::Open(_)
+        ));
     }
 }

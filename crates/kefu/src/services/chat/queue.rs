@@ -125,7 +125,15 @@ impl Chat {
             let mut takers: Vec<(usize, AgentLoad)> = loads
                 .into_iter()
                 .filter(|l| !l.away && !l.disabled)
-                .map(|l| (online.iter().position(|a| *a == l.user.id).unwrap_or(usize::MAX), l))
+                .map(|l| {
+                    (
+                        online
+                            .iter()
+                            .position(|a| *a == l.user.id)
+                            .unwrap_or(usize::MAX),
+                        l,
+                    )
+                })
                 .collect();
             self.pump.lock().available = takers.len() as i64;
             takers.retain(|(_, l)| l.free() > 0);
@@ -227,10 +235,15 @@ impl Chat {
 
     /// The waiting conversation's place: from the last list when it is fresh, else counted.
     /// `None` if it is not waiting.
-    pub(super) async fn queue_place(&self, conversation: ConversationId) -> Result<Option<QueuePlace>> {
+    pub(super) async fn queue_place(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<QueuePlace>> {
         let known = {
             let state = self.pump.lock();
-            let fresh = state.listed_at.is_some_and(|at| at.elapsed() < PLACES_FRESH);
+            let fresh = state
+                .listed_at
+                .is_some_and(|at| at.elapsed() < PLACES_FRESH);
             fresh.then(|| state.places.get(&conversation).copied())
         };
         let position = match known {

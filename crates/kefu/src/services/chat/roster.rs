@@ -172,19 +172,31 @@ mod tests {
     fn the_agent_asked_for_takes_it_while_online_available_and_with_room() {
         let r = roster(vec![load(1, 5, 4, 0), load(2, 5, 0, 0)]);
         let online = [UserId(1), UserId(2)];
-        assert_eq!(r.pick(&online, Some(UserId(1)), None).unwrap().id, UserId(1));
+        assert_eq!(
+            r.pick(&online, Some(UserId(1)), None).unwrap().id,
+            UserId(1)
+        );
         r.add_open(UserId(1), 1, 1);
-        assert_eq!(r.pick(&online, Some(UserId(1)), None).unwrap().id, UserId(2));
+        assert_eq!(
+            r.pick(&online, Some(UserId(1)), None).unwrap().id,
+            UserId(2)
+        );
         r.set_away(UserId(2), true);
         assert!(r.pick(&online, Some(UserId(1)), None).is_none());
-        assert!(r.pick(&[UserId(1)], Some(UserId(2)), None).is_none(), "offline");
+        assert!(
+            r.pick(&[UserId(1)], Some(UserId(2)), None).is_none(),
+            "offline"
+        );
     }
 
     #[test]
     fn nobody_offline_away_full_or_excepted_takes_it() {
         let r = roster(vec![load(1, 1, 1, 0), load(2, 5, 0, 0)]);
         assert!(r.pick(&[UserId(1)], None, None).is_none(), "full");
-        assert!(r.pick(&[UserId(2)], None, Some(UserId(2))).is_none(), "excepted");
+        assert!(
+            r.pick(&[UserId(2)], None, Some(UserId(2))).is_none(),
+            "excepted"
+        );
         assert!(r.pick(&[], None, None).is_none(), "nobody online");
     }
 }
