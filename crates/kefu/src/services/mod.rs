@@ -118,6 +118,10 @@ impl From<StoreError> for Error {
                 tracing::debug!(%reason, "database unavailable");
                 Error::Unavailable
             }
+            StoreError::Contended(reason) => {
+                tracing::warn!(%reason, "a transaction kept meeting conflicting ones");
+                Error::Unavailable
+            }
             StoreError::CannotWrite(reason) => {
                 tracing::warn!(%reason, "the database cannot write: is its disk full?");
                 Error::CannotWrite

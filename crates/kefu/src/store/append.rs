@@ -56,6 +56,14 @@ impl Store {
         batch: &[NewMessage],
         starts: &[Option<Start>],
     ) -> Result<Appended, StoreError> {
+        super::retry_contended(|| self.append_once(batch, starts)).await
+    }
+
+    async fn append_once(
+        &self,
+        batch: &[NewMessage],
+        starts: &[Option<Start>],
+    ) -> Result<Appended, StoreError> {
         let mut batch: Vec<NewMessage> = batch.to_vec();
         let mut tx = self.begin_write().await?;
         let now = now_millis();

@@ -36,7 +36,7 @@ pub use events::ConversationEvent;
 pub use lookup::{ConversationQuery, ConversationRecord};
 pub use messages::{HistoryPage, NewMessage, Page, StoredMessage};
 pub use notes::Note;
-pub use queue::Waiting;
+pub use queue::{Queued, Waiting};
 pub use reports::{ConversationFacts, Rated};
 pub use routing::{AgentLoad, Assignment, ConversationSummary, Created};
 pub use users::{NewUser, Revocation, UserRecord};
@@ -56,6 +56,10 @@ pub enum StoreError {
     /// The database cannot write: its disk is full or failing (SQLite's FULL and IOERR).
     #[error("database cannot write: {0}")]
     CannotWrite(String),
+    /// The database aborted the transaction for a deadlock or a serialization conflict with
+    /// another: running it again is expected to work ([`retry_contended`]).
+    #[error("transaction aborted by a conflicting one: {0}")]
+    Contended(String),
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
 }
@@ -79,6 +83,9 @@ impl From<sqlx::Error> for StoreError {
                 } else {
                     Dialect::MySql
                 };
+                if contended(dialect, db.code().as_deref()) {
+                    return StoreError::Contended(db.message().to_owned());
+                }
                 match unavailability(dialect, db.code().as_deref()) {
                     Some(Unavailability::CannotWrite) => {
                         StoreError::CannotWrite(db.message().to_owned())
@@ -96,6 +103,41 @@ impl From<sqlx::Error> for StoreError {
             | E::WorkerCrashed
             | E::Protocol(_) => StoreError::Unavailable(error.to_string()),
             other => StoreError::Other(other),
+        }
+    }
+}
+
+/// A deadlock or a serialization failure: PostgreSQL's 40P01 and 40001, MySQL's 1213 (SQLSTATE
+/// 40001, which is what sqlx reports).
+fn contended(dialect: Dialect, code: Option<&str>) -> bool {
+    match (dialect, code) {
+        (Dialect::Postgres, Some(code)) => matches!(code, "40P01" | "40001"),
+        (Dialect::MySql, Some(code)) => matches!(code, "40001" | "1213"),
+        _ => false,
+    }
+}
+
+/// How many times a transaction aborted by a conflicting one is run again.
+const CONTENDED_ATTEMPTS: u32 = 5;
+
+/// Runs `attempt` until it is not aborted by a conflicting transaction (a deadlock, a
+/// serialization failure), at most [`CONTENDED_ATTEMPTS`] times, pausing a few random
+/// milliseconds in between so that the two do not meet again.
+pub(crate) async fn retry_contended<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(StoreError::Contended(reason)) if tries < CONTENDED_ATTEMPTS => {
+                tracing::debug!(%reason, tries, "running a transaction again");
+                let pause = rand::random::<u64>() % (5 * u64::from(tries)) + 1;
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                tries += 1;
+            }
+            outcome => return outcome,
         }
     }
 }
@@ -135,7 +177,7 @@ fn unavailability(dialect: Dialect, code: Option<&str>) -> Option<Unavailability
         }
         Dialect::MySql => matches!(
             code,
-            "HY000" | "08S01" | "40001" | "1040" | "1053" | "1205" | "2006" | "2013"
+            "HY000" | "08S01" | "1040" | "1053" | "1205" | "2006" | "2013"
         ),
     };
     unavailable.then_some(Unavailability::Unavailable)

@@ -11,6 +11,14 @@ use super::{
 };
 use crate::domain::{ConversationId, EventKind, UserId, now_millis};
 
+/// A waiting conversation as the drain takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub conversation: Conversation,
+    /// The agent that handed it back to the queue lately: it does not get it straight back.
+    pub returned_by: Option<UserId>,
+}
+
 /// A waiting conversation as the queue lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Waiting {
@@ -19,21 +27,37 @@ pub struct Waiting {
 }
 
 impl Store {
-    /// Open conversations without an agent, oldest first.
-    pub async fn queued_conversations(&self, limit: u32) -> Result<Vec<Conversation>, StoreError> {
+    /// Open conversations without an agent, oldest first, each with the agent that handed it back
+    /// to the queue within `returned_within` milliseconds, if one did.
+    pub async fn queued_conversations(
+        &self,
+        limit: u32,
+        returned_within: i64,
+    ) -> Result<Vec<Queued>, StoreError> {
+        let since = now_millis() - returned_within;
         sqlx::query(sql!(
             self,
             concat!(
                 "SELECT ",
                 conversation_columns!(),
-                " FROM conversations WHERE status = 'open' AND agent_id IS NULL ORDER BY id LIMIT ?"
+                ", returned_by, returned_at FROM conversations \
+                 WHERE status = 'open' AND agent_id IS NULL ORDER BY id LIMIT ?"
             )
         ))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(conversation_from_row)
+        .map(|row| {
+            let returned_at: Option<i64> = row.try_get("returned_at")?;
+            let returned_by: Option<i64> = row.try_get("returned_by")?;
+            Ok(Queued {
+                conversation: conversation_from_row(row)?,
+                returned_by: returned_by
+                    .filter(|_| returned_at.is_some_and(|at| at >= since))
+                    .map(UserId),
+            })
+        })
         .collect()
     }
 
@@ -66,6 +90,13 @@ impl Store {
     /// The conversations are locked first, then the agents in id order: the order the writers
     /// take them in, so the two cannot deadlock.
     pub async fn assign_conversations(
+        &self,
+        plan: &[(ConversationId, UserId)],
+    ) -> Result<Vec<(ConversationId, UserId)>, StoreError> {
+        super::retry_contended(|| self.assign_once(plan)).await
+    }
+
+    async fn assign_once(
         &self,
         plan: &[(ConversationId, UserId)],
     ) -> Result<Vec<(ConversationId, UserId)>, StoreError> {

@@ -224,6 +224,14 @@ impl Store {
         id: ConversationId,
         agent: UserId,
     ) -> Result<Assignment, StoreError> {
+        super::retry_contended(|| self.assign_conversation_once(id, agent)).await
+    }
+
+    async fn assign_conversation_once(
+        &self,
+        id: ConversationId,
+        agent: UserId,
+    ) -> Result<Assignment, StoreError> {
         let mut tx = self.begin_write().await?;
         self.lock_conversation(&mut tx, id).await?;
         if !self.has_room(&mut tx, agent).await? {
@@ -255,6 +263,14 @@ impl Store {
     /// `created` is `false` with the existing one when the customer has an open conversation
     /// already (the unique `open_key` decides under concurrency).
     pub async fn create_conversation(
+        &self,
+        customer: UserId,
+        agent: Option<UserId>,
+    ) -> Result<Created, StoreError> {
+        super::retry_contended(|| self.create_conversation_once(customer, agent)).await
+    }
+
+    async fn create_conversation_once(
         &self,
         customer: UserId,
         agent: Option<UserId>,
@@ -356,6 +372,15 @@ impl Store {
         agent: UserId,
         to: Option<UserId>,
     ) -> Result<Assignment, StoreError> {
+        super::retry_contended(|| self.transfer_conversation_once(id, agent, to)).await
+    }
+
+    async fn transfer_conversation_once(
+        &self,
+        id: ConversationId,
+        agent: UserId,
+        to: Option<UserId>,
+    ) -> Result<Assignment, StoreError> {
         let mut tx = self.begin_write().await?;
         self.lock_conversation(&mut tx, id).await?;
         if let Some(to) = to
@@ -366,12 +391,14 @@ impl Store {
         let now = now_millis();
         let result = sqlx::query(sql!(
             self,
-            "UPDATE conversations SET agent_id = ?, assigned_at = ?, updated_at = ? \
-             WHERE id = ? AND agent_id = ? AND status = 'open'"
+            "UPDATE conversations SET agent_id = ?, assigned_at = ?, updated_at = ?, \
+             returned_by = ?, returned_at = ? WHERE id = ? AND agent_id = ? AND status = 'open'"
         ))
         .bind(to.map(|t| t.0))
         .bind(to.map(|_| now))
         .bind(now)
+        .bind(to.map_or(Some(agent.0), |_| None))
+        .bind(to.map_or(Some(now), |_| None))
         .bind(id.0)
         .bind(agent.0)
         .execute(&mut *tx)

@@ -339,6 +339,47 @@ impl TestServer {
         assert_eq!(ack["ok"], true, "{ack}");
         (client, ack)
     }
+
+    /// A customer arrives: connects, logs in (asking for `cs_id` if given) and writes its first
+    /// message, `content`, which starts its conversation. The client, and where the conversation
+    /// went as `{csId, queued, conversationId, seq}` (the first message's `seq`).
+    pub async fn arrive_with(
+        &self,
+        token: &str,
+        user_id: &str,
+        cs_id: Option<&str>,
+        content: &str,
+    ) -> (Client, Value) {
+        let client = self.connect(token).await;
+        let mut login = json!({ "userId": user_id });
+        if let Some(cs_id) = cs_id {
+            login["csId"] = json!(cs_id);
+        }
+        let ack = client.call("login", login).await.unwrap();
+        assert_eq!(ack["ok"], true, "{ack}");
+        let sent = client
+            .call("private_message", json!({ "content": content }))
+            .await
+            .unwrap();
+        assert_eq!(sent["ok"], true, "{sent}");
+        let started = &sent["started"];
+        assert!(
+            started.is_object(),
+            "the first message starts a conversation: {sent}"
+        );
+        let outcome = json!({
+            "csId": started["csId"],
+            "queued": started["queued"],
+            "conversationId": sent["conversationId"],
+            "seq": sent["seq"],
+        });
+        (client, outcome)
+    }
+
+    /// [`TestServer::arrive_with`] the message "hello", asking for nobody.
+    pub async fn arrive(&self, token: &str, user_id: &str) -> (Client, Value) {
+        self.arrive_with(token, user_id, None, "hello").await
+    }
 }
 
 /// The `kefu` binary as a child process, for what needs a real process: kill -9, signals.

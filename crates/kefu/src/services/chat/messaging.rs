@@ -73,7 +73,7 @@ impl Chat {
         match prepared {
             Ok(prepared) => {
                 let reply = match prepared.start {
-                    Some(_) => self.starting(reply),
+                    Some(start) => self.starting(start, reply),
                     None => reply,
                 };
                 self.writer
@@ -128,10 +128,10 @@ impl Chat {
                         self.check_requested(named).await?;
                     }
                     let requested = request.receiver.or_else(|| self.requests.of(me.user_id));
-                    let agent = self.route_hint(requested, None).await?;
+                    // Routed last, once the message is known to be valid: the agent is reserved.
                     let start = Start {
                         customer: me.user_id,
-                        agent: agent.map(|a| a.id),
+                        agent: requested,
                     };
                     (None, me.user_id, None, Some(start))
                 }
@@ -160,6 +160,13 @@ impl Chat {
             client_msg_id: client_msg_id.map(|c| c.as_str().to_owned()),
             attachment_id: attachment.map(|a| a.id),
         };
+        let start = match start {
+            Some(start) => Some(Start {
+                agent: self.reserve_agent(start.agent).await?.map(|a| a.id),
+                ..start
+            }),
+            None => None,
+        };
         Ok(Prepared {
             message,
             customer,
@@ -170,15 +177,23 @@ impl Chat {
 
     /// A first message's reply: once it is stored, the conversation it started is known here and
     /// told (assigned, or waiting in the queue), before the sender's ack and the delivery.
-    fn starting(&self, reply: Reply) -> Reply {
+    fn starting(&self, start: Start, reply: Reply) -> Reply {
         let chat = self.clone();
         Box::new(move |outcome| {
-            if let Ok(Written {
-                started: Some(started),
-                ..
-            }) = &outcome
-            {
-                chat.conversation_started(started);
+            let took = match &outcome {
+                Ok(Written {
+                    started: Some(started),
+                    ..
+                }) => {
+                    chat.conversation_started(started);
+                    started.created && started.conversation.agent_id == start.agent
+                }
+                _ => false,
+            };
+            // The promise ends: kept, or not (the agent filled up, the conversation existed, the
+            // write failed), and then its place is free again.
+            if let Some(agent) = start.agent {
+                chat.settle(agent, took);
             }
             reply(outcome);
         })
@@ -195,7 +210,6 @@ impl Chat {
         tracing::info!(conversation = %conversation.id, "conversation started");
         match conversation.agent_id {
             Some(agent) => {
-                self.roster.add_open(agent, 1, crate::domain::now_millis());
                 match self.roster.staff(agent) {
                     // The customer just wrote: it is online.
                     Some(load) => self.told_assigned(conversation, &load.user, true),

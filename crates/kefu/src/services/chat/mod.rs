@@ -53,7 +53,6 @@ pub struct Chat {
     writer: Writer,
     delivery: Arc<dyn Delivery>,
     max_message_bytes: usize,
-    in_cluster: bool,
     /// Set when the server stops: long work (draining the queue) ends at its next step, leaving
     /// the rest for the next start.
     stopping: tokio_util::sync::CancellationToken,
@@ -126,7 +125,6 @@ impl Chat {
             writer,
             delivery,
             max_message_bytes,
-            in_cluster,
             stopping: tokio_util::sync::CancellationToken::new(),
         }
     }

@@ -17,7 +17,7 @@ use super::Chat;
 use crate::{
     domain::{ConversationId, QueuePlace, UserId, WaitEstimate},
     services::{Result, delivery::Notice},
-    store::{AgentLoad, Conversation, Waiting},
+    store::{AgentLoad, Conversation, Queued, Waiting},
 };
 
 /// Conversations given out per transaction.
@@ -30,6 +30,9 @@ const SNAPSHOT_LIMIT: u32 = 100_000;
 const PLACES_FRESH: Duration = Duration::from_secs(5);
 /// How long the median handling time is reused before it is read again.
 const MEDIAN_FRESH: Duration = Duration::from_secs(60);
+/// A conversation an agent handed back to the queue does not go straight back to that agent for
+/// this long.
+const RETURNED_KEPT_FROM: Duration = Duration::from_secs(120);
 /// The wait per conversation assumed before any conversation was resolved.
 const DEFAULT_HANDLING_SECONDS: i64 = 300;
 
@@ -81,8 +84,9 @@ impl Chat {
                 _ = stop.cancelled() => return,
                 () = self.pump.wake.notified() => dirty = true,
                 _ = tick.tick() => {
-                    // Another node's changes are seen by looking again.
-                    if waiting && self.in_cluster {
+                    // While anyone waits, look again every tick: another node's changes, and a
+                    // conversation handed back that may now go to its agent after all.
+                    if waiting {
                         dirty = true;
                     }
                 }
@@ -142,7 +146,10 @@ impl Chat {
                 break;
             }
             let limit = u32::try_from(room).unwrap_or(u32::MAX).min(DRAIN_BATCH);
-            let waiting = self.store.queued_conversations(limit).await?;
+            let waiting = self
+                .store
+                .queued_conversations(limit, RETURNED_KEPT_FROM.as_millis() as i64)
+                .await?;
             if waiting.is_empty() {
                 break;
             }
@@ -163,7 +170,7 @@ impl Chat {
     /// Tells both sides of each conversation just given out, as one assignment is told.
     async fn announce_drained(
         &self,
-        waiting: &[Conversation],
+        waiting: &[Queued],
         assigned: &[(ConversationId, UserId)],
         takers: &[(usize, AgentLoad)],
     ) {
@@ -171,10 +178,10 @@ impl Chat {
         let moved: Vec<Conversation> = assigned
             .iter()
             .filter_map(|(id, agent)| {
-                let c = waiting.iter().find(|c| c.id == *id)?;
+                let q = waiting.iter().find(|q| q.conversation.id == *id)?;
                 Some(Conversation {
                     agent_id: Some(*agent),
-                    ..c.clone()
+                    ..q.conversation.clone()
                 })
             })
             .collect();
@@ -297,22 +304,22 @@ impl Chat {
 /// Pairs the waiting conversations, oldest first, with agents: each goes to the agent with the
 /// most room left (ties: idle longest, then online longest), as one would be routed alone.
 fn plan_assignments(
-    waiting: &[Conversation],
+    waiting: &[Queued],
     takers: &mut [(usize, AgentLoad)],
 ) -> Vec<(ConversationId, UserId)> {
     let mut plan = Vec::with_capacity(waiting.len());
-    for conversation in waiting {
+    for queued in waiting {
         let Some((_, load)) = takers
             .iter_mut()
-            .filter(|(_, l)| l.free() > 0)
+            .filter(|(_, l)| l.free() > 0 && Some(l.user.id) != queued.returned_by)
             .min_by_key(|(rank, l)| (-l.free(), l.last_assigned_at, *rank))
         else {
-            break;
+            continue;
         };
         load.open += 1;
         // Ties then go round the agents, as assignments one at a time would.
         load.last_assigned_at = i64::MAX - (waiting.len() - plan.len()) as i64;
-        plan.push((conversation.id, load.user.id));
+        plan.push((queued.conversation.id, load.user.id));
     }
     plan
 }
@@ -341,14 +348,17 @@ mod tests {
         )
     }
 
-    fn waiting(n: i64) -> Vec<Conversation> {
+    fn waiting(n: i64) -> Vec<Queued> {
         (1..=n)
-            .map(|id| Conversation {
-                id: ConversationId(id),
-                customer_id: UserId(100 + id),
-                agent_id: None,
-                open: true,
-                last_seq: 1,
+            .map(|id| Queued {
+                conversation: Conversation {
+                    id: ConversationId(id),
+                    customer_id: UserId(100 + id),
+                    agent_id: None,
+                    open: true,
+                    last_seq: 1,
+                },
+                returned_by: None,
             })
             .collect()
     }
@@ -364,6 +374,15 @@ mod tests {
         // Oldest first, the first to the agent with the most room.
         assert_eq!(plan[0], (ConversationId(1), UserId(1)));
         assert!(takers.iter().all(|(_, l)| l.open <= l.capacity));
+    }
+
+    #[test]
+    fn a_conversation_handed_back_does_not_go_straight_back_to_its_agent() {
+        let mut takers = vec![load(1, 5, 0)];
+        let mut queue = waiting(2);
+        queue[0].returned_by = Some(UserId(1));
+        let plan = plan_assignments(&queue, &mut takers);
+        assert_eq!(plan, [(ConversationId(2), UserId(1))]);
     }
 
     #[test]

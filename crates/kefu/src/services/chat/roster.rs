@@ -16,13 +16,25 @@ use crate::{
 
 pub(super) struct Roster {
     state: Mutex<State>,
+    /// One reader at a time: many first messages at once need one read, not one each.
+    reading: tokio::sync::Mutex<()>,
     fresh_for: Duration,
 }
 
 #[derive(Default)]
 struct State {
+    /// Each agent's load as last read, kept current by this node's own changes.
     loads: HashMap<UserId, AgentLoad>,
+    /// Conversations promised to each agent and not written yet: a read of the database does not
+    /// know them, so they are counted apart.
+    reserved: HashMap<UserId, i64>,
     read_at: Option<Instant>,
+}
+
+impl State {
+    fn free(&self, load: &AgentLoad) -> i64 {
+        load.free() - self.reserved.get(&load.user.id).copied().unwrap_or(0)
+    }
 }
 
 /// On a node alone every change goes through it; in a cluster the others' changes are read
@@ -34,6 +46,7 @@ impl Roster {
     pub(super) fn new(fresh_for: Duration) -> Self {
         Self {
             state: Mutex::default(),
+            reading: tokio::sync::Mutex::new(()),
             fresh_for,
         }
     }
@@ -44,11 +57,17 @@ impl Roster {
 
     /// Reads every agent's load again when what is held is older than its freshness.
     pub(super) async fn refresh_if_stale(&self, store: &Store) -> Result<(), StoreError> {
-        let stale = self
-            .lock()
-            .read_at
-            .is_none_or(|at| at.elapsed() >= self.fresh_for);
-        if stale {
+        let stale = || {
+            self.lock()
+                .read_at
+                .is_none_or(|at| at.elapsed() >= self.fresh_for)
+        };
+        if !stale() {
+            return Ok(());
+        }
+        let _reading = self.reading.lock().await;
+        // Read meanwhile by whoever held the lock.
+        if stale() {
             let loads = store.all_agent_loads().await?;
             self.absorb(loads, true);
         }
@@ -103,6 +122,39 @@ impl Roster {
         }
     }
 
+    /// [`Roster::pick`], and the agent picked counts the conversation as promised at once: hints
+    /// given to many first messages at the same moment spread over the agents instead of all
+    /// naming the same one. [`Roster::settle`] ends the promise, whether the agent took it or not.
+    pub(super) fn reserve(
+        &self,
+        online: &[UserId],
+        requested: Option<UserId>,
+        except: Option<UserId>,
+    ) -> Option<User> {
+        let picked = self.pick(online, requested, except)?;
+        let mut state = self.lock();
+        *state.reserved.entry(picked.id).or_default() += 1;
+        if let Some(load) = state.loads.get_mut(&picked.id) {
+            load.last_assigned_at = crate::domain::now_millis();
+        }
+        Some(picked)
+    }
+
+    /// The conversation promised to `agent` was written: taken (it counts as open from now on) or
+    /// not.
+    pub(super) fn settle(&self, agent: UserId, taken: bool) {
+        let mut state = self.lock();
+        if let Some(n) = state.reserved.get_mut(&agent) {
+            *n -= 1;
+            if *n <= 0 {
+                state.reserved.remove(&agent);
+            }
+        }
+        if taken && let Some(load) = state.loads.get_mut(&agent) {
+            load.open += 1;
+        }
+    }
+
     /// Who should take a new conversation: the agent asked for when it is online, available and
     /// has room; else the online, available agent with the most room (ties: idle longest, then
     /// online longest), never `except`.
@@ -113,7 +165,7 @@ impl Roster {
         except: Option<UserId>,
     ) -> Option<User> {
         let state = self.lock();
-        let takes = |l: &&AgentLoad| !l.away && !l.disabled && l.free() > 0;
+        let takes = |l: &&AgentLoad| !l.away && !l.disabled && state.free(l) > 0;
         if let Some(load) = requested
             .filter(|r| online.contains(r) && Some(*r) != except)
             .and_then(|r| state.loads.get(&r))
@@ -127,7 +179,7 @@ impl Roster {
             .filter(|(_, id)| Some(**id) != except)
             .filter_map(|(rank, id)| state.loads.get(id).map(|l| (rank, l)))
             .filter(|(_, l)| takes(l))
-            .min_by_key(|(rank, l)| (-l.free(), l.last_assigned_at, *rank))
+            .min_by_key(|(rank, l)| (-state.free(l), l.last_assigned_at, *rank))
             .map(|(_, l)| l.user.clone())
     }
 }
@@ -166,6 +218,32 @@ mod tests {
         assert_eq!(r.pick(&online, None, None).unwrap().id, UserId(3));
         r.add_open(UserId(3), 1, 100);
         assert_eq!(r.pick(&online, None, None).unwrap().id, UserId(2));
+    }
+
+    #[test]
+    fn hints_given_at_the_same_moment_spread_over_the_agents() {
+        let r = roster(vec![load(1, 2, 0, 0), load(2, 2, 0, 0)]);
+        let online = [UserId(1), UserId(2)];
+        let picked: Vec<i64> = (0..5)
+            .map(|_| r.reserve(&online, None, None).map_or(0, |u| u.id.0))
+            .collect();
+        assert_eq!(picked, [1, 2, 1, 2, 0], "four places, then nobody");
+        // A promise not kept frees its place; one kept stays counted, read again or not.
+        r.settle(UserId(2), false);
+        assert_eq!(r.reserve(&online, None, None).unwrap().id, UserId(2));
+        r.settle(UserId(1), true);
+        r.settle(UserId(1), true);
+        // A fresh read counts what was written; the promises still out (two to 2) stay counted.
+        r.absorb(vec![load(1, 2, 2, 0), load(2, 2, 0, 0)], true);
+        assert!(
+            r.reserve(&online, Some(UserId(1)), None).is_none(),
+            "1 is full, 2 promised"
+        );
+        r.settle(UserId(2), false);
+        assert_eq!(
+            r.reserve(&online, Some(UserId(1)), None).unwrap().id,
+            UserId(2)
+        );
     }
 
     #[test]

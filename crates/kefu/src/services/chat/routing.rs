@@ -30,6 +30,19 @@ impl Chat {
         Ok(self.roster.pick(&online, requested, except))
     }
 
+    /// [`Chat::route_hint`] for a new conversation about to be written: the agent counts it at
+    /// once. Whoever gets `Some` gives it back ([`Chat::unreserve`]) unless the agent takes it.
+    pub(super) async fn reserve_agent(&self, requested: Option<UserId>) -> Result<Option<User>> {
+        self.roster.refresh_if_stale(&self.store).await?;
+        let online = self.delivery.online_agents().await;
+        Ok(self.roster.reserve(&online, requested, None))
+    }
+
+    /// The promise to `agent` ([`Chat::reserve_agent`]) ends: it took the conversation or not.
+    pub(super) fn settle(&self, agent: UserId, taken: bool) {
+        self.roster.settle(agent, taken);
+    }
+
     /// `requested` names an enabled agent or admin; `not_found` otherwise.
     pub(super) async fn check_requested(&self, requested: UserId) -> Result<()> {
         self.roster.refresh_if_stale(&self.store).await?;
@@ -55,21 +68,32 @@ impl Chat {
         customer: UserId,
         requested: Option<UserId>,
     ) -> Result<Conversation> {
-        let agent = self.route_hint(requested, None).await?;
+        let agent = self.reserve_agent(requested).await?;
         let created = self
             .store
             .create_conversation(customer, agent.as_ref().map(|a| a.id))
-            .await?;
+            .await;
+        let created = match created {
+            Ok(created) => created,
+            Err(error) => {
+                if let Some(agent) = &agent {
+                    self.settle(agent.id, false);
+                }
+                return Err(error.into());
+            }
+        };
         let conversation = created.conversation;
         self.open.put_open(&conversation);
-        match (&agent, conversation.agent_id) {
-            (Some(agent), Some(assigned)) if created.created && assigned == agent.id => {
-                self.roster
-                    .add_open(agent.id, 1, crate::domain::now_millis());
-                self.announce_assignment(&conversation, agent).await;
-            }
-            (_, Some(_)) => {}
-            (_, None) => self.wake_queue(),
+        let took = agent
+            .as_ref()
+            .is_some_and(|a| created.created && conversation.agent_id == Some(a.id));
+        if let Some(agent) = &agent {
+            self.settle(agent.id, took);
+        }
+        match &agent {
+            Some(agent) if took => self.announce_assignment(&conversation, agent).await,
+            _ if conversation.agent_id.is_none() => self.wake_queue(),
+            _ => {}
         }
         Ok(conversation)
     }
