@@ -77,6 +77,11 @@ async fn fifty_customers_fill_three_agents_of_capacity_five_and_queue_in_order(b
         }
     }
     let expected: BTreeMap<String, usize> = agents.iter().map(|(_, id)| (id.clone(), 5)).collect();
+    if per_agent != expected {
+        for (_, id, ack) in &customers {
+            eprintln!("DEBUG {id} {ack}");
+        }
+    }
     assert_eq!(per_agent, expected);
 
     // The other 35 wait in arrival order: positions 1..=35 by conversation id.

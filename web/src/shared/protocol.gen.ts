@@ -191,6 +191,12 @@ export type PrivateMessageAck = { ok: true, id: MessageId, seq: number, conversa
  */
 started?: StartedAck, };
 
+/**
+ * The conversation a customer's first message started: given to `csId`, or waiting in the
+ * queue (`queued`, its place following as `queue_position`).
+ */
+export type StartedAck = { csId: UserId | null, queued: boolean, };
+
 export type ReadAck = { ok: true, conversationId: ConversationId, upToId: MessageId, seq: number, };
 
 export type HistoryAck = { ok: true, conversationId: ConversationId | null, messages: Array<Message>, hasMore: boolean, peerReadSeq: number, };

@@ -138,6 +138,7 @@ fn generate() -> String {
         LoginAck,
         MembersAck,
         SentAck,
+        StartedAck,
         ReadAck,
         HistoryAck,
         StatusAck,
@@ -162,6 +163,32 @@ fn generate() -> String {
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
+}
+
+#[test]
+fn every_type_the_generated_file_names_is_declared_in_it() {
+    let generated = generate();
+    let declared: std::collections::BTreeSet<&str> = generated
+        .lines()
+        .filter_map(|l| l.strip_prefix("export type "))
+        .filter_map(|l| l.split([' ', '<']).next())
+        .collect();
+    let code: String = generated
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            !(l.starts_with("//") || l.starts_with("/*") || l.starts_with('*'))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut missing = std::collections::BTreeSet::new();
+    for word in code.split(|c: char| !c.is_ascii_alphanumeric() && c != '_') {
+        let named = word.starts_with(|c: char| c.is_ascii_uppercase());
+        if named && word != "Array" && !declared.contains(word) {
+            missing.insert(word.to_owned());
+        }
+    }
+    assert!(missing.is_empty(), "used but not declared: {missing:?}");
 }
 
 #[test]

@@ -162,7 +162,7 @@ impl Chat {
         };
         let start = match start {
             Some(start) => Some(Start {
-                agent: self.reserve_agent(start.agent).await?.map(|a| a.id),
+                agent: self.join_start(start.customer, start.agent).await?,
                 ..start
             }),
             None => None,
@@ -180,21 +180,23 @@ impl Chat {
     fn starting(&self, start: Start, reply: Reply) -> Reply {
         let chat = self.clone();
         Box::new(move |outcome| {
-            let took = match &outcome {
+            let (created, took) = match &outcome {
                 Ok(Written {
                     started: Some(started),
                     ..
                 }) => {
                     chat.conversation_started(started);
-                    started.created && started.conversation.agent_id == start.agent
+                    let created = started.created;
+                    let took = created
+                        && start.agent.is_some()
+                        && started.conversation.agent_id == start.agent;
+                    (created, took)
                 }
-                _ => false,
+                _ => (false, false),
             };
             // The promise ends: kept, or not (the agent filled up, the conversation existed, the
             // write failed), and then its place is free again.
-            if let Some(agent) = start.agent {
-                chat.settle(agent, took);
-            }
+            chat.start_written(start.customer, created, took);
             reply(outcome);
         })
     }

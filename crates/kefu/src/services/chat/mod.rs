@@ -50,6 +50,7 @@ pub struct Chat {
     roster: Arc<Roster>,
     pump: Arc<Pump>,
     requests: Arc<Requests>,
+    starting: Arc<Starting>,
     writer: Writer,
     delivery: Arc<dyn Delivery>,
     max_message_bytes: usize,
@@ -103,6 +104,26 @@ impl Requests {
     }
 }
 
+/// Customers whose first messages are on their way to the writer: all of them hint the agent the
+/// first one was promised, and the promise ends once, when the conversation is written.
+#[derive(Default)]
+struct Starting(Mutex<HashMap<UserId, Start>>);
+
+/// One customer's start in flight.
+struct Start {
+    agent: Option<UserId>,
+    /// Messages of it not stored (or refused) yet.
+    pending: usize,
+    /// Its outcome is known: the promise to `agent` ended.
+    settled: bool,
+}
+
+impl Starting {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Start>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl Chat {
     pub fn new(
         store: Store,
@@ -122,6 +143,7 @@ impl Chat {
             roster: Arc::new(Roster::new(roster_fresh_for)),
             pump: Arc::default(),
             requests: Arc::default(),
+            starting: Arc::default(),
             writer,
             delivery,
             max_message_bytes,

@@ -124,11 +124,17 @@ impl Chat {
                 self.pump.lock().available = 0;
                 break;
             }
+            // Read fresh for the drain, not given to the roster: the roster counts promises to
+            // agents that a read would count a second time once written.
             let loads = self.store.agent_loads(&online).await?;
-            self.roster.absorb(loads.clone(), false);
             let mut takers: Vec<(usize, AgentLoad)> = loads
                 .into_iter()
                 .filter(|l| !l.away && !l.disabled)
+                // Room promised to first messages on their way is theirs.
+                .map(|mut l| {
+                    l.open += self.roster.promised(l.user.id);
+                    l
+                })
                 .map(|l| {
                     (
                         online

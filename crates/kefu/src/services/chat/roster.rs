@@ -69,21 +69,21 @@ impl Roster {
         // Read meanwhile by whoever held the lock.
         if stale() {
             let loads = store.all_agent_loads().await?;
-            self.absorb(loads, true);
+            self.absorb(loads);
         }
         Ok(())
     }
 
-    /// Takes loads read from the database; `complete` when they are every agent's.
-    pub(super) fn absorb(&self, loads: Vec<AgentLoad>, complete: bool) {
+    /// Takes every agent's load as read from the database.
+    pub(super) fn absorb(&self, loads: Vec<AgentLoad>) {
         let mut state = self.lock();
-        if complete {
-            state.loads.clear();
-            state.read_at = Some(Instant::now());
-        }
-        for load in loads {
-            state.loads.insert(load.user.id, load);
-        }
+        state.loads = loads.into_iter().map(|l| (l.user.id, l)).collect();
+        state.read_at = Some(Instant::now());
+    }
+
+    /// Conversations promised to `agent` and not written yet: room the queue must not take.
+    pub(super) fn promised(&self, agent: UserId) -> i64 {
+        self.lock().reserved.get(&agent).copied().unwrap_or(0)
     }
 
     /// Forgets what is held: the next reader reads again.
@@ -207,7 +207,7 @@ mod tests {
 
     fn roster(loads: Vec<AgentLoad>) -> Roster {
         let roster = Roster::new(ROSTER_FRESH_ALONE);
-        roster.absorb(loads, true);
+        roster.absorb(loads);
         roster
     }
 
@@ -234,7 +234,7 @@ mod tests {
         r.settle(UserId(1), true);
         r.settle(UserId(1), true);
         // A fresh read counts what was written; the promises still out (two to 2) stay counted.
-        r.absorb(vec![load(1, 2, 2, 0), load(2, 2, 0, 0)], true);
+        r.absorb(vec![load(1, 2, 2, 0), load(2, 2, 0, 0)]);
         assert!(
             r.reserve(&online, Some(UserId(1)), None).is_none(),
             "1 is full, 2 promised"

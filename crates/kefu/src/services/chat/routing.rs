@@ -31,11 +31,59 @@ impl Chat {
     }
 
     /// [`Chat::route_hint`] for a new conversation about to be written: the agent counts it at
-    /// once. Whoever gets `Some` gives it back ([`Chat::unreserve`]) unless the agent takes it.
+    /// once. Whoever gets `Some` ends the promise ([`Chat::settle`]) once it is written.
     pub(super) async fn reserve_agent(&self, requested: Option<UserId>) -> Result<Option<User>> {
         self.roster.refresh_if_stale(&self.store).await?;
         let online = self.delivery.online_agents().await;
         Ok(self.roster.reserve(&online, requested, None))
+    }
+
+    /// The agent a customer's first message is meant for: promised by the first of its messages
+    /// in flight, shared by the others (one promise per conversation, however many messages start
+    /// it). Each caller reports its outcome with [`Chat::start_written`].
+    pub(super) async fn join_start(
+        &self,
+        customer: UserId,
+        requested: Option<UserId>,
+    ) -> Result<Option<UserId>> {
+        self.roster.refresh_if_stale(&self.store).await?;
+        let online = self.delivery.online_agents().await;
+        let mut starting = self.starting.lock();
+        if let Some(start) = starting.get_mut(&customer) {
+            start.pending += 1;
+            return Ok(start.agent);
+        }
+        let agent = self.roster.reserve(&online, requested, None).map(|a| a.id);
+        starting.insert(
+            customer,
+            super::Start {
+                agent,
+                pending: 1,
+                settled: false,
+            },
+        );
+        Ok(agent)
+    }
+
+    /// One message of a customer's start is written (`took`: it made the conversation, given to
+    /// the promised agent), or refused. The promise ends with the first outcome that made the
+    /// conversation, else with the last message.
+    pub(super) fn start_written(&self, customer: UserId, created: bool, took: bool) {
+        let mut starting = self.starting.lock();
+        let Some(start) = starting.get_mut(&customer) else {
+            return;
+        };
+        start.pending = start.pending.saturating_sub(1);
+        if let Some(agent) = start.agent
+            && !start.settled
+            && (created || start.pending == 0)
+        {
+            start.settled = true;
+            self.roster.settle(agent, took);
+        }
+        if start.pending == 0 {
+            starting.remove(&customer);
+        }
     }
 
     /// The promise to `agent` ([`Chat::reserve_agent`]) ends: it took the conversation or not.
