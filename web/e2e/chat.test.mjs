@@ -67,15 +67,19 @@ describe("visitor and agent", () => {
     const alice = await createAgent(kefu, "alice", "Alice Chen");
     const dialogs = [];
 
-    // The visitor arrives while no agent is online: the chat says so and still takes messages.
+    // The visitor arrives while no agent is online: a welcome, and the composer. Its first message
+    // starts the conversation, which waits in line: the chat says so and still takes messages.
     const visitorCtx = await newContext(browser, MOBILE);
     const visitor = await visitorCtx.newPage();
     forbidDialogs(visitor, dialogs);
     await visitor.goto(`${ui.url}/chat`);
-    await visitor.getByTestId("queued").waitFor();
-    await screenshot(visitor, "chat-queued-mobile");
+    await visitor.getByTestId("messages").waitFor({ state: "attached" });
+    await visitor.getByTestId("welcome").waitFor();
+    assert.equal(await visitor.getByTestId("queued").count(), 0);
     await send(visitor, "Hello, I need help with my order");
     await waitForStatus(visitor, "Hello, I need help with my order", "sent");
+    await visitor.getByTestId("queued").filter({ hasText: "You are number 1 in line" }).waitFor();
+    await screenshot(visitor, "chat-queued-mobile");
 
     // The agent signs in, takes the queued conversation, and the visitor sees who joined.
     const agentCtx = await newContext(browser);
@@ -215,12 +219,13 @@ describe("embedded widget", () => {
       await messageWith(agent, "Hi from the shop").waitFor();
       await send(agent, "Welcome! How can I help?");
       await chat.getByTestId("message").filter({ hasText: "Welcome! How can I help?" }).waitFor();
-      // Bob was assigned before the visitor wrote: the line saying so comes under "Today", not above.
+      // Bob took the conversation the visitor's first message started: the line saying so comes after
+      // that message, under "Today".
+      await chat.getByTestId("notice").filter({ hasText: "Bob Li joined the conversation" }).waitFor();
       const rows = await chat
         .getByTestId("messages")
         .evaluate((ol) => [...ol.children].map((li) => (li.classList.contains("day") ? "day" : li.getAttribute("data-testid"))));
-      assert.deepEqual(rows.slice(0, 3), ["day", "notice", "message"], `rows: ${rows.join(", ")}`);
-      await chat.getByTestId("notice").filter({ hasText: "Bob Li joined the conversation" }).waitFor();
+      assert.deepEqual(rows.slice(0, 3), ["day", "message", "notice"], `rows: ${rows.join(", ")}`);
       await screenshot(page, "widget-open");
 
       // Escape closes the panel; so does the minimize button.

@@ -74,8 +74,15 @@ describe("loading the chat", () => {
       await chat.getByTestId("composer").waitFor();
       assert.ok(paths.includes("/chat"), `the chat page: ${paths.join(" ")}`);
       assert.ok(paths.some((p) => p.startsWith("/assets/")), "its assets");
-      // A visitor who opened the chat has a conversation: the page remembers it (and only that; the
-      // visitor's token stays in the chat's own origin).
+      // A visitor who only opened the chat has no conversation: the page remembers nothing.
+      await chat.getByTestId("messages").waitFor({ state: "attached" });
+      await chat.getByTestId("welcome").waitFor();
+      await page.waitForTimeout(500);
+      assert.deepEqual(await page.evaluate(() => Object.keys(window.localStorage)), []);
+      // Its first message starts one: the page remembers that (and only that; the visitor's token
+      // stays in the chat's own origin).
+      await chat.getByTestId("composer").fill("Do you ship abroad?");
+      await chat.getByTestId("composer").press("Enter");
       await page.waitForFunction((k) => window.localStorage.getItem(k) !== null, FLAG);
       assert.equal(await page.evaluate((k) => window.localStorage.getItem(k), FLAG), new URL(ui.url).origin);
       const keys = await page.evaluate(() => Object.keys(window.localStorage));
@@ -91,7 +98,7 @@ describe("loading the chat", () => {
     const agent = await agentCtx.newPage();
     const ctx = await newContext(browser);
     try {
-      // (The visitor of the test before waits in the queue: it becomes Nadia's.)
+      // (The visitor of the test before wrote, and waits in the queue: it becomes Nadia's.)
       await signIn(agent, ui.url, "/console", "nadia", nadia.password);
       await agent.getByTestId("customer").first().waitFor();
 

@@ -334,12 +334,13 @@ describe("the queue", () => {
       await customerRow(agent.page, first.user.displayName).waitFor();
       await first.page.getByTestId("agent-state").filter({ hasText: "Erin Wu" }).waitFor();
 
-      // Erin is full: the second customer waits, first in line.
+      // Erin is full: the second customer's first message waits, first in line.
       await second.goto(`${ui.url}/chat`);
+      await second.getByTestId("welcome").waitFor();
+      await send(second, "Anyone there?");
       const queued = second.getByTestId("queued");
       await queued.filter({ hasText: /You are number 1 in line — about \d+ min/ }).waitFor();
       await screenshot(second, "chat-queue-position");
-      await send(second, "Anyone there?");
 
       // Erin resolves the first conversation: the second customer is hers at once.
       await customerRow(agent.page, first.user.displayName).click();

@@ -285,6 +285,11 @@ export interface LoginAck {
   /** Customers: the place in the queue (1 for the head) while queued, else null. */
   position?: number | null;
   estimatedWaitSeconds?: number | null;
+  /**
+   * Customers: the last conversation was resolved and nothing was written since (`conversationId` is
+   * that one). A customer without any conversation gets `conversationId` null: a login starts none.
+   */
+  ended?: boolean;
 }
 
 export interface AllMemberAck {
@@ -307,6 +312,13 @@ export interface PrivateMessageAck {
   createdAt: Timestamp;
   clientMsgId: string | null;
   duplicate: boolean;
+  /** Only on a customer's message that started its conversation: where that conversation went. */
+  started?: StartedAck;
+}
+/** The agent a customer's first message went to (`csId`), or the queue (`queued`, `queue_position` follows). */
+export interface StartedAck {
+  csId: Id | null;
+  queued: boolean;
 }
 
 export interface ReadPayload {

@@ -96,3 +96,39 @@ describe("useConsole after a reconnect", () => {
     expect(server.reads.at(-1)).toMatchObject({ readerId: AGENT, seq: 4 });
   });
 });
+
+describe("a customer's first message", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("lists the customer only once it wrote, and names it in the notice of a hidden tab", async () => {
+    const server = new FakeChatServer();
+    server.messages = [];
+    server.conversationId = null;
+    const socket = server.socketFor(AGENT);
+    sockets.next = socket;
+    vi.stubGlobal("fetch", fakeFetch(server));
+    const notices: Array<[string, string | null]> = [];
+    const store = useConsole({ token: "t", user: { id: AGENT, role: "agent", username: "gina", displayName: "Gina" } }, (m, from) =>
+      notices.push([m.content, from?.displayName ?? null]),
+    );
+    store.pageVisible.value = false;
+    store.connect();
+    await flush(20);
+    expect(store.membersLoaded.value).toBe(true);
+    expect(store.members.value).toEqual([]);
+
+    // The customer writes: its conversation is assigned to me, then its message comes, before the
+    // list that has it.
+    server.conversationId = "9";
+    const list = server.hold("all_member");
+    server.assign();
+    server.deliver(server.store(CUSTOMER, "Is the blue one in stock?"));
+    await flush(20);
+    expect(notices).toEqual([]);
+    list();
+    await flush(20);
+    expect(store.members.value.map((m) => [m.displayName, m.unread])).toEqual([["Ann", 1]]);
+    expect(notices).toEqual([["Is the blue one in stock?", "Ann"]]);
+    store.close();
+  });
+});

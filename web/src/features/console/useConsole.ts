@@ -3,6 +3,7 @@
 // while the tab is hidden.
 import { computed, reactive, ref, shallowRef, watch } from "vue";
 import { api } from "../../shared/api";
+import { createCoalescer } from "../../shared/coalesce";
 import { createConversation } from "../../shared/conversation/engine";
 import { customerLink } from "../../shared/conversation/link";
 import { emptySegment } from "../../shared/conversation/segments";
@@ -166,29 +167,13 @@ export function useConsole(session: SessionResponse, attention: Attention) {
   }
 
   // One all_member request at a time; asked again while one is under way, it runs once more after,
-  // so the counts end up as the server's even while messages keep arriving.
-  let refreshing: Promise<void> | null = null;
-  let refreshAgain = false;
-  function refreshMembers(): Promise<void> {
+  // so the counts end up as the server's even while messages keep arriving. The promise resolves
+  // once a list asked for after the request is in (a failed one is asked for again next time).
+  const memberLists = createCoalescer<void>(async () => {
     const c = chat.value;
-    if (!c) return Promise.resolve();
-    if (refreshing) {
-      refreshAgain = true;
-      return refreshing;
-    }
-    refreshing = c
-      .allMembers()
-      .then(setMembers)
-      .catch(() => undefined)
-      .finally(() => {
-        refreshing = null;
-        if (refreshAgain) {
-          refreshAgain = false;
-          void refreshMembers();
-        }
-      });
-    return refreshing;
-  }
+    if (c) setMembers(await c.allMembers());
+  });
+  const refreshMembers = (): Promise<void> => memberLists.request();
 
   async function ensureLoaded(peerId: Id) {
     const cv = conv(peerId);
@@ -227,9 +212,14 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     if (!fromMe && cv) cv.typing = false;
     const r = applyMessage(members.value, m, me.id, reading);
     members.value = r.list;
-    // A customer we do not know yet (a new conversation), or counts about to be replaced.
-    if (!r.known || refreshing) void refreshMembers();
-    if (!fromMe && !pageVisible.value) attention(m, member(peer));
+    // A customer we do not know yet (its first message started its conversation), or counts about
+    // to be replaced.
+    const listed = !r.known || !memberLists.idle ? refreshMembers() : null;
+    if (!fromMe && !pageVisible.value) {
+      // A new customer is named once the list that has it is in.
+      if (!r.known && listed) void listed.then(() => attention(m, member(peer)));
+      else attention(m, member(peer));
+    }
   }
 
   function connect() {
@@ -500,6 +490,7 @@ export function useConsole(session: SessionResponse, attention: Attention) {
     close() {
       typingSenders.forEach((s) => s.stop());
       for (const cv of Object.values(conversations)) cv.engine.close();
+      memberLists.cancel();
       chat.value?.close();
       chat.value = null;
     },

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { addStored, allMessages, emptySegment, updateSegment } from "../../shared/conversation/segments";
-import { fromServer } from "../../shared/messages";
+import { addLocal, addStored, allMessages, emptySegment, updateSegment } from "../../shared/conversation/segments";
+import { fromServer, localMessage } from "../../shared/messages";
 import type { Message } from "../../shared/protocol";
-import { endedAfter, endedSegment, lastKeyBefore } from "./endings";
+import { endedAfter, endedSegment, heldUpTo, joinedAfter, lastKeyBefore } from "./endings";
 
 function msg(conversationId: string, seq: number): Message {
   return {
@@ -41,5 +41,38 @@ describe("where conversations end", () => {
     const segs = [...updateSegment(addStored([], "8", stored("8", 1, 2)), "8", { resolved: true }), emptySegment("9")];
     expect(lastKeyBefore(segs, "9")).toBe(segs[0]!.messages[1]!.key);
     expect(lastKeyBefore(segs, "8")).toBeNull();
+  });
+});
+
+describe("where the line saying an agent joined goes", () => {
+  const local = (content: string) =>
+    localMessage({ senderId: "12", receiverId: null, content, clientMsgId: content, now: new Date(Date.UTC(2026, 10, 26, 5)) });
+  const keyOf = (segs: ReturnType<typeof addStored>, content: string) => allMessages(segs).find((m) => m.content === content)!.key;
+
+  it("goes after the last message the screen held when the agent took the conversation", () => {
+    const segs = addLocal(addStored([], "8", stored("8", 1, 2, 3)), local("on its way"));
+    expect(heldUpTo(segs, "8")).toBe(3);
+    expect(joinedAfter(segs, { conversationId: "8", afterSeq: 3 })).toBe(keyOf(segs, "c8m3"));
+    expect(joinedAfter(segs, { conversationId: "8", afterSeq: 2 })).toBe(keyOf(segs, "c8m2"));
+  });
+
+  it("never goes above the message that started the conversation", () => {
+    const segs = addStored([], "8", stored("8", 1, 2));
+    expect(heldUpTo(segs, "9")).toBe(0);
+    expect(joinedAfter(segs, { conversationId: "8", afterSeq: 0 })).toBe(keyOf(segs, "c8m1"));
+  });
+
+  it("goes after my first message while its ack, which names the conversation, is on its way", () => {
+    // After a resolve: the new conversation is not named yet.
+    const ended = updateSegment(addStored([], "8", stored("8", 1, 2)), "8", { resolved: true });
+    const segs = addLocal(addLocal(ended, local("new question")), local("and another"));
+    expect(joinedAfter(segs, { conversationId: "9", afterSeq: 0 })).toBe(keyOf(segs, "new question"));
+    expect(joinedAfter(addLocal([], local("first words")), { conversationId: "9", afterSeq: 0 })).toBe(keyOf(addLocal([], local("first words")), "first words"));
+  });
+
+  it("waits on top, or after the conversations before, while none of the conversation is held", () => {
+    expect(joinedAfter([], { conversationId: "9", afterSeq: 0 })).toBeNull();
+    const ended = updateSegment(addStored([], "8", stored("8", 1, 2)), "8", { resolved: true });
+    expect(joinedAfter(ended, { conversationId: "9", afterSeq: 0 })).toBe(keyOf(ended, "c8m2"));
   });
 });

@@ -1,9 +1,10 @@
 // The customer's chat over a fake server: what the customer sees after a reconnect, whatever order
-// the answers come in, and whether it has an open conversation (what the embedded chat tells the
-// shop's page).
+// the answers come in, whether it has an open conversation (what the embedded chat tells the shop's
+// page), and what its first message shows (the agent who took it, or the place in the queue).
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { AGENT, CUSTOMER, FakeChatServer, fakeFetch } from "../../shared/testing/fakeServer";
 import { flush, type FakeSocket } from "../../shared/testing/fakeSocket";
+import { joinedAfter } from "./endings";
 import { useCustomerChat } from "./useCustomerChat";
 
 const sockets = vi.hoisted(() => ({ next: null as unknown }));
@@ -127,41 +128,158 @@ describe("whether the visitor has an open conversation", () => {
   });
 });
 
-describe("the line saying an agent joined", () => {
+describe("a visitor's first message", () => {
   afterEach(() => vi.unstubAllGlobals());
 
-  it("goes before a message still being sent when the agent was assigned", async () => {
-    const { server, socket, chat } = open();
-    server.messages = [];
-    const release = server.hold("login");
+  /** A visitor who never wrote: the server holds no conversation of it. */
+  function fresh() {
+    const t = open();
+    t.server.messages = [];
+    t.server.conversationId = null;
+    return t;
+  }
+  const place = (chat: ReturnType<typeof open>["chat"]) => ({ agent: chat.agent.value?.displayName ?? null, queued: chat.queued.value, queue: chat.queue.value });
+  /** Where the line saying an agent joined goes: after the message with this content (null: on top). */
+  const joinedAfterContent = (chat: ReturnType<typeof open>["chat"]) => {
+    const a = chat.assigned.value;
+    if (!a) return undefined;
+    const key = joinedAfter(chat.segments.value, a);
+    return key === null ? null : chat.messages.value.find((m) => m.key === key)?.content;
+  };
+
+  it("is awaited with no agent, no place in line and no open conversation", async () => {
+    const { socket, chat } = fresh();
     await chat.start(true);
-    await flush();
-    chat.send("hello, anyone?");
-    socket.fire("conversation_assigned", {
-      conversationId: server.conversationId,
-      customerId: CUSTOMER,
-      agentId: AGENT,
-      agent: { id: AGENT, role: "agent", username: "gina", displayName: "Gina" },
-    });
-    expect(chat.assigned.value).toMatchObject({ name: "Gina", afterKey: null, conversationId: server.conversationId });
-    release();
     await flush(20);
-    expect(chat.messages.value.map((m) => m.content)).toEqual(["hello, anyone?"]);
+    expect(chat.loaded.value).toBe(true);
+    expect(chat.messages.value).toEqual([]);
+    expect(place(chat)).toEqual({ agent: null, queued: false, queue: null });
+    expect(chat.assigned.value).toBeNull();
+    expect(chat.openConversation.value).toBe(false);
+    expect(socket.emitted.map((e) => e.event)).not.toContain("private_message");
   });
 
-  it("goes after the last message stored when the agent was assigned", async () => {
-    const { server, socket, chat } = open();
+  it("starts the conversation and shows the agent who took it, after that message", async () => {
+    const { server, chat } = fresh();
     await chat.start(true);
     await flush(20);
-    socket.fire("conversation_assigned", {
-      conversationId: server.conversationId,
-      customerId: CUSTOMER,
-      agentId: AGENT,
-      agent: { id: AGENT, role: "agent", username: "gina", displayName: "Gina" },
-    });
-    const last = chat.messages.value.at(-1)!;
-    expect(last.seq).toBe(2);
-    expect(chat.assigned.value?.afterKey).toBe(last.key);
+    chat.send("Where is my order?");
+    await flush(20);
+    expect(server.conversationId).toBe("9");
+    expect(place(chat)).toEqual({ agent: "Gina", queued: false, queue: null });
+    expect(chat.assigned.value).toMatchObject({ conversationId: "9", name: "Gina" });
+    expect(joinedAfterContent(chat)).toBe("Where is my order?");
+    expect(chat.openConversation.value).toBe(true);
+    expect(chat.messages.value.map((m) => [m.content, m.conversationId, m.seq])).toEqual([["Where is my order?", "9", 1]]);
+  });
+
+  it("shows the agent from the ack alone when the assignment is heard late, in one line", async () => {
+    const { server, chat } = fresh();
+    server.announce = "never";
+    await chat.start(true);
+    await flush(20);
+    chat.send("Hello?");
+    await flush(20);
+    expect(place(chat)).toEqual({ agent: "Gina", queued: false, queue: null });
+    expect(joinedAfterContent(chat)).toBe("Hello?");
+    const line = chat.assigned.value;
+    // The event comes after all, once another message is stored: the line stays where it was.
+    server.store(CUSTOMER, "Anyone?");
+    server.assign();
+    expect(chat.assigned.value).toBe(line);
+  });
+
+  it("says where the line goes whichever of the ack and the assignment comes first", async () => {
+    for (const announce of ["before", "after"] as const) {
+      const { server, chat } = fresh();
+      server.announce = announce;
+      await chat.start(true);
+      await flush(20);
+      const ack = server.hold("private_message");
+      chat.send("First words");
+      await flush();
+      if (announce === "before") {
+        // The ack is still on its way: the message that is starting the conversation is the one.
+        expect(chat.messages.value[0]?.seq).toBeNull();
+        expect(joinedAfterContent(chat)).toBe("First words");
+      }
+      ack();
+      await flush(20);
+      expect(chat.agent.value?.displayName).toBe("Gina");
+      expect(joinedAfterContent(chat)).toBe("First words");
+      chat.close();
+    }
+  });
+
+  it("waits in the queue when no agent can take it: the place, then the agent who does", async () => {
+    const { server, chat } = fresh();
+    server.route = "queue";
+    server.announce = "never";
+    await chat.start(true);
+    await flush(20);
+    const ack = server.hold("private_message");
+    chat.send("Is anybody there?");
+    await flush();
+    // Nothing is said before the server says where the conversation went.
+    expect(place(chat)).toEqual({ agent: null, queued: false, queue: null });
+    ack();
+    await flush(20);
+    // The ack says it waits; its place follows.
+    expect(place(chat)).toEqual({ agent: null, queued: true, queue: { conversationId: "9", position: null, estimatedWaitSeconds: null } });
+    expect(chat.openConversation.value).toBe(true);
+    server.tellPlace();
+    expect(chat.queue.value).toEqual({ conversationId: "9", position: 1, estimatedWaitSeconds: 300 });
+    chat.send("Still here");
+    await flush(20);
+    server.assign();
+    await flush(20);
+    expect(place(chat)).toEqual({ agent: "Gina", queued: false, queue: null });
+    expect(joinedAfterContent(chat)).toBe("Still here");
+  });
+
+  it("keeps the place in line that came before the ack", async () => {
+    const { server, chat } = fresh();
+    server.route = "queue";
+    await chat.start(true);
+    await flush(20);
+    chat.send("Hi");
+    await flush(20);
+    expect(place(chat)).toEqual({ agent: null, queued: true, queue: { conversationId: "9", position: 1, estimatedWaitSeconds: 300 } });
+  });
+
+  it("after a resolve starts a new conversation, with its own line about the agent", async () => {
+    const { server, chat } = open();
+    await chat.start(true);
+    await flush(20);
+    server.resolve();
+    await flush(20);
+    expect(chat.ended.value?.conversationId).toBe("8");
+    expect(chat.openConversation.value).toBe(false);
+    expect(place(chat)).toEqual({ agent: null, queued: false, queue: null });
+    chat.send("One more question");
+    await flush(20);
+    expect(chat.segments.value.map((s) => [s.conversationId, s.messages.map((m) => m.seq)])).toEqual([
+      ["8", [1, 2]],
+      ["9", [1]],
+    ]);
+    expect(chat.ended.value).toBeNull();
+    expect(chat.openConversation.value).toBe(true);
+    expect(chat.assigned.value?.conversationId).toBe("9");
+    expect(joinedAfterContent(chat)).toBe("One more question");
+  });
+
+  it("goes before a message still being sent when a waiting conversation is taken", async () => {
+    const { server, chat } = open();
+    server.queued = true;
+    await chat.start(true);
+    await flush(20);
+    expect(place(chat)).toEqual({ agent: null, queued: true, queue: { conversationId: "8", position: 1, estimatedWaitSeconds: 300 } });
+    server.hold("private_message");
+    chat.send("still on its way");
+    await flush();
+    server.assign();
+    expect(joinedAfterContent(chat)).toBe("hi");
+    expect(chat.messages.value.map((m) => m.content)).toEqual(["hello", "hi", "still on its way"]);
   });
 });
 

@@ -1,17 +1,21 @@
 // The customer's side: session, the agent, the queue and the rating of a resolved conversation, over
 // one conversation engine that holds the conversations (the current one and the resolved ones before
 // it, one segment each: seqs restart at 1 in every conversation).
+//
+// Opening the chat starts nothing: a visitor without an open conversation has no agent and no place
+// in the queue. Its first message starts the conversation, and that message's ack says where it went
+// (`started`: an agent, or the queue); `conversation_assigned` or `queue_position` follow.
 import { computed, markRaw, ref, shallowRef, watch } from "vue";
 import { api } from "../../shared/api";
 import { createConversation, type ConversationEngine } from "../../shared/conversation/engine";
 import { ownConversationsLink } from "../../shared/conversation/link";
 import { peerReadSeqs, segmentOf, type Segment } from "../../shared/conversation/segments";
 import { failureOf, type Failure } from "../../shared/errors";
-import type { ConversationSummary, Id, LoginAck, Member, SessionResponse, User } from "../../shared/protocol";
+import type { ConversationSummary, Id, LoginAck, Member, PrivateMessageAck, SessionResponse, User } from "../../shared/protocol";
 import { clearSession, loadSession, saveSession } from "../../shared/session";
 import { createTypingSender, TYPING_STALE_MS } from "../../shared/typing";
 import { useChatSocket, type ChatSocket } from "../../shared/useChatSocket";
-import { endedSegment } from "./endings";
+import { endedSegment, heldUpTo, type Joined } from "./endings";
 import { applyQueuePosition, type QueueState } from "./queue";
 
 export type Phase = "idle" | "starting" | "ready" | "error" | "expired";
@@ -36,8 +40,8 @@ export function useCustomerChat() {
   const queued = ref(false);
   const queue = ref<QueueState | null>(null);
   const agentTyping = ref(false);
-  /** "… joined the conversation", shown after the last stored message when it happened (`at`). */
-  const assigned = ref<{ name: string; afterKey: string | null; conversationId: Id; at: string } | null>(null);
+  /** "… joined the conversation": who took which conversation, after which of its messages, and when. */
+  const assigned = ref<(Joined & { agentId: Id; name: string; at: string }) | null>(null);
   const loadingOlder = ref(false);
   const loaded = computed(() => engine.value?.state.loaded ?? false);
   /** Whether the customer can see the chat now (tab visible and, embedded, the panel open). */
@@ -90,6 +94,49 @@ export function useCustomerChat() {
 
   function rememberAgent(id: Id, name: string) {
     if (agentNames.value[id] !== name) agentNames.value = { ...agentNames.value, [id]: name };
+  }
+
+  /** An agent took conversation `conversationId` (`conversation_assigned`, or the ack that started it). */
+  function joined(conversationId: Id, a: { id: Id; displayName: string }) {
+    const had = agent.value;
+    queued.value = false;
+    queue.value = null;
+    agent.value = { id: a.id, displayName: a.displayName, online: had?.id === a.id ? had.online : true };
+    rememberAgent(a.id, a.displayName);
+    // A transfer from one agent to another says so in a system message of its own; the ack and the
+    // event of one assignment make one line.
+    const told = assigned.value?.conversationId === conversationId && assigned.value.agentId === a.id;
+    if ((!had || had.id === a.id) && !told) {
+      assigned.value = {
+        conversationId,
+        afterSeq: heldUpTo(segments.value, conversationId),
+        agentId: a.id,
+        name: a.displayName,
+        at: new Date().toISOString(),
+      };
+    }
+  }
+
+  /** The ack of my message that started a conversation: it went to an agent, or waits in the queue. */
+  async function started(ack: PrivateMessageAck) {
+    const s = ack.started;
+    const c = chat.value;
+    if (!s || !c) return;
+    // `conversation_assigned` usually came first; it may also come later, or have been missed.
+    if (assigned.value?.conversationId === ack.conversationId) return;
+    if (s.csId) {
+      if (agent.value?.id === s.csId) return;
+      const list = await c.allMembers().catch(() => null);
+      const a = list?.find((m) => m.id === s.csId);
+      if (a && assigned.value?.conversationId !== ack.conversationId) joined(ack.conversationId, a);
+      else if (list) applyMembers(list);
+    } else if (s.queued) {
+      queued.value = true;
+      // Its place comes as `queue_position` (perhaps already did).
+      if (queue.value?.conversationId !== ack.conversationId) {
+        queue.value = { conversationId: ack.conversationId, position: null, estimatedWaitSeconds: null };
+      }
+    }
   }
 
   function applyMembers(list: Member[]) {
@@ -206,6 +253,7 @@ export function useCustomerChat() {
       visible: () => visible.value,
       receiverId: () => agent.value?.id ?? null,
       wrote: () => typingSender.stop(),
+      sent: (ack) => void started(ack),
     });
     engine.value = markRaw(e);
     const c = useChatSocket({
@@ -235,24 +283,7 @@ export function useCustomerChat() {
         presence(userId, online) {
           if (agent.value?.id === userId) agent.value = { ...agent.value, online };
         },
-        assigned(e) {
-          const had = agent.value;
-          queued.value = false;
-          queue.value = null;
-          agent.value = { id: e.agent.id, displayName: e.agent.displayName, online: true };
-          rememberAgent(e.agent.id, e.agent.displayName);
-          // A transfer from one agent to another says so in a system message of its own.
-          if (!had || had.id === e.agent.id) {
-            // After the last message the server had stored: one still being sent is stored after it.
-            const last = messages.value.filter((m) => m.seq !== null).at(-1);
-            assigned.value = {
-              name: e.agent.displayName,
-              afterKey: last?.key ?? null,
-              conversationId: e.conversationId,
-              at: new Date().toISOString(),
-            };
-          }
-        },
+        assigned: (e) => joined(e.conversationId, e.agent),
         queued() {
           agent.value = null;
           agentTyping.value = false;

@@ -12,7 +12,7 @@ import { createCoalescer, createKeyedCoalescer } from "../coalesce";
 import { failureOf, type Failure } from "../errors";
 import { newClientMsgId } from "../format";
 import { fromServer, localMessage, oldestStored, readSeqFromUnread, setDelivery, type ChatMessage } from "../messages";
-import type { Attachment, HistoryAck, Id, Message, MessagesRead } from "../protocol";
+import type { Attachment, HistoryAck, Id, Message, MessagesRead, PrivateMessageAck } from "../protocol";
 import type { ConversationLink } from "./link";
 import { readTarget } from "./seqs";
 import {
@@ -48,6 +48,11 @@ export interface ConversationOptions {
   read?: () => void;
   /** A message I wrote was added (before it is delivered). */
   wrote?: (local: ChatMessage) => void;
+  /**
+   * The server stored a message I wrote (it is in its conversation by now). The ack of a customer's
+   * message that started a conversation says where that conversation went (`started`).
+   */
+  sent?: (ack: PrivateMessageAck) => void;
   /** Messages per page when loading and scrolling up. */
   pageSize?: number;
 }
@@ -157,6 +162,7 @@ export function createConversation(opts: ConversationOptions, initial: Segment[]
       if (closed) return;
       state.segments = confirmLocal(state.segments, local, ack);
       fillHoles(ack.conversationId);
+      opts.sent?.(ack);
     } catch (e) {
       if (closed) return;
       state.failures = { ...state.failures, [local.key]: failureOf(e) };

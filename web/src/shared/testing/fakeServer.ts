@@ -1,8 +1,9 @@
 // Test double of kefu for the chat stores: one customer and one agent, their conversations, and the
 // events the real server answers, kept just as far as the stores rely on them (docs/protocol.md).
 // A test stores messages "while a client is away", holds answers back to force an order, and reads
-// what each client asked for.
-import type { HistoryPayload, Id, Member, Message, PrivateMessagePayload } from "../protocol";
+// what each client asked for. As on the server, a login starts nothing: the customer's first message
+// (with no open conversation) starts one, which goes to the agent or waits in the queue.
+import type { HistoryPayload, Id, Member, Message, PrivateMessageAck, PrivateMessagePayload } from "../protocol";
 import { FakeSocket } from "./fakeSocket";
 
 export const AGENT: Id = "3";
@@ -15,8 +16,16 @@ interface Hold {
 
 export class FakeChatServer {
   messages: Message[] = [];
-  /** The conversation a customer's `history` without `conversationId` reads: its latest. */
-  conversationId: Id = "8";
+  /** The customer's latest conversation, which `history` without `conversationId` reads; null: none yet. */
+  conversationId: Id | null = "8";
+  /** Resolved conversations: the customer's next message starts a new one. */
+  resolved = new Set<Id>();
+  /** The latest conversation waits in the queue (no agent). */
+  queued = false;
+  /** Where a conversation the customer's first message starts goes. */
+  route: "agent" | "queue" = "agent";
+  /** When the customer hears of its new conversation's agent or place: before the ack (as the server does), after it, or never. */
+  announce: "before" | "after" | "never" = "before";
   /** How far each side has read, by seq, per conversation. */
   readSeq: Record<string, number> = {};
   /** Every `read` a client sent, in order: the seq it covered and the seqs the reader's screen held. */
@@ -27,6 +36,7 @@ export class FakeChatServer {
   private holds = new Map<string, Hold[]>();
   private failures = new Map<string, string[]>();
   private nextId = 100;
+  private nextConversation = 9;
   private clock = Date.UTC(2026, 10, 26, 4, 0, 0);
 
   /** The socket a client of `userId` gets (one per user). */
@@ -37,14 +47,14 @@ export class FakeChatServer {
   }
 
   /** Stores a message, as a send from a client that is not under test does; delivered with `deliver`. */
-  store(senderId: Id, content: string, clientMsgId: string | null = null, conversationId = this.conversationId): Message {
+  store(senderId: Id, content: string, clientMsgId: string | null = null, conversationId = this.latest()): Message {
     const seq = this.messages.filter((m) => m.conversationId === conversationId).length + 1;
     const m: Message = {
       id: String(this.nextId++),
       seq,
       conversationId,
       senderId,
-      receiverId: senderId === AGENT ? CUSTOMER : AGENT,
+      receiverId: senderId === AGENT ? CUSTOMER : this.queued && conversationId === this.conversationId ? null : AGENT,
       kind: "text",
       content,
       timestamp: new Date((this.clock += 1000)).toISOString(),
@@ -52,6 +62,44 @@ export class FakeChatServer {
     };
     this.messages.push(m);
     return m;
+  }
+
+  /** The customer's latest conversation; a test that stores a message in none has a bug. */
+  private latest(): Id {
+    if (this.conversationId === null) throw new Error("the customer has no conversation yet");
+    return this.conversationId;
+  }
+
+  /** An agent takes the waiting conversation: `conversation_assigned` to both sides. */
+  assign() {
+    const conversationId = this.latest();
+    this.queued = false;
+    const e = {
+      conversationId,
+      customerId: CUSTOMER,
+      agentId: AGENT,
+      agent: { id: AGENT, role: "agent", username: "gina", displayName: "Gina" },
+    };
+    for (const id of [CUSTOMER, AGENT]) {
+      const s = this.sockets.get(id);
+      if (s?.connected) s.fire("conversation_assigned", e);
+    }
+  }
+
+  /** `queue_position` to the customer: first in line. */
+  tellPlace() {
+    const s = this.sockets.get(CUSTOMER);
+    if (s?.connected) s.fire("queue_position", { conversationId: this.latest(), position: 1, estimatedWaitSeconds: 300 });
+  }
+
+  /** The agent resolves the latest conversation: `conversation_resolved` to both sides. */
+  resolve() {
+    const conversationId = this.latest();
+    this.resolved.add(conversationId);
+    for (const id of [CUSTOMER, AGENT]) {
+      const s = this.sockets.get(id);
+      if (s?.connected) s.fire("conversation_resolved", { conversationId, customerId: CUSTOMER, agentId: AGENT });
+    }
   }
 
   /** `new_private_message` to the receiver, if its client is connected. */
@@ -89,7 +137,7 @@ export class FakeChatServer {
     this.failures.set(event, [...(this.failures.get(event) ?? []), code]);
   }
 
-  private of(conversationId: Id): Message[] {
+  private of(conversationId: Id | null): Message[] {
     return this.messages.filter((m) => m.conversationId === conversationId);
   }
 
@@ -97,10 +145,21 @@ export class FakeChatServer {
     return userId === AGENT ? CUSTOMER : AGENT;
   }
 
-  private member(userId: Id): Member {
+  /** The customer's open conversation with its agent, if it has one. */
+  private open(): Id | null {
+    const id = this.conversationId;
+    return id !== null && !this.resolved.has(id) && !this.queued ? id : null;
+  }
+
+  private members(userId: Id): Member[] {
+    const conversationId = this.open();
+    return conversationId ? [this.member(userId, conversationId)] : [];
+  }
+
+  private member(userId: Id, conversationId: Id): Member {
     const peer = this.peerOf(userId);
-    const list = this.of(this.conversationId);
-    const read = this.readSeq[`${userId}:${this.conversationId}`] ?? 0;
+    const list = this.of(conversationId);
+    const read = this.readSeq[`${userId}:${conversationId}`] ?? 0;
     return {
       id: peer,
       role: peer === AGENT ? "agent" : "customer",
@@ -108,13 +167,14 @@ export class FakeChatServer {
       displayName: peer === AGENT ? "Gina" : "Ann",
       message_count: list.filter((m) => m.senderId === peer && m.seq > read).length,
       online: true,
-      conversationId: this.conversationId,
+      conversationId,
       lastMessage: list[list.length - 1] ?? null,
     };
   }
 
   private history(userId: Id, p: HistoryPayload) {
     const conversationId = p.conversationId ?? this.conversationId;
+    if (conversationId === null) return { ok: true, conversationId: null, messages: [], hasMore: false, peerReadSeq: 0 };
     const all = this.of(conversationId);
     const limit = p.limit ?? 50;
     let page: Message[];
@@ -132,11 +192,29 @@ export class FakeChatServer {
     return { ok: true, conversationId, messages: page, hasMore, peerReadSeq };
   }
 
-  private send(userId: Id, p: PrivateMessagePayload) {
+  private send(userId: Id, p: PrivateMessagePayload): PrivateMessageAck & { ok: true } {
     const same = this.messages.find((m) => m.senderId === userId && p.clientMsgId && m.clientMsgId === p.clientMsgId);
+    const starts = !same && userId === CUSTOMER && (this.conversationId === null || this.resolved.has(this.conversationId));
+    if (starts) {
+      this.conversationId = String(this.nextConversation++);
+      this.queued = this.route === "queue";
+    }
     const m = same ?? this.store(userId, p.content ?? "", p.clientMsgId ?? null);
     if (!same) setTimeout(() => this.deliver(m), 0);
-    return { ok: true, id: m.id, seq: m.seq, conversationId: m.conversationId, createdAt: m.timestamp, clientMsgId: m.clientMsgId, duplicate: !!same };
+    const ack = {
+      ok: true as const,
+      id: m.id,
+      seq: m.seq,
+      conversationId: m.conversationId,
+      createdAt: m.timestamp,
+      clientMsgId: m.clientMsgId,
+      duplicate: !!same,
+    };
+    if (!starts) return ack;
+    const announce = () => (this.queued ? this.tellPlace() : this.assign());
+    if (this.announce === "before") announce();
+    else if (this.announce === "after") setTimeout(announce, 0);
+    return { ...ack, started: { csId: this.queued ? null : AGENT, queued: this.queued } };
   }
 
   private read(userId: Id, p: { upToId: Id }) {
@@ -157,9 +235,19 @@ export class FakeChatServer {
   private respond(userId: Id, event: string, payload: unknown): unknown {
     switch (event) {
       case "login":
-        return { ok: true, csId: userId === CUSTOMER ? AGENT : null, conversationId: this.conversationId, queued: false };
+        return userId === CUSTOMER
+          ? {
+              ok: true,
+              csId: this.open() ? AGENT : null,
+              conversationId: this.conversationId,
+              queued: this.queued,
+              position: this.queued ? 1 : null,
+              estimatedWaitSeconds: this.queued ? 300 : null,
+              ended: this.conversationId !== null && this.resolved.has(this.conversationId),
+            }
+          : { ok: true, csId: userId, conversationId: null, queued: false, position: null, estimatedWaitSeconds: null, ended: false };
       case "all_member":
-        return { ok: true, users: [this.member(userId)] };
+        return { ok: true, users: this.members(userId) };
       case "history":
         return this.history(userId, payload as HistoryPayload);
       case "private_message":
@@ -169,7 +257,9 @@ export class FakeChatServer {
       case "notes":
         return { ok: true, notes: [] };
       case "queue_status":
-        return { ok: true, queued: false, conversationId: this.conversationId, position: null, estimatedWaitSeconds: null };
+        return this.queued
+          ? { ok: true, queued: true, conversationId: this.conversationId, position: 1, estimatedWaitSeconds: 300 }
+          : { ok: true, queued: false, conversationId: this.open(), position: null, estimatedWaitSeconds: null };
       default:
         return { ok: true };
     }
@@ -204,7 +294,7 @@ export function fakeFetch(server: FakeChatServer): typeof fetch {
           id,
           customerId: CUSTOMER,
           agentId: AGENT,
-          status: id === server.conversationId ? "open" : "resolved",
+          status: server.resolved.has(id) ? "resolved" : "open",
           createdAt: new Date(0).toISOString(),
           resolvedAt: null,
           rating: null,
