@@ -87,6 +87,7 @@ describe("confirmed", () => {
   it("takes id, seq and the server's time from the ack", () => {
     const local = localMessage({ senderId: ME, receiverId: AGENT, content: "hi", clientMsgId: "c-1", now: new Date(0) });
     const m = confirmed(local, {
+      ok: true,
       id: "301",
       seq: 7,
       conversationId: "8",

@@ -242,3 +242,27 @@ export type ConversationTransferred = { conversationId: ConversationId, customer
 export type AgentStatusEvent = { agentId: UserId, status: AgentStatus, };
 
 export type NewNote = { note: Note, };
+
+/**
+ * The server may have missed delivering something to this client (reason `"cluster"`: a node
+ * lost its Redis link): fetch what a reconnect fetches, whatever the reason says.
+ */
+export type ResyncEvent = { reason: string, };
+
+/** The most messages one `history` call returns. */
+export const HISTORY_MAX_LIMIT = 100;
+
+/** Content limit in bytes of UTF-8, unless the server sets another (`KEFU_MAX_MESSAGE_BYTES`). */
+export const MAX_CONTENT_BYTES = 8192;
+
+/** The most characters a rating's comment may have. */
+export const MAX_RATING_COMMENT = 1000;
+
+/** The fewest open conversations an agent may be given at once. */
+export const MIN_CAPACITY = 1;
+
+/** The most open conversations an agent may be given at once. */
+export const MAX_CAPACITY = 10000;
+
+/** The longest period a report covers, in days. */
+export const MAX_REPORT_DAYS = 365;

@@ -22,7 +22,6 @@ use std::{
     },
 };
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -200,11 +199,6 @@ pub(super) async fn nodes(link: &Link, keys: &Keys) -> Result<Vec<NodeFigures>, 
             }
         })
         .collect())
-}
-
-#[derive(Serialize)]
-struct Resync {
-    reason: &'static str,
 }
 
 /// The presence tasks. One records this node's changes (in Redis when there is one) and announces
@@ -509,7 +503,7 @@ impl Keeper {
     /// Asks every client on every node (or on this node, if Redis is away again) to fetch what it
     /// may have missed.
     async fn resync_everyone(&self) {
-        let payload = Resync { reason: "cluster" };
+        let payload = protocol::Resync { reason: "cluster" };
         tracing::info!("asking every client to resync");
         let Some(root) = self.io.of(ROOT) else {
             return;

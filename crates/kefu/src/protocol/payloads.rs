@@ -211,3 +211,11 @@ pub struct AgentStatus {
     pub agent_id: UserId,
     pub status: AgentStatusName,
 }
+
+/// The server may have missed delivering something to this client (reason `"cluster"`: a node
+/// lost its Redis link): fetch what a reconnect fetches, whatever the reason says.
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "ResyncEvent")]
+pub struct Resync {
+    pub reason: &'static str,
+}

@@ -12,10 +12,13 @@ use super::{
     *,
 };
 use crate::{
-    domain::{AttachmentId, ConversationId, EventKind, MessageId, Role, User, UserId},
+    domain::{
+        AttachmentId, ConversationId, EventKind, HistoryLimit, MessageId, Role, User, UserId,
+    },
     services::{
         Error,
-        reports::{AgentReport, Csat, DayCount, Report, Spread},
+        chat::{MAX_CAPACITY, MAX_RATING_COMMENT_CHARS},
+        reports::{AgentReport, Csat, DayCount, MAX_DAYS, Report, Spread},
     },
 };
 
@@ -27,6 +30,48 @@ fn target() -> PathBuf {
 /// The `kind` of a message: written by a person (`text`, or a file as `image`/`file`), or by
 /// kefu itself (`system`).
 const MESSAGE_KINDS: &[&str] = &["text", "system", "image", "file"];
+
+/// The limits clients check before they send.
+fn constants() -> String {
+    let constants: [(&str, &str, String); 6] = [
+        (
+            "HISTORY_MAX_LIMIT",
+            "The most messages one `history` call returns.",
+            HistoryLimit::MAX.to_string(),
+        ),
+        (
+            "MAX_CONTENT_BYTES",
+            "Content limit in bytes of UTF-8, unless the server sets another (`KEFU_MAX_MESSAGE_BYTES`).",
+            crate::config::Settings::default()
+                .max_message_bytes
+                .to_string(),
+        ),
+        (
+            "MAX_RATING_COMMENT",
+            "The most characters a rating's comment may have.",
+            MAX_RATING_COMMENT_CHARS.to_string(),
+        ),
+        (
+            "MIN_CAPACITY",
+            "The fewest open conversations an agent may be given at once.",
+            "1".to_owned(),
+        ),
+        (
+            "MAX_CAPACITY",
+            "The most open conversations an agent may be given at once.",
+            MAX_CAPACITY.to_string(),
+        ),
+        (
+            "MAX_REPORT_DAYS",
+            "The longest period a report covers, in days.",
+            MAX_DAYS.to_string(),
+        ),
+    ];
+    constants
+        .iter()
+        .map(|(name, doc, value)| format!("/** {doc} */\nexport const {name} = {value};\n\n"))
+        .collect()
+}
 
 fn union(values: &[&str]) -> String {
     values
@@ -159,7 +204,9 @@ fn generate() -> String {
         ConversationTransferred,
         AgentStatus,
         NewNote,
+        Resync,
     );
+    out.push_str(&constants());
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
@@ -170,7 +217,10 @@ fn every_type_the_generated_file_names_is_declared_in_it() {
     let generated = generate();
     let declared: std::collections::BTreeSet<&str> = generated
         .lines()
-        .filter_map(|l| l.strip_prefix("export type "))
+        .filter_map(|l| {
+            l.strip_prefix("export type ")
+                .or_else(|| l.strip_prefix("export const "))
+        })
         .filter_map(|l| l.split([' ', '<']).next())
         .collect();
     let code: String = generated

@@ -127,8 +127,8 @@ describe("capacity", () => {
     expect(parseCapacity(" 100 ")).toBe(100);
     expect(parseCapacity(7)).toBe(7);
   });
-  it("refuses zero, more than 100, fractions and words", () => {
-    for (const v of ["0", "101", "2.5", "", "five", "-3"]) expect(parseCapacity(v)).toBeNull();
+  it("refuses zero, more than the server's maximum, fractions and words", () => {
+    for (const v of ["0", "10001", "2.5", "", "five", "-3"]) expect(parseCapacity(v)).toBeNull();
   });
   it("changes only the edited row", () => {
     const list = withCapacity([ann, agent("3", "Bo")], "3", 2);

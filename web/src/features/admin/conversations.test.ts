@@ -77,7 +77,7 @@ describe("conversationRow", () => {
     expect(plain(row.resolved!)).toBe("Nov 26, 2026, 04:31");
   });
   it("shows the user name of a customer without an e-mail or a name", () => {
-    const row = conversationRow(conv("1", { customer: { id: "2", displayName: " ", username: "visitor-1", email: null } }), "en", "UTC");
+    const row = conversationRow(conv("1", { customer: { id: "2", displayName: " ", username: "visitor-1" } }), "en", "UTC");
     expect(row.customerName).toBe("visitor-1");
     expect(row.contact).toBe("visitor-1");
   });

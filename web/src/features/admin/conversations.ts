@@ -82,8 +82,8 @@ export function conversationRow(c: AdminConversation, locale: string, timeZone?:
   return {
     id: c.id,
     label: `#${c.id}`,
-    customerName: c.customer.displayName.trim() || c.customer.username,
-    contact: email || c.customer.username,
+    customerName: c.customer.displayName.trim() || (c.customer.username ?? ""),
+    contact: email || (c.customer.username ?? ""),
     agentName: c.agent?.displayName ?? null,
     status: c.status,
     started: formatWhen(c.createdAt, locale, timeZone),

@@ -74,7 +74,7 @@ describe("csatText", () => {
 
 describe("sortAgentReports", () => {
   const r = (id: string, displayName: string, conversations: number): AgentReport => ({
-    agent: { id, username: displayName.toLowerCase(), displayName },
+    agent: { id, role: "agent", username: displayName.toLowerCase(), displayName },
     conversations,
     resolved: 0,
     firstResponseSeconds: null,

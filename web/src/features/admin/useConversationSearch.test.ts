@@ -9,7 +9,7 @@ function conv(id: string): AdminConversation {
     status: "open",
     messages: 1,
     rating: null,
-    customer: { id: "7", displayName: "Ann", username: "visitor-7", email: null },
+    customer: { id: "7", displayName: "Ann", username: "visitor-7" },
     agent: null,
     createdAt: "2026-11-26T04:15:22.123Z",
     resolvedAt: null,

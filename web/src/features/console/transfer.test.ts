@@ -3,7 +3,7 @@ import type { AvailableAgent } from "../../shared/protocol";
 import { defaultTarget, ineligible, transferTargets } from "./transfer";
 
 function agent(id: string, displayName: string, more: Partial<AvailableAgent> = {}): AvailableAgent {
-  return { id, username: displayName.toLowerCase(), displayName, status: "available", online: true, openConversations: 0, capacity: 5, ...more };
+  return { id, role: "agent", username: displayName.toLowerCase(), displayName, status: "available", online: true, openConversations: 0, capacity: 5, ...more };
 }
 
 describe("ineligible", () => {

@@ -64,7 +64,7 @@ describe("segments", () => {
     let segs = updateSegment(addStored([], "8", stored("8", 1)), "8", { resolved: true });
     const mine = local("again");
     segs = addLocal(segs, mine);
-    segs = confirmLocal(segs, mine, { id: "9001", seq: 1, conversationId: "9", createdAt: mine.timestamp, clientMsgId: "again", duplicate: false });
+    segs = confirmLocal(segs, mine, { ok: true, id: "9001", seq: 1, conversationId: "9", createdAt: mine.timestamp, clientMsgId: "again", duplicate: false });
     expect(segs.map((s) => s.conversationId)).toEqual(["8", "9"]);
     expect(current(segs)?.messages[0]).toMatchObject({ key: mine.key, seq: 1, delivery: "sent" });
   });
@@ -81,7 +81,7 @@ describe("segments", () => {
     let segs = updateSegment(addStored([], "8", stored("8", 1)), "8", { resolved: true });
     const mine = local("again");
     segs = addLocal(segs, mine);
-    segs = confirmLocal(segs, mine, { id: "8002", seq: 2, conversationId: "8", createdAt: mine.timestamp, clientMsgId: "again", duplicate: false });
+    segs = confirmLocal(segs, mine, { ok: true, id: "8002", seq: 2, conversationId: "8", createdAt: mine.timestamp, clientMsgId: "again", duplicate: false });
     expect(segs.map((s) => s.conversationId)).toEqual(["8"]);
     expect(contents(segs)).toEqual(["c8m1", "again"]);
   });
@@ -107,22 +107,22 @@ describe("segments", () => {
   });
 
   it("holds the latest page from its oldest message on, and an older page lowers that", () => {
-    const page = { conversationId: "8", messages: [51, 52, 53].map((s) => msg("8", s)), hasMore: true, peerReadSeq: 0 };
+    const page = { ok: true as const, conversationId: "8", messages: [51, 52, 53].map((s) => msg("8", s)), hasMore: true, peerReadSeq: 0 };
     let segs = [segmentOfPage(page)];
     expect(contiguousOf(segs[0]!)).toBe(53);
     expect(holeIn(segs[0]!)).toBe(false);
-    segs = addBefore(segs, "8", { conversationId: "8", messages: [49, 50].map((s) => msg("8", s)), hasMore: true, peerReadSeq: 0 });
+    segs = addBefore(segs, "8", { ok: true, conversationId: "8", messages: [49, 50].map((s) => msg("8", s)), hasMore: true, peerReadSeq: 0 });
     expect(segs[0]!.floor).toBe(48);
-    segs = addBefore(segs, "8", { conversationId: "8", messages: [], hasMore: false, peerReadSeq: 0 });
+    segs = addBefore(segs, "8", { ok: true, conversationId: "8", messages: [], hasMore: false, peerReadSeq: 0 });
     expect(segs[0]!.floor).toBe(0);
   });
 
   it("adds a page of a conversation started elsewhere after the others, from where the page starts", () => {
     let segs = updateSegment(addStored([], "8", stored("8", 1)), "8", { resolved: true });
-    segs = addPage(segs, { conversationId: "9", messages: [4, 5].map((s) => msg("9", s)), hasMore: true, peerReadSeq: 2 });
+    segs = addPage(segs, { ok: true, conversationId: "9", messages: [4, 5].map((s) => msg("9", s)), hasMore: true, peerReadSeq: 2 });
     expect(segs.map((s) => s.conversationId)).toEqual(["8", "9"]);
     expect(segs[1]).toMatchObject({ floor: 3, hasMoreBefore: true, peerReadSeq: 2 });
-    segs = addPage(segs, { conversationId: "9", messages: [5, 6].map((s) => msg("9", s)), hasMore: true, peerReadSeq: 3 });
+    segs = addPage(segs, { ok: true, conversationId: "9", messages: [5, 6].map((s) => msg("9", s)), hasMore: true, peerReadSeq: 3 });
     expect(segs[1]!.messages.map((m) => m.seq)).toEqual([4, 5, 6]);
     expect(segs[1]).toMatchObject({ floor: 3, peerReadSeq: 3 });
   });
@@ -148,7 +148,7 @@ describe("segments", () => {
     // The page was read before my message was stored; its ack came first.
     const mine = local("hello");
     let segs = addLocal([], mine);
-    segs = confirmLocal(segs, mine, { id: "8001", seq: 1, conversationId: "8", createdAt: mine.timestamp, clientMsgId: "hello", duplicate: false });
+    segs = confirmLocal(segs, mine, { ok: true, id: "8001", seq: 1, conversationId: "8", createdAt: mine.timestamp, clientMsgId: "hello", duplicate: false });
     segs = withLatestPage(segs, emptySegment("8", { messages: [], peerReadSeq: 0 }));
     expect(segs).toHaveLength(1);
     expect(allMessages(segs).map((m) => [m.content, m.delivery, m.key])).toEqual([["hello", "sent", mine.key]]);
@@ -174,7 +174,7 @@ describe("segments", () => {
   it("adds an older page to its own conversation only", () => {
     let segs = addStored([], "8", stored("8", 3, 4));
     segs = addStored(updateSegment(segs, "8", { resolved: true, hasMoreBefore: true }), "9", stored("9", 1));
-    segs = addBefore(segs, "8", { conversationId: "8", messages: [msg("8", 1), msg("8", 2)], hasMore: false, peerReadSeq: 0 });
+    segs = addBefore(segs, "8", { ok: true, conversationId: "8", messages: [msg("8", 1), msg("8", 2)], hasMore: false, peerReadSeq: 0 });
     expect(contents(segs)).toEqual(["c8m1", "c8m2", "c8m3", "c8m4", "c9m1"]);
     expect(segs[0]!.hasMoreBefore).toBe(false);
   });
