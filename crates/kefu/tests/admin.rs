@@ -21,7 +21,7 @@ async fn an_admin_sees_every_agent_with_presence_and_load(backend: Backend) {
     let (_alice, _) = server.login(&alice_token, &alice_id).await;
     let _alice_tab2 = server.connect(&alice_token).await;
     let (visitor_token, visitor_id) = server.visitor().await;
-    let (_visitor, _) = server.login(&visitor_token, &visitor_id).await;
+    let (_visitor, _) = server.arrive(&visitor_token, &visitor_id).await;
     let admin = server.admin_token().await;
 
     let (status, body) = server
@@ -155,13 +155,12 @@ async fn a_disabled_agents_customers_go_to_another_agent(backend: Backend) {
     let (alice_token, alice_id) = server.agent("alice").await;
     let (_alice, _) = server.login(&alice_token, &alice_id).await;
     let (ann_token, ann_id) = server.visitor().await;
-    let (mut ann, ack) = server.login(&ann_token, &ann_id).await;
+    let (mut ann, ack) = server
+        .arrive_with(&ann_token, &ann_id, None, "hello alice")
+        .await;
     assert_eq!(ack["csId"], alice_id.as_str());
     let (bob_token, bob_id) = server.agent("bob").await;
     let (mut bob, _) = server.login(&bob_token, &bob_id).await;
-    ann.call("private_message", json!({"content": "hello alice"}))
-        .await
-        .unwrap();
 
     let admin = server.admin_token().await;
     let path = format!("/api/agents/{alice_id}");

@@ -22,6 +22,7 @@ async fn churn(base: &str, visitors: &[(String, String)], cycles: usize, paralle
         .await;
 }
 
+/// `n` visitors, each with a conversation started by one message.
 async fn visitors(base: &str, n: usize) -> Vec<(String, String)> {
     let http = reqwest::Client::new();
     let mut out = Vec::new();
@@ -34,10 +35,22 @@ async fn visitors(base: &str, n: usize) -> Vec<(String, String)> {
             .json()
             .await
             .unwrap();
-        out.push((
+        let (token, id) = (
             body["token"].as_str().unwrap().to_owned(),
             body["user"]["id"].as_str().unwrap().to_owned(),
-        ));
+        );
+        // Each writes once, so that it has a conversation (and an agent, where one is online).
+        let client = Client::connect(base, json!({"token": token}))
+            .await
+            .unwrap();
+        client.call("login", json!({"userId": id})).await.unwrap();
+        let sent = client
+            .call("private_message", json!({"content": "hello"}))
+            .await
+            .unwrap();
+        assert_eq!(sent["ok"], true, "{sent}");
+        client.close();
+        out.push((token, id));
     }
     out
 }

@@ -132,6 +132,19 @@ async fn login(base: &str, token: &str, user: &str) -> (Client, Value) {
     (client, ack)
 }
 
+/// Logs in and writes `content`, the first message, which starts the conversation: the client,
+/// and the message's ack.
+async fn arrive(base: &str, token: &str, user: &str, content: &str) -> (Client, Value) {
+    let (client, _) = login(base, token, user).await;
+    let sent = client
+        .call("private_message", json!({"content": content}))
+        .await
+        .unwrap();
+    assert_eq!(sent["ok"], true, "{sent}");
+    assert!(sent["started"].is_object(), "{sent}");
+    (client, sent)
+}
+
 /// Waits for the event whose data satisfies `matches`, skipping the others.
 async fn expect_where(client: &mut Client, name: &str, matches: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -165,21 +178,26 @@ async fn three_nodes_carry_chat_typing_reads_and_presence(backend: Backend) {
     // Routing on node 0 sees the agent online on the other nodes.
     let (visitor_token, visitor_id) = visitor(cluster.base(0)).await;
     let (mut customer, ack) = login(cluster.base(0), &visitor_token, &visitor_id).await;
-    assert_eq!(ack["csId"], agent_id.as_str(), "{ack}");
-    assert_eq!(ack["queued"], false, "{ack}");
-    for tab in [&mut agent_c, &mut agent_b] {
-        let assigned = tab.expect("conversation_assigned", WAIT).await.unwrap();
-        assert_eq!(assigned["customerId"], visitor_id.as_str(), "{assigned}");
-        expect_where(tab, "user_online", |d| d == visitor_id.as_str()).await;
-    }
+    assert_eq!(ack["csId"], Value::Null, "a login routes nothing: {ack}");
 
-    // Customer → agent: both tabs, on two other nodes.
+    // Customer → agent: its first message starts the conversation, routed to the agent online on
+    // the other nodes, and reaches both tabs.
     let first = json!({"content": "hello from node 0", "clientMsgId": "c-1"});
     let sent = customer
         .call("private_message", first.clone())
         .await
         .unwrap();
     assert_eq!(sent["ok"], true, "{sent}");
+    assert_eq!(
+        sent["started"],
+        json!({"csId": agent_id, "queued": false}),
+        "{sent}"
+    );
+    for tab in [&mut agent_c, &mut agent_b] {
+        let assigned = tab.expect("conversation_assigned", WAIT).await.unwrap();
+        assert_eq!(assigned["customerId"], visitor_id.as_str(), "{assigned}");
+        expect_where(tab, "user_online", |d| d == visitor_id.as_str()).await;
+    }
     for tab in [&mut agent_c, &mut agent_b] {
         let message = expect_where(tab, "new_private_message", |d| d["id"] == sent["id"]).await;
         assert_eq!(message["content"], "hello from node 0");
@@ -440,7 +458,7 @@ async fn a_node_killed_mid_traffic_loses_nothing_and_its_users_go_offline() {
     }
     // One more visitor on the doomed node, which will not come back.
     let (gone_token, gone_id) = visitor(&bases[0]).await;
-    let (gone, _) = login(&bases[0], &gone_token, &gone_id).await;
+    let (gone, _) = arrive(&bases[0], &gone_token, &gone_id, "hello").await;
 
     let (stop_traffic, traffic_stopped) = tokio::sync::watch::channel(false);
     let senders: Vec<_> = visitors
@@ -692,35 +710,58 @@ async fn three_agents_on_three_nodes_share_one_queue_without_going_over_capacity
         let (token, id) = visitor(base).await;
         visitors.push((base.clone(), token, id));
     }
-    let logins = visitors
+    let arrivals = visitors
         .iter()
-        .map(|(base, token, id)| login(base, token, id));
-    let customers: Vec<(Client, Value)> = futures_util::future::join_all(logins).await;
+        .map(|(base, token, id)| arrive(base, token, id, "hello"));
+    let customers: Vec<(Client, Value)> = futures_util::future::join_all(arrivals).await;
 
-    let mut per_agent = std::collections::BTreeMap::<String, usize>::new();
-    let mut waiting = Vec::new();
-    for (client, ack) in &customers {
-        if ack["queued"] == true {
+    // Each node routes first messages from what it knows, and the transaction that assigns checks
+    // the agent's room: a conversation one node meant for an agent that another node filled waits,
+    // and the queue gives it to whoever has room. Settled, every agent holds five and 35 wait in
+    // arrival order.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (per_agent, waiting) = loop {
+        let mut per_agent = std::collections::BTreeMap::<String, usize>::new();
+        let mut waiting = Vec::new();
+        for (client, _) in &customers {
             let status = client.call("queue_status", json!({})).await.unwrap();
-            waiting.push((
-                status["conversationId"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<i64>()
-                    .unwrap(),
-                status["position"].as_i64().unwrap(),
-            ));
-        } else {
-            *per_agent
-                .entry(ack["csId"].as_str().unwrap().to_owned())
-                .or_default() += 1;
+            if status["queued"] == true {
+                waiting.push((
+                    status["conversationId"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<i64>()
+                        .unwrap(),
+                    status["position"].as_i64().unwrap(),
+                ));
+            }
         }
-    }
+        let (_, listed) = get_json(
+            &bases[0],
+            "/api/agents",
+            Some(&admin_token(&bases[0]).await),
+        )
+        .await;
+        for a in listed["agents"].as_array().unwrap() {
+            if a["role"] == "agent" {
+                per_agent.insert(
+                    a["id"].as_str().unwrap().to_owned(),
+                    a["openConversations"].as_u64().unwrap() as usize,
+                );
+            }
+        }
+        let settled = per_agent.values().all(|n| *n == 5) && waiting.len() == 35;
+        if settled || Instant::now() > deadline {
+            break (per_agent, waiting);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(
         per_agent.values().copied().collect::<Vec<_>>(),
         [5, 5, 5],
-        "{per_agent:?}"
+        "nobody over capacity, nobody idle: {per_agent:?}"
     );
+    let mut waiting = waiting;
     waiting.sort();
     assert_eq!(
         waiting.iter().map(|w| w.1).collect::<Vec<_>>(),
@@ -730,12 +771,8 @@ async fn three_agents_on_three_nodes_share_one_queue_without_going_over_capacity
     // Resolving on node 1 pulls the head of the queue to that agent, whichever node it is on.
     let head = waiting[0].0.to_string();
     let (agent_b, agent_b_id) = &mut agents[1];
-    let (_, mine) = customers
-        .iter()
-        .zip(&visitors)
-        .find(|((_, ack), _)| ack["csId"] == agent_b_id.as_str())
-        .map(|(c, v)| (c, v.2.clone()))
-        .unwrap();
+    let members = agent_b.call("all_member", json!({})).await.unwrap();
+    let mine = members["users"][0]["id"].as_str().unwrap().to_owned();
     let resolved = agent_b
         .call("resolve", json!({"peerId": mine}))
         .await

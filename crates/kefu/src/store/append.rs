@@ -133,7 +133,9 @@ impl Store {
         self.advance_seqs(&mut tx, &by_conversation, &mut seqs, now)
             .await?;
 
-        // New conversations, each with its messages' count as `last_seq`.
+        // New conversations, each with its messages' count as `last_seq`. Their agents are locked
+        // in id order, as every transaction that locks several agents does.
+        to_create.sort_by_key(|(start, _)| start.agent.map_or(i64::MAX, |a| a.0));
         for (start, indexes) in &to_create {
             let count = indexes.len() as i64;
             let (conversation, created) =
