@@ -65,10 +65,12 @@ async fn provision(base: &str, visitors: usize) -> Chat {
         let client = Client::connect(base, json!({"token": visitor["token"]}))
             .await
             .unwrap();
-        assert_eq!(
-            client.call("login", json!({"userId": id})).await.unwrap()["csId"],
-            agent_id.as_str()
-        );
+        client.call("login", json!({"userId": id})).await.unwrap();
+        let first = client
+            .call("private_message", json!({"content": "hello"}))
+            .await
+            .unwrap();
+        assert_eq!(first["started"]["csId"], agent_id.as_str(), "{first}");
         clients.push((client, id));
     }
     agent_client.close();
@@ -406,11 +408,15 @@ async fn sigterm_while_the_queue_drains_exits_at_once_and_the_rest_drains_after_
             let client = Client::connect(&base, json!({"token": visitor["token"]}))
                 .await
                 .unwrap();
-            let ack = client
+            client
                 .call("login", json!({"userId": visitor["user"]["id"]}))
                 .await
                 .unwrap();
-            assert_eq!(ack["queued"], true, "{ack}");
+            let first = client
+                .call("private_message", json!({"content": "anyone?"}))
+                .await
+                .unwrap();
+            assert_eq!(first["started"]["queued"], true, "{first}");
             client.close();
         })
         .buffer_unordered(8);

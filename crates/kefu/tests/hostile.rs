@@ -183,7 +183,13 @@ async fn still_serves_everyone(base: &str) {
         .call("login", json!({"userId": visitor_id, "csId": agent_id}))
         .await
         .unwrap();
-    assert_eq!(ack["csId"], agent_id.as_str(), "{ack}");
+    assert_eq!(ack["ok"], true, "{ack}");
+    // Its first message starts the conversation, with the agent it asked for.
+    let opened = customer
+        .call("private_message", json!({"content": "hello"}))
+        .await
+        .unwrap();
+    assert_eq!(opened["started"]["csId"], agent_id.as_str(), "{opened}");
     let sent = customer
         .call("private_message", json!({"content": "still there?"}))
         .await
@@ -490,8 +496,14 @@ async fn sql_injection_in_every_text_field_is_stored_verbatim_or_refused(backend
         .call("login", json!({"userId": ann_id, "csId": alice_id}))
         .await
         .unwrap();
-    assert_eq!(login["csId"], alice_id.as_str(), "{login}");
-    let mut expected = Vec::new();
+    assert_eq!(login["ok"], true, "{login}");
+    // Its first message starts the conversation, with the agent it asked for.
+    let opened = ann
+        .call("private_message", json!({"content": "hello"}))
+        .await
+        .unwrap();
+    assert_eq!(opened["started"]["csId"], alice_id.as_str(), "{opened}");
+    let mut expected = vec![json!({"clientMsgId": Value::Null, "content": "hello"})];
     let mut last_id = Value::Null;
     for injection in INJECTIONS {
         let message = json!({"content": injection, "clientMsgId": injection});
@@ -549,7 +561,7 @@ async fn sql_injection_in_every_text_field_is_stored_verbatim_or_refused(backend
     }
 
     // Injections where an event names an id: refused as no id at all, nothing done.
-    let conversation = login["conversationId"].clone();
+    let conversation = opened["conversationId"].clone();
     for injection in id_injections() {
         let cases = [
             (&ann, "login", json!({"userId": injection})),
@@ -673,16 +685,16 @@ async fn sql_injection_in_every_text_field_is_stored_verbatim_or_refused(backend
     // Rating comments, by the visitors named with injections: each rates a resolved conversation.
     for ((token, id), injection) in named_visitors.iter().zip(INJECTIONS) {
         let customer = server.connect(token).await;
-        let login = customer
+        customer
             .call("login", json!({"userId": id, "csId": bob_id}))
             .await
             .unwrap();
-        assert_eq!(login["csId"], bob_id.as_str(), "{login}");
         let sent = customer
             .call("private_message", json!({"content": "hello"}))
             .await
             .unwrap();
         assert_eq!(sent["ok"], true, "{sent}");
+        assert_eq!(sent["started"]["csId"], bob_id.as_str(), "{sent}");
         let members = bob.call("all_member", json!({})).await.unwrap();
         let member = members["users"]
             .as_array()
@@ -696,7 +708,7 @@ async fn sql_injection_in_every_text_field_is_stored_verbatim_or_refused(backend
         let rated = customer
             .call(
                 "rate",
-                json!({"conversationId": login["conversationId"], "score": 3, "comment": injection}),
+                json!({"conversationId": sent["conversationId"], "score": 3, "comment": injection}),
             )
             .await
             .unwrap();
@@ -714,11 +726,12 @@ async fn sql_injection_in_every_text_field_is_stored_verbatim_or_refused(backend
     );
 
     // Every table is still there, with every row: admin, alice, bob, 6 agents, 6 + 2 + 1 visitors;
-    // 12 messages with Ann and a system message per transfer, one "hello" per named visitor.
+    // Ann's first "hello" and 12 messages, a system message per transfer, one "hello" per named
+    // visitor.
     let expected_counts = BTreeMap::from([
         ("users", 18),
         ("conversations", 7),
-        ("messages", 12 + 6 + 6),
+        ("messages", 1 + 12 + 6 + 6),
         ("notes", 12),
         ("canned_replies", 6),
     ]);
@@ -928,7 +941,13 @@ async fn one_megabyte_strings_in_every_event_field_are_refused_and_the_connectio
         .call("login", json!({"userId": customer_id, "csId": alice_id}))
         .await
         .unwrap();
-    assert_eq!(ack["csId"], alice_id.as_str(), "{ack}");
+    assert_eq!(ack["ok"], true, "{ack}");
+    // Its first message starts the conversation, with the agent it asked for.
+    let opened = customer
+        .call("private_message", json!({"content": "hello"}))
+        .await
+        .unwrap();
+    assert_eq!(opened["started"]["csId"], alice_id.as_str(), "{opened}");
     let before = customer
         .call("private_message", json!({"content": "before"}))
         .await
@@ -937,15 +956,15 @@ async fn one_megabyte_strings_in_every_event_field_are_refused_and_the_connectio
     // A customer whose conversation is over, to rate it.
     let (rater_token, rater_id) = server.visitor().await;
     let rater = server.connect(&rater_token).await;
-    let ack = rater
+    rater
         .call("login", json!({"userId": rater_id, "csId": alice_id}))
         .await
         .unwrap();
-    let rated_conversation = ack["conversationId"].clone();
-    rater
+    let first = rater
         .call("private_message", json!({"content": "hi"}))
         .await
         .unwrap();
+    let rated_conversation = first["conversationId"].clone();
     let resolved = alice
         .call("resolve", json!({"peerId": rater_id}))
         .await
@@ -1061,7 +1080,7 @@ async fn one_megabyte_strings_in_every_event_field_are_refused_and_the_connectio
         .into_iter()
         .map(|m| m["content"].clone())
         .collect();
-    assert_eq!(contents, [json!("before")]);
+    assert_eq!(contents, [json!("hello"), json!("before")]);
     let notes = alice
         .call("notes", json!({"peerId": customer_id}))
         .await
@@ -1119,8 +1138,17 @@ async fn a_one_megabyte_event_beyond_the_largest_payload_closes_only_its_connect
         expect_message(&mut agent, &sent["id"]).await["content"],
         "unaffected"
     );
-    let history = all_messages(&agent, json!({"peerId": customer_id})).await;
-    assert_eq!(history, Vec::<Value>::new(), "nothing was stored");
+    // Nothing was stored: not the message, nor the conversation it would have started.
+    let (status, list) = server
+        .request(
+            reqwest::Method::GET,
+            "/api/conversations",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["conversations"], json!([]), "nothing was stored");
     // The same visitor comes back and writes.
     let (again, _) = server.login(&token, &customer_id).await;
     let sent = again
@@ -1154,7 +1182,13 @@ async fn control_characters_are_stored_verbatim_and_nul_and_lone_surrogates_are_
         .call("login", json!({"userId": customer_id, "csId": alice_id}))
         .await
         .unwrap();
-    assert_eq!(login["csId"], alice_id.as_str(), "{login}");
+    assert_eq!(login["ok"], true, "{login}");
+    // Its first message starts the conversation, with the agent it asked for.
+    let opened = customer
+        .call("private_message", json!({"content": "hello"}))
+        .await
+        .unwrap();
+    assert_eq!(opened["started"]["csId"], alice_id.as_str(), "{opened}");
 
     // Every C0 control but NUL, DEL, line and paragraph separators, bidi overrides, zero-width
     // characters: kept exactly as sent, live and in history.
@@ -1172,7 +1206,7 @@ async fn control_characters_are_stored_verbatim_and_nul_and_lone_surrogates_are_
         "zero\u{200b}width\u{200d}joiner\u{feff}".to_owned(),
         "😀 astral \u{10ffff}, \u{fffd} replacement".to_owned(),
     ];
-    let mut expected = Vec::new();
+    let mut expected = vec![json!("hello")];
     for content in &contents {
         let sent = customer
             .call("private_message", json!({"content": content}))
@@ -1379,7 +1413,7 @@ async fn control_characters_are_stored_verbatim_and_nul_and_lone_surrogates_are_
     assert_eq!(notes["notes"].as_array().map(Vec::len), Some(1), "{notes}");
 
     // A rating comment takes control characters as they are, and refuses NUL like every text.
-    let conversation = login["conversationId"].clone();
+    let conversation = opened["conversationId"].clone();
     let resolved = alice
         .call("resolve", json!({"peerId": customer_id}))
         .await
@@ -1764,11 +1798,15 @@ async fn a_full_disk_refuses_writes_clearly_keeps_serving_reads_and_recovers_wit
     let customer = Client::connect(&base, json!({"token": visitor_token}))
         .await
         .unwrap();
-    let ack = customer
+    customer
         .call("login", json!({"userId": visitor_id}))
         .await
         .unwrap();
-    assert_eq!(ack["csId"], agent_id.as_str(), "{ack}");
+    let opened = customer
+        .call("private_message", json!({"content": "hello"}))
+        .await
+        .unwrap();
+    assert_eq!(opened["started"]["csId"], agent_id.as_str(), "{opened}");
     let message = |n: usize| {
         let head = format!("{n:06} ");
         let content = format!("{head}{}", "x".repeat(8192 - head.len()));
@@ -1776,7 +1814,10 @@ async fn a_full_disk_refuses_writes_clearly_keeps_serving_reads_and_recovers_wit
     };
     let first = customer.call("private_message", message(0)).await.unwrap();
     assert_eq!(first["ok"], true, "{first}");
-    let mut acked = vec![first["id"].as_str().unwrap().to_owned()];
+    let mut acked = vec![
+        opened["id"].as_str().unwrap().to_owned(),
+        first["id"].as_str().unwrap().to_owned(),
+    ];
 
     // Files may now grow a little past the largest one: the database fills up soon. What the
     // server does wrong is collected, to be shown all at once; what makes going on pointless (a
