@@ -142,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
                 StaffRole::Agent => Role::Agent,
                 StaffRole::Admin => Role::Admin,
             };
-            let user = Accounts::new(store.clone(), auth)
+            let user = Accounts::new(store.clone(), auth, Default::default())
                 .create_staff(role, &username, password, display_name.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;

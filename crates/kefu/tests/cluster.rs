@@ -307,6 +307,16 @@ async fn three_nodes_carry_chat_typing_reads_and_presence(backend: Backend) {
         );
         let _ = agent_c.next_event(Duration::from_millis(100)).await;
     }
+    // Node 1 checked the agent's token a moment ago (and keeps what it read): it refuses the
+    // token at once now, over HTTP and for a new connection.
+    let (status, _) = get_json(cluster.base(1), "/api/me", Some(&agent_token)).await;
+    assert_eq!(status, 401, "node 1 still takes the disabled agent's token");
+    assert!(
+        Client::connect(cluster.base(1), json!({"token": agent_token}))
+            .await
+            .is_err(),
+        "node 1 still lets the disabled agent connect"
+    );
     cluster.stop().await;
 }
 

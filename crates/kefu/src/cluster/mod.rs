@@ -29,10 +29,14 @@ use crate::{
     domain::UserId,
     protocol,
     services::{
+        accounts::Accounts,
         chat::Chat,
         delivery::{ConnectionId, Delivery, Notice, Pending},
     },
 };
+
+/// What marks an account change on the changes channel (a customer's id alone is a conversation's).
+const ACCOUNT_CHANGED: &str = "a:";
 
 /// Room for cache-invalidation messages waiting for the publisher.
 const INVALIDATIONS_BUFFER: usize = 4096;
@@ -52,8 +56,9 @@ enum Remote {
 pub struct Cluster {
     node: String,
     keys: presence::Keys,
-    /// Customers whose open conversation changed (assigned, released); each node forgets its copy.
-    conversations_channel: String,
+    /// What a node changed that the others keep a copy of: customers' open conversations
+    /// (assigned, released) and accounts (signed out, disabled); each node forgets its copy.
+    changes_channel: String,
     started_at: i64,
     link: Link,
     local: Arc<Connections>,
@@ -86,7 +91,7 @@ impl Cluster {
         let cluster = Arc::new(Self {
             node,
             keys: presence::Keys::new(prefix),
-            conversations_channel: format!("{prefix}#conversations"),
+            changes_channel: format!("{prefix}#conversations"),
             started_at,
             link,
             local,
@@ -136,6 +141,17 @@ impl Cluster {
         }]
     }
 
+    /// An account changed (signed out, disabled or enabled): the other nodes check its tokens
+    /// against the database again. (This node's caller has forgotten it already.)
+    pub fn account_changed(&self, user: UserId) {
+        if self.link.is_cluster() && self.link.is_up() {
+            let _ = self.link.send(
+                self.changes_channel.clone(),
+                format!("{ACCOUNT_CHANGED}{user}").into_bytes(),
+            );
+        }
+    }
+
     /// Disconnects every connection of a user, here at once and on the other nodes next.
     pub fn disconnect_user(&self, user: UserId) {
         self.local.disconnect_user(user);
@@ -146,7 +162,14 @@ impl Cluster {
 }
 
 impl Work {
-    pub fn start(self, io: Io, chat: Chat, stop: CancellationToken, tasks: &mut JoinSet<()>) {
+    pub fn start(
+        self,
+        io: Io,
+        chat: Chat,
+        accounts: Accounts,
+        stop: CancellationToken,
+        tasks: &mut JoinSet<()>,
+    ) {
         let cluster = self.cluster;
         if cluster.link.is_cluster() {
             tasks.spawn(publish_remote(
@@ -155,10 +178,11 @@ impl Work {
                 self.remote,
                 stop.clone(),
             ));
-            tasks.spawn(follow_conversations(
+            tasks.spawn(follow_changes(
                 cluster.link.clone(),
-                cluster.conversations_channel.clone(),
+                cluster.changes_channel.clone(),
                 chat.clone(),
+                accounts,
                 stop.clone(),
             ));
         }
@@ -216,7 +240,7 @@ impl Delivery for Cluster {
     fn conversation_changed(&self, customer: UserId) {
         if self.link.is_cluster() && self.link.is_up() {
             let _ = self.link.send(
-                self.conversations_channel.clone(),
+                self.changes_channel.clone(),
                 customer.to_string().into_bytes(),
             );
         }
@@ -266,7 +290,15 @@ async fn publish_remote(
 }
 
 /// Forgets the cached open conversation of customers changed on other nodes.
-async fn follow_conversations(link: Link, channel: String, chat: Chat, stop: CancellationToken) {
+/// Forgets what other nodes changed: a customer's cached open conversation (its id), or an
+/// account's cached token check (`a:` and its id).
+async fn follow_changes(
+    link: Link,
+    channel: String,
+    chat: Chat,
+    accounts: Accounts,
+    stop: CancellationToken,
+) {
     use futures_util::StreamExt;
     let Ok(mut changes) = link.subscribe(channel, INVALIDATIONS_BUFFER).await else {
         return;
@@ -279,11 +311,20 @@ async fn follow_conversations(link: Link, channel: String, chat: Chat, stop: Can
                 None => return,
             },
         };
-        if let Some(customer) = std::str::from_utf8(&item)
-            .ok()
-            .and_then(|s| UserId::parse(s).ok())
-        {
-            chat.forget_conversation(customer);
+        let Ok(text) = std::str::from_utf8(&item) else {
+            continue;
+        };
+        match text.strip_prefix(ACCOUNT_CHANGED) {
+            Some(account) => {
+                if let Ok(user) = UserId::parse(account) {
+                    accounts.forget(user);
+                }
+            }
+            None => {
+                if let Ok(customer) = UserId::parse(text) {
+                    chat.forget_conversation(customer);
+                }
+            }
         }
     }
 }

@@ -105,6 +105,7 @@ pub async fn update_agent(
     }
     if let Some(disabled) = update.disabled {
         app.accounts.set_disabled(caller, id, disabled).await?;
+        app.cluster.account_changed(id);
         app.chat.staff_changed();
         if disabled {
             app.cluster.disconnect_user(id);

@@ -139,6 +139,7 @@ pub async fn logout(
     Caller(caller): Caller,
 ) -> Result<StatusCode, ApiError> {
     app.accounts.sign_out(caller).await?;
+    app.cluster.account_changed(caller.user_id);
     app.cluster.disconnect_user(caller.user_id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -88,7 +88,12 @@ impl Server {
             Duration::from_secs(settings.customer_token_ttl),
             Duration::from_secs(settings.staff_token_ttl),
         );
-        let accounts = Accounts::new(store.clone(), auth);
+        let fresh_for = if settings.redis_url.is_some() {
+            services::accounts::ACCOUNTS_FRESH_IN_CLUSTER
+        } else {
+            services::accounts::ACCOUNTS_FRESH_ALONE
+        };
+        let accounts = Accounts::new(store.clone(), auth, fresh_for);
         let notes = bootstrap::bootstrap_accounts(&settings, &accounts).await?;
 
         let metrics = Arc::new(metrics::Metrics::default());
@@ -210,6 +215,7 @@ impl Server {
             work.start(
                 io.clone(),
                 self.state.chat.clone(),
+                self.state.accounts.clone(),
                 self.stop_cluster.clone(),
                 &mut self.tasks,
             );

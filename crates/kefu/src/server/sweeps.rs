@@ -40,6 +40,8 @@ pub(super) async fn recheck_tokens(state: AppState, stop: CancellationToken) {
     // of other nodes and of the database.
     let margin = 60_000;
     let mut since = domain::now_millis() - margin;
+    // Revocations already passed on to the token checks (each is asked for again for a minute).
+    let mut told: std::collections::HashMap<domain::UserId, i64> = Default::default();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -54,6 +56,16 @@ pub(super) async fn recheck_tokens(state: AppState, stop: CancellationToken) {
         let revoked = match asked {
             Ok(revoked) => {
                 since = now - margin;
+                // A change another node made and could not tell of (Redis away) reaches the
+                // token checks here too.
+                told.retain(|_, valid_from| *valid_from >= since);
+                for revocation in &revoked {
+                    if told.insert(revocation.user, revocation.valid_from)
+                        != Some(revocation.valid_from)
+                    {
+                        state.accounts.forget(revocation.user);
+                    }
+                }
                 revoked
             }
             Err(error) => {

@@ -1,5 +1,10 @@
 //! Visitors, staff accounts and logins.
 
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
 use super::{
     Error, Result,
     auth::{self, Auth, Identity, Verified},
@@ -13,11 +18,90 @@ use crate::{
 pub struct Accounts {
     store: Store,
     auth: Auth,
+    known: std::sync::Arc<KnownAccounts>,
+}
+
+/// What a token is checked against, as last read: every handshake needs it, and a reconnect storm
+/// of thousands would otherwise read it thousands of times. A sign-out or a disabled account
+/// forgets it at once here, and on the other nodes through the cluster ([`Accounts::forget`]).
+struct KnownAccounts {
+    by_user: std::sync::Mutex<HashMap<UserId, (Account, Instant)>>,
+    /// Counts what was forgotten: an account read before a change must not be remembered after it
+    /// (a check that read it, a sign-out, then the check's copy stored for a minute).
+    forgotten: std::sync::atomic::AtomicU64,
+    fresh_for: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Account {
+    role: Role,
+    disabled: bool,
+    tokens_valid_from: i64,
+}
+
+/// How long an account is trusted without reading it again: on a node alone every change goes
+/// through it; in a cluster a missed invalidation is bounded by this.
+pub const ACCOUNTS_FRESH_ALONE: Duration = Duration::from_secs(60);
+pub const ACCOUNTS_FRESH_IN_CLUSTER: Duration = Duration::from_secs(5);
+/// Accounts kept before the stale ones are swept out.
+const ACCOUNTS_SWEPT_ABOVE: usize = 100_000;
+
+impl KnownAccounts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (Account, Instant)>> {
+        self.by_user.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, user: UserId) -> Option<Account> {
+        let map = self.lock();
+        let (account, at) = map.get(&user)?;
+        (at.elapsed() < self.fresh_for).then_some(*account)
+    }
+
+    /// Where the count of forgotten accounts stands, before reading one.
+    fn epoch(&self) -> u64 {
+        self.forgotten.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn forget(&self, user: UserId) {
+        let mut map = self.lock();
+        map.remove(&user);
+        self.forgotten
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Remembers `account` as read since `epoch`, unless some account was forgotten meanwhile.
+    fn put(&self, epoch: u64, user: UserId, account: Account) {
+        let mut map = self.lock();
+        if self.epoch() != epoch {
+            return;
+        }
+        if map.len() >= ACCOUNTS_SWEPT_ABOVE {
+            let fresh_for = self.fresh_for;
+            map.retain(|_, (_, at)| at.elapsed() < fresh_for);
+        }
+        map.insert(user, (account, Instant::now()));
+    }
 }
 
 impl Accounts {
-    pub fn new(store: Store, auth: Auth) -> Self {
-        Self { store, auth }
+    /// `fresh_for`: how long an account read for a token check is trusted
+    /// ([`ACCOUNTS_FRESH_ALONE`], [`ACCOUNTS_FRESH_IN_CLUSTER`]).
+    pub fn new(store: Store, auth: Auth, fresh_for: Duration) -> Self {
+        Self {
+            store,
+            auth,
+            known: std::sync::Arc::new(KnownAccounts {
+                by_user: std::sync::Mutex::default(),
+                forgotten: Default::default(),
+                fresh_for,
+            }),
+        }
+    }
+
+    /// The account changed (signed out, disabled or enabled) here or on another node: its tokens
+    /// are checked against the database again.
+    pub fn forget(&self, user: UserId) {
+        self.known.forget(user);
     }
 
     /// A new anonymous customer and its token: what a chat widget asks for on first open.
@@ -147,16 +231,31 @@ impl Accounts {
     pub async fn verify(&self, token: &str) -> Result<Verified> {
         let verified = self.auth.verify(token)?;
         let identity = verified.identity;
-        match self.store.user(identity.user_id).await {
-            Ok(record)
-                if !record.disabled
-                    && record.user.role == identity.role
-                    && verified.issued_at >= record.tokens_valid_from =>
-            {
-                Ok(verified)
+        let account = match self.known.get(identity.user_id) {
+            Some(account) => account,
+            None => {
+                let epoch = self.known.epoch();
+                let record = match self.store.user(identity.user_id).await {
+                    Ok(record) => record,
+                    Err(StoreError::NotFound) => return Err(Error::Unauthorized),
+                    Err(e) => return Err(e.into()),
+                };
+                let account = Account {
+                    role: record.user.role,
+                    disabled: record.disabled,
+                    tokens_valid_from: record.tokens_valid_from,
+                };
+                self.known.put(epoch, identity.user_id, account);
+                account
             }
-            Ok(_) | Err(StoreError::NotFound) => Err(Error::Unauthorized),
-            Err(e) => Err(e.into()),
+        };
+        if !account.disabled
+            && account.role == identity.role
+            && verified.issued_at >= account.tokens_valid_from
+        {
+            Ok(verified)
+        } else {
+            Err(Error::Unauthorized)
         }
     }
 
@@ -164,6 +263,7 @@ impl Accounts {
     #[tracing::instrument(skip_all, fields(user = %who.user_id))]
     pub async fn sign_out(&self, who: Identity) -> Result<()> {
         self.store.revoke_tokens(who.user_id).await?;
+        self.forget(who.user_id);
         tracing::info!("signed out");
         Ok(())
     }
@@ -197,6 +297,7 @@ impl Accounts {
             Err(e) => return Err(e.into()),
         };
         self.store.set_disabled(id, disabled).await?;
+        self.forget(id);
         tracing::info!("account {}", if disabled { "disabled" } else { "enabled" });
         Ok(record.user)
     }
@@ -208,3 +309,49 @@ impl Accounts {
 
 /// An argon2 hash of a random string nobody knows.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$0KQdqHDUUYfhmbzmlQ0ZkQ$LkIOrh3R8+Ln1y0BTpZwj1vT0Be2FVvsxuRP3ouq9Ok";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> KnownAccounts {
+        KnownAccounts {
+            by_user: Default::default(),
+            forgotten: Default::default(),
+            fresh_for: Duration::from_secs(60),
+        }
+    }
+
+    const ACCOUNT: Account = Account {
+        role: Role::Agent,
+        disabled: false,
+        tokens_valid_from: 0,
+    };
+
+    #[test]
+    fn an_account_read_before_a_sign_out_is_not_remembered_after_it() {
+        let known = known();
+        let user = UserId(7);
+        // A token check reads the account; the account signs out before the check stores it.
+        let epoch = known.epoch();
+        known.forget(user);
+        known.put(epoch, user, ACCOUNT);
+        assert!(known.get(user).is_none(), "the stale copy was dropped");
+        // Read after the change, it is remembered.
+        let epoch = known.epoch();
+        known.put(epoch, user, ACCOUNT);
+        assert!(known.get(user).is_some());
+        known.forget(user);
+        assert!(known.get(user).is_none(), "forgotten at once");
+    }
+
+    #[test]
+    fn a_copy_older_than_its_freshness_is_read_again() {
+        let known = KnownAccounts {
+            fresh_for: Duration::ZERO,
+            ..known()
+        };
+        known.put(known.epoch(), UserId(1), ACCOUNT);
+        assert!(known.get(UserId(1)).is_none());
+    }
+}
