@@ -27,8 +27,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `sqlite://…`, `mysql://…` or `postgres://…`; default: `sqlite://<data_dir>/kefu.db`.
     pub database_url: Option<String>,
-    /// Connections in the database pool.
-    pub database_max_connections: u32,
+    /// Connections in the database pool; by default 8 for SQLite, 16 for MySQL and PostgreSQL.
+    pub database_max_connections: Option<u32>,
     /// Redis for several nodes (not used by a single node).
     pub redis_url: Option<String>,
     /// Prefix of kefu's Redis keys and channels: clusters sharing one Redis need distinct ones.
@@ -119,7 +119,7 @@ impl Default for Settings {
             tls_key: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
-            database_max_connections: 8,
+            database_max_connections: None,
             redis_url: None,
             redis_prefix: "kefu".into(),
             node_id: None,

@@ -4,7 +4,12 @@ use std::{io::Read, path::PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use kefu::{Settings, domain::Role, services::accounts::Accounts, store::Store};
+use kefu::{
+    Settings,
+    domain::Role,
+    services::accounts::Accounts,
+    store::{Store, gate::Lanes},
+};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -112,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
             std::fs::create_dir_all(&settings.data_dir)?;
-            Store::open(&settings.database_url(), 1)
+            Store::open(&settings.database_url(), Lanes::split(2, 1))
                 .await?
                 .close()
                 .await;
@@ -131,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("reading the password")?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             std::fs::create_dir_all(&settings.data_dir)?;
-            let store = Store::open(&settings.database_url(), 1).await?;
+            let store = Store::open(&settings.database_url(), Lanes::split(2, 1)).await?;
             let secret = kefu::services::auth::Auth::load_or_create_secret(
                 settings.jwt_secret.as_ref().map(|s| s.expose()),
                 &settings.data_dir,

@@ -226,6 +226,8 @@ pub struct Gauges {
     pub users_online: usize,
     /// `None` on a single node (no Redis).
     pub redis_connected: Option<bool>,
+    /// Statements waiting for a turn at the database, by lane (reads, writing transactions).
+    pub database_waiting: (usize, usize),
 }
 
 impl Metrics {
@@ -265,6 +267,22 @@ impl Metrics {
             "kefu_users_online",
             "Users with at least one connection on this node.",
             gauges.users_online as u64,
+        );
+        header(
+            o,
+            "kefu_database_waiting",
+            "gauge",
+            "Statements waiting for a turn at the database's connections, by lane.",
+        );
+        line(
+            o,
+            "kefu_database_waiting{lane=\"reads\"}",
+            gauges.database_waiting.0 as u64,
+        );
+        line(
+            o,
+            "kefu_database_waiting{lane=\"writes\"}",
+            gauges.database_waiting.1 as u64,
         );
         if let Some(up) = gauges.redis_connected {
             gauge(
@@ -479,6 +497,7 @@ mod tests {
             connections: 0,
             users_online: 0,
             redis_connected: Some(true),
+            database_waiting: (0, 0),
         });
         // A series, or a metric's name (a histogram's is only in its `# TYPE` line).
         let exists = |name: &str| {
@@ -518,11 +537,13 @@ mod tests {
             connections: 3,
             users_online: 2,
             redis_connected: None,
+            database_waiting: (4, 0),
         });
         assert!(text.contains("kefu_rate_limited_total{limit=\"login\"} 2\n"));
         assert!(text.contains("kefu_rate_limited_total{limit=\"visitors\"} 0\n"));
         assert!(text.contains("kefu_handshakes_total{outcome=\"limited\"} 1\n"));
         assert!(text.contains("kefu_connections 3\n"));
+        assert!(text.contains("kefu_database_waiting{lane=\"reads\"} 4\n"));
         assert!(!text.contains("kefu_redis_connected"));
         assert!(text.contains("process_resident_memory_bytes "));
     }

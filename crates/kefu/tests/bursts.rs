@@ -19,6 +19,31 @@ on_every_backend!(
     a_queue_of_five_hundred_drains_when_agents_sign_in_with_places_told_at_most_once_a_second,
 );
 
+/// SQLite's readers never wait for a writer (WAL): only the servers can be made busy this way.
+mod busy {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql() {
+        if Backend::MySql.enabled() {
+            a_database_busy_for_longer_than_the_pool_timeout_is_waited_for_not_unavailable(
+                Backend::MySql,
+            )
+            .await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if Backend::Postgres.enabled() {
+            a_database_busy_for_longer_than_the_pool_timeout_is_waited_for_not_unavailable(
+                Backend::Postgres,
+            )
+            .await
+        }
+    }
+}
+
 /// `n` visitors: tokens and ids, created `parallel` at a time.
 async fn visitors(base: &str, n: usize) -> Vec<(String, String)> {
     let http = reqwest::Client::new();
@@ -228,6 +253,76 @@ async fn a_queue_of_five_hundred_drains_when_agents_sign_in_with_places_told_at_
     server.stop().await;
 }
 
+/// Holds a lock that stops every read of `users` on `url`'s database until the returned sender is
+/// dropped (or sent to); resolves once the lock is held.
+async fn lock_users(backend: Backend, url: &str) -> tokio::sync::oneshot::Sender<()> {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (locked, is_locked) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        match backend {
+            Backend::Postgres => {
+                conn.execute("BEGIN").await.unwrap();
+                conn.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                    .await
+                    .unwrap();
+            }
+            Backend::MySql => {
+                conn.execute("LOCK TABLES users WRITE").await.unwrap();
+            }
+            Backend::Sqlite => unreachable!("SQLite's readers do not wait for a writer"),
+        }
+        let _ = locked.send(());
+        let _ = released.await;
+        match backend {
+            Backend::Postgres => conn.execute("COMMIT").await.unwrap(),
+            _ => conn.execute("UNLOCK TABLES").await.unwrap(),
+        };
+        let _ = conn.close().await;
+    });
+    is_locked.await.unwrap();
+    release
+}
+
+/// The database is up but busy (a table locked for longer than the pool's 5 s timeout): a burst of
+/// handshakes, which read the accounts, waits its turn and is answered, not told "unavailable".
+async fn a_database_busy_for_longer_than_the_pool_timeout_is_waited_for_not_unavailable(
+    backend: Backend,
+) {
+    const CLIENTS: usize = 60;
+    let server = TestServer::start(backend).await;
+    let visitors = visitors(&server.base, CLIENTS).await;
+    let release = lock_users(backend, server.db.url.as_deref().unwrap()).await;
+    let started = Instant::now();
+    let base = server.base.clone();
+    let connecting = tokio::spawn(async move {
+        join_all(
+            visitors
+                .iter()
+                .map(|(token, _)| Client::connect(&base, json!({"token": token}))),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let waiting = server.state.store.waiting();
+    drop(release);
+    let connected = connecting.await.unwrap();
+    let refused: Vec<String> = connected
+        .iter()
+        .filter_map(|c| c.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    println!(
+        "{CLIENTS} handshakes over a 7 s lock: {} refused, {:?} for all; {} reads were waiting",
+        refused.len(),
+        started.elapsed(),
+        waiting.reads
+    );
+    assert!(waiting.reads > 0, "the handshakes queued for their turns");
+    assert_eq!(refused, Vec::<String>::new(), "busy is not down");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_who_opens_the_chat_and_leaves_makes_no_conversation() {
     let server = TestServer::start(Backend::Sqlite).await;
@@ -408,4 +503,94 @@ async fn after_a_kill_9_every_held_client_comes_back_and_nothing_acked_is_lost()
         "every acknowledged message survived the kill -9"
     );
     drop(process);
+}
+
+/// The writer is held up (SQLite's write lock taken by someone else) while one customer's first
+/// messages arrive together: they are stored in one batch, which starts one conversation. Only
+/// the first message's ack says it started it, the agent hears of it once, and its load counts it
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_messages_stored_in_one_batch_start_one_conversation_announced_once() {
+    use sqlx::{Connection, Executor};
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (agent_token, agent_id) = server.agent("alice").await;
+    server.set_capacity(&agent_id, 2).await;
+    let (mut agent, _) = server.login(&agent_token, &agent_id).await;
+    let (token, id) = server.visitor().await;
+    let (customer, _) = server.login(&token, &id).await;
+    let (other_token, other_id) = server.visitor().await;
+    let (other, _) = server.login(&other_token, &other_id).await;
+
+    // Someone else holds the write lock: the writer's next transaction waits for it.
+    let url = format!(
+        "sqlite://{}",
+        server.data_dir.join("kefu.db").to_str().unwrap()
+    );
+    let mut lock = sqlx::AnyConnection::connect(&url).await.unwrap();
+    lock.execute("BEGIN IMMEDIATE").await.unwrap();
+    // The other customer's first message is the batch that waits for the lock...
+    let stalled = other
+        .call_later("private_message", json!({"content": "first in line"}))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... and this customer's five first messages queue behind it, to be written together.
+    let sent: Vec<_> = (0..5)
+        .map(|i| {
+            customer
+                .call_later("private_message", json!({"content": format!("m{i}")}))
+                .unwrap()
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lock.execute("COMMIT").await.unwrap();
+    let _ = lock.close().await;
+    let stalled = stalled.await.unwrap();
+    assert_eq!(stalled["ok"], true, "{stalled}");
+    let mut acks = Vec::new();
+    for ack in sent {
+        let ack = ack.await.unwrap();
+        assert_eq!(ack["ok"], true, "{ack}");
+        acks.push(ack);
+    }
+    let seqs: Vec<i64> = acks.iter().map(|a| a["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5], "one conversation, in order");
+    let started: Vec<i64> = acks
+        .iter()
+        .filter(|a| a["started"].is_object())
+        .map(|a| a["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(started, vec![1], "only the first message started it");
+
+    // The agent hears of each conversation once.
+    let mut assigned = Vec::new();
+    while let Some(event) = agent.next_event(Duration::from_millis(500)).await {
+        if event.name == "conversation_assigned" {
+            assigned.push(event.data["customerId"].as_str().unwrap().to_owned());
+        }
+    }
+    assigned.sort();
+    let mut expected = vec![id.clone(), other_id.clone()];
+    expected.sort();
+    assert_eq!(assigned, expected, "each conversation announced once");
+
+    // Two conversations fill capacity 2 exactly: a third customer waits, and one fewer lets the
+    // next one in. (Counted five times, the agent would look full already.)
+    let admin = server.admin_token().await;
+    let (_, agents) = server
+        .request(reqwest::Method::GET, "/api/agents", None, Some(&admin))
+        .await;
+    let alice = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == agent_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(alice["openConversations"], 2, "{alice}");
+    server.set_capacity(&agent_id, 3).await;
+    let (third_token, third_id) = server.visitor().await;
+    let (_third, outcome) = server.arrive(&third_token, &third_id).await;
+    assert_eq!(outcome["queued"], false, "room for one more: {outcome}");
+    assert_eq!(outcome["csId"], agent_id.as_str());
+    server.stop().await;
 }

@@ -728,7 +728,7 @@ async fn three_agents_on_three_nodes_share_one_queue_without_going_over_capacity
     // Each node routes first messages from what it knows, and the transaction that assigns checks
     // the agent's room: a conversation one node meant for an agent that another node filled waits,
     // and the queue gives it to whoever has room. Settled, every agent holds five and 35 wait in
-    // arrival order.
+    // arrival order, each told its place.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (per_agent, waiting) = loop {
         let mut per_agent = std::collections::BTreeMap::<String, usize>::new();
@@ -760,7 +760,12 @@ async fn three_agents_on_three_nodes_share_one_queue_without_going_over_capacity
                 );
             }
         }
-        let settled = per_agent.values().all(|n| *n == 5) && waiting.len() == 35;
+        // Places are told from each node's last look at the queue (at most a second old).
+        let mut places: Vec<i64> = waiting.iter().map(|w| w.1).collect();
+        places.sort();
+        let settled = per_agent.values().all(|n| *n == 5)
+            && waiting.len() == 35
+            && places == (1..=35).collect::<Vec<_>>();
         if settled || Instant::now() > deadline {
             break (per_agent, waiting);
         }

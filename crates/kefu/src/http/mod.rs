@@ -102,6 +102,10 @@ async fn metrics(State(app): State<AppState>) -> Response {
         connections: app.connections.len(),
         users_online: app.connections.online_users(),
         redis_connected: link.is_cluster().then(|| link.is_up()),
+        database_waiting: {
+            let waiting = app.store.waiting();
+            (waiting.reads, waiting.writes)
+        },
     });
     (
         [(

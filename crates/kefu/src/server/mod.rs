@@ -56,7 +56,9 @@ impl Server {
             .iter()
             .map(|k| k.expose().to_owned())
             .collect();
-        let store = Store::open(&settings.database_url(), settings.database_max_connections)
+        let url = settings.database_url();
+        let dialect = store::Dialect::from_url(&url)?;
+        let store = Store::open(&url, dialect.lanes(settings.database_max_connections))
             .await?
             .with_encryption_keys(&keys)
             .context("KEFU_ENCRYPTION_KEYS")?;
@@ -126,12 +128,7 @@ impl Server {
         );
         let mut tasks = JoinSet::new();
         let stop_writers = CancellationToken::new();
-        // SQLite has one writer at a time anyway; the servers take a few transactions in parallel.
-        let shards = if store.dialect() == store::Dialect::Sqlite {
-            1
-        } else {
-            4
-        };
+        let shards = dialect.writers();
         let delivery: Arc<dyn Delivery> = cluster.clone();
         let writer = Writer::spawn(
             store.clone(),

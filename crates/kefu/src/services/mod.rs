@@ -118,6 +118,13 @@ impl From<StoreError> for Error {
                 tracing::debug!(%reason, "database unavailable");
                 Error::Unavailable
             }
+            StoreError::Busy => {
+                tracing::warn!("the database is busy: a statement waited too long for its turn");
+                Error::RateLimited {
+                    what: "the server is busy; try again in a few seconds",
+                    retry_after: Some(std::time::Duration::from_secs(5)),
+                }
+            }
             StoreError::Contended(reason) => {
                 tracing::warn!(%reason, "a transaction kept meeting conflicting ones");
                 Error::Unavailable

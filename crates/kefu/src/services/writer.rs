@@ -136,9 +136,18 @@ impl Shard {
         match written {
             Ok(Appended { messages, started }) => {
                 self.metrics.messages_stored.add(messages.len() as u64);
+                // Several first messages of one customer in one batch started one conversation:
+                // the first of them (the lowest seq) made it; to the others it existed already.
+                let mut told = std::collections::HashSet::new();
                 for (job, message) in jobs.into_iter().zip(messages) {
-                    let started = job.start.and_then(|s| started.get(&s.customer));
-                    finish(delivery, job, Ok((message, started)));
+                    let started =
+                        job.start
+                            .and_then(|s| started.get(&s.customer))
+                            .map(|s| Started {
+                                conversation: s.conversation.clone(),
+                                created: s.created && told.insert(s.conversation.customer_id),
+                            });
+                    finish(delivery, job, Ok((message, started.as_ref())));
                 }
             }
             // One bad message (a retry racing another node, say) must not fail the others: write

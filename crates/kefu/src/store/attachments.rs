@@ -51,7 +51,7 @@ impl Store {
         .bind(new.size)
         .bind(new.stored_as)
         .bind(now_millis())
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         // `stored_as` is a fresh random name: it finds the row on every database.
         let row = sqlx::query(sql!(
@@ -59,7 +59,7 @@ impl Store {
             "SELECT id, conversation_id, uploader_id, name, mime, size, stored_as FROM attachments WHERE stored_as = ?"
         ))
         .bind(new.stored_as)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         attachment_from_row(&row)
     }
@@ -70,7 +70,7 @@ impl Store {
             "SELECT id, conversation_id, uploader_id, name, mime, size, stored_as FROM attachments WHERE id = ?"
         ))
         .bind(id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         attachment_from_row(&row)
     }
@@ -89,7 +89,7 @@ impl Store {
         for id in ids {
             q = q.bind(*id);
         }
-        q.fetch_all(&self.pool)
+        q.fetch_all(&mut *self.conn().await?)
             .await?
             .iter()
             .map(attachment_from_row)

@@ -32,7 +32,7 @@ impl Store {
              WHERE owner_id IS NULL OR owner_id = ? ORDER BY shortcut, id"
         ))
         .bind(owner.0)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?
         .iter()
         .map(reply_from_row)
@@ -45,7 +45,7 @@ impl Store {
             "SELECT id, owner_id, shortcut, content FROM canned_replies WHERE id = ?"
         ))
         .bind(id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         reply_from_row(&row)
     }
@@ -67,7 +67,7 @@ impl Store {
         .bind(content)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         let row = match owner {
             None => {
@@ -77,7 +77,7 @@ impl Store {
                      WHERE shortcut = ? AND owner_id IS NULL"
                 ))
                 .bind(shortcut)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn().await?)
                 .await?
             }
             Some(owner) => {
@@ -88,7 +88,7 @@ impl Store {
                 ))
                 .bind(shortcut)
                 .bind(owner.0)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn().await?)
                 .await?
             }
         };
@@ -109,7 +109,7 @@ impl Store {
         .bind(content)
         .bind(now_millis())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -117,7 +117,7 @@ impl Store {
     pub async fn delete_canned_reply(&self, id: i64) -> Result<(), StoreError> {
         sqlx::query(sql!(self, "DELETE FROM canned_replies WHERE id = ?"))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }

@@ -82,7 +82,7 @@ impl Store {
             )
         ))
         .bind(customer.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         row.as_ref().map(conversation_from_row).transpose()
     }
@@ -101,7 +101,7 @@ impl Store {
             )
         ))
         .bind(customer.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         row.as_ref().map(conversation_from_row).transpose()
     }
@@ -116,7 +116,7 @@ impl Store {
             )
         ))
         .bind(id.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         conversation_from_row(&row)
     }
@@ -136,7 +136,7 @@ impl Store {
             )
         ))
         .bind(agent.0)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?
         .iter()
         .map(conversation_from_row)
@@ -149,7 +149,7 @@ impl Store {
         ))
         .bind(now)
         .bind(agent.0)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         for conversation in &conversations {
             let event = NewEvent::new(conversation.id, EventKind::Queued, now);
@@ -177,7 +177,7 @@ impl Store {
         for agent in agents {
             q = q.bind(agent.0);
         }
-        for row in q.fetch_all(&self.pool).await? {
+        for row in q.fetch_all(&mut *self.conn().await?).await? {
             counts.insert(UserId(row.try_get("agent_id")?), row.try_get("n")?);
         }
         Ok(counts)
@@ -211,7 +211,7 @@ impl Store {
         let rows = sqlx::query(query)
             .bind(user.0)
             .bind(user.0)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         self.members_with_last_message(&rows).await
     }
@@ -247,7 +247,7 @@ impl Store {
         ))
         .bind(user.0)
         .bind(conversation.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         Ok(match row {
             Some(row) => row.try_get("last_read_seq")?,
@@ -263,7 +263,7 @@ impl Store {
                 "SELECT agent_id AS peer FROM conversations WHERE open_key = ? AND agent_id IS NOT NULL"
             ))
             .bind(user.0)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?
         } else {
             sqlx::query(sql!(
@@ -271,7 +271,7 @@ impl Store {
                 "SELECT customer_id AS peer FROM conversations WHERE agent_id = ? AND status = 'open'"
             ))
             .bind(user.0)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?
         };
         rows.iter()
@@ -310,7 +310,7 @@ impl Store {
             .bind(conversation.0)
             .bind(seq)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }

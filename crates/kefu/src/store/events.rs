@@ -94,7 +94,7 @@ impl Store {
              FROM conversation_events WHERE conversation_id = ? ORDER BY id"
         ))
         .bind(conversation.0)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?
         .iter()
         .map(|row| {

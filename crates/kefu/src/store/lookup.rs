@@ -80,7 +80,7 @@ impl Store {
             concat!("SELECT ", record_columns!(), " WHERE c.id = ?")
         ))
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         record_from_row(&row)
@@ -127,7 +127,7 @@ impl Store {
         .bind(status)
         .bind(query.before.map_or(i64::MAX, |b| b.0))
         .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?
         .iter()
         .map(record_from_row)

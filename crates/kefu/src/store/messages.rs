@@ -117,7 +117,7 @@ impl Store {
             for (conversation, seq) in chunk {
                 q = q.bind(conversation.0).bind(*seq);
             }
-            for row in q.fetch_all(&self.pool).await? {
+            for row in q.fetch_all(&mut *self.conn().await?).await? {
                 let message = message_from_row(self, &row)?;
                 found.insert(message.conversation_id, message);
             }
@@ -141,7 +141,7 @@ impl Store {
         ))
         .bind(id.0)
         .bind(conversation.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         message_from_row(self, &row)
     }
@@ -166,7 +166,7 @@ impl Store {
                 ))
                 .bind(conversation.0)
                 .bind(fetch)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn().await?)
                 .await?
             }
             Page::Before { seq } => sqlx::query(sql!(
@@ -180,7 +180,7 @@ impl Store {
             .bind(conversation.0)
             .bind(seq)
             .bind(fetch)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?,
             Page::After { seq } => sqlx::query(sql!(
                 self,
@@ -193,7 +193,7 @@ impl Store {
             .bind(conversation.0)
             .bind(seq)
             .bind(fetch)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?,
         };
         let mut messages = rows

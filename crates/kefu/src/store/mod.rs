@@ -11,6 +11,7 @@ mod attachments;
 mod canned;
 mod conversations;
 mod events;
+pub mod gate;
 mod lookup;
 mod messages;
 mod notes;
@@ -53,6 +54,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database is reachable but every connection has been taken for longer than any
+    /// statement should take, or too many statements are waiting ([`gate`]).
+    #[error("the database is busy")]
+    Busy,
     /// The database cannot write: its disk is full or failing (SQLite's FULL and IOERR).
     #[error("database cannot write: {0}")]
     CannotWrite(String),
@@ -191,7 +196,7 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    fn from_url(url: &str) -> anyhow::Result<Self> {
+    pub fn from_url(url: &str) -> anyhow::Result<Self> {
         let scheme = url.split(':').next().unwrap_or_default();
         match scheme {
             "sqlite" => Ok(Dialect::Sqlite),
@@ -201,6 +206,31 @@ impl Dialect {
                 "unsupported database URL scheme {scheme:?}: use sqlite://, mysql:// or postgres://"
             ),
         }
+    }
+
+    /// How many message writers commit in parallel: SQLite has one writer at a time anyway; the
+    /// servers take a few transactions at once.
+    pub fn writers(self) -> usize {
+        match self {
+            Dialect::Sqlite => 1,
+            Dialect::MySql | Dialect::Postgres => 4,
+        }
+    }
+
+    /// The pool's size when none is configured (docs/benchmarks.md, "Pool sizes").
+    pub fn default_connections(self) -> u32 {
+        match self {
+            Dialect::Sqlite => 8,
+            Dialect::MySql | Dialect::Postgres => 16,
+        }
+    }
+
+    /// The pool of `configured` connections (or this dialect's default) split into lanes.
+    pub fn lanes(self, configured: Option<u32>) -> gate::Lanes {
+        gate::Lanes::split(
+            configured.unwrap_or(self.default_connections()),
+            self.writers(),
+        )
     }
 
     /// PostgreSQL and SQLite return rows from `INSERT`/`UPDATE`; MySQL does not.
@@ -255,6 +285,8 @@ impl Dialect {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Turns at the pool's connections ([`gate`]).
+    gate: std::sync::Arc<gate::Gate>,
     dialect: Dialect,
     /// Encryption at rest of message and note content, when keys are configured.
     sealer: Option<std::sync::Arc<sealing::Sealer>>,
@@ -262,20 +294,24 @@ pub struct Store {
 
 impl Store {
     /// Connects and runs the pending migrations of the URL's dialect.
-    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        let store = Self::connect(url, max_connections).await?;
+    pub async fn open(url: &str, lanes: gate::Lanes) -> anyhow::Result<Self> {
+        let store = Self::connect(url, lanes).await?;
         store.migrate().await?;
         Ok(store)
     }
 
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    /// `lanes`: the connections for reads and for writing transactions; the pool has one more,
+    /// for the health check and the migrations, which take no turn.
+    pub async fn connect(url: &str, lanes: gate::Lanes) -> anyhow::Result<Self> {
         use anyhow::Context;
         sqlx::any::install_default_drivers();
         let dialect = Dialect::from_url(url)?;
         let options = AnyConnectOptions::from_str(url).context("parsing the database URL")?;
         let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
+            .max_connections(lanes.total() + 1)
             // An unreachable database must turn into `unavailable` quickly, not hang a client.
+            // (A statement asks only once it has its turn: a connection is free for it, and
+            // waiting for this long means the database cannot be reached.)
             .acquire_timeout(Duration::from_secs(5))
             // When a COMMIT fails (a full disk), SQLite rolls back by itself, sqlx's ROLLBACK then
             // fails and the connection stays "in a transaction": every later BEGIN on it would be
@@ -305,6 +341,7 @@ impl Store {
             .with_context(|| format!("connecting to the {dialect:?} database"))?;
         Ok(Self {
             pool,
+            gate: std::sync::Arc::new(gate::Gate::new(lanes)),
             dialect,
             sealer: None,
         })
@@ -371,16 +408,39 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.gate.close();
         self.pool.close().await;
     }
 
-    /// A transaction that is going to write. SQLite takes the write lock at once, so that a
-    /// read-then-write transaction cannot fail with `SQLITE_BUSY` halfway.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.dialect {
+    /// Statements waiting for a turn at the database, by lane.
+    pub fn waiting(&self) -> gate::Waiting {
+        self.gate.waiting()
+    }
+
+    /// A connection for one statement that reads, once it is this statement's turn.
+    async fn conn(&self) -> Result<gate::Conn, StoreError> {
+        let turn = self.gate.read().await?;
+        Ok(gate::Conn::new(self.pool.acquire().await?, turn))
+    }
+
+    /// A connection for one statement that writes, in the writers' lane (on SQLite it takes the
+    /// write lock: it must not hold up the reads while it waits for it).
+    async fn write_conn(&self) -> Result<gate::Conn, StoreError> {
+        let turn = self.gate.write().await?;
+        Ok(gate::Conn::new(self.pool.acquire().await?, turn))
+    }
+
+    /// A transaction that is going to write, in the writers' lane. SQLite takes the write lock at
+    /// once, so that a read-then-write transaction cannot fail with `SQLITE_BUSY` halfway.
+    async fn begin_write(
+        &self,
+    ) -> Result<gate::Held<sqlx::Transaction<'static, sqlx::Any>>, StoreError> {
+        let turn = self.gate.write().await?;
+        let tx = match self.dialect {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             _ => self.pool.begin().await?,
-        })
+        };
+        Ok(gate::Held::new(tx, turn))
     }
 }
 

@@ -51,7 +51,7 @@ impl Store {
             .bind(sealed.as_ref())
             .bind(now)
             .bind(key_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.write_conn().await?)
             .await?
             .try_get("id")?
         } else {
@@ -64,7 +64,7 @@ impl Store {
             .bind(sealed.as_ref())
             .bind(now)
             .bind(key_id)
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn().await?)
             .await?;
             result.last_insert_id().ok_or(StoreError::NotFound)?
         };
@@ -87,7 +87,7 @@ impl Store {
              FROM notes n JOIN users u ON u.id = n.author_id WHERE n.conversation_id = ? ORDER BY n.id"
         ))
         .bind(conversation.0)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?
         .iter()
         .map(|row| note_from_row(self, row))

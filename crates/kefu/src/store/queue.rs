@@ -45,7 +45,7 @@ impl Store {
             )
         ))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?
         .iter()
         .map(|row| {
@@ -70,7 +70,7 @@ impl Store {
              ORDER BY id LIMIT ?"
         ))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?
         .iter()
         .map(|row| {
@@ -121,7 +121,7 @@ impl Store {
             for (conversation, _) in chunk {
                 q = q.bind(conversation.0);
             }
-            for row in q.fetch_all(&mut *tx).await? {
+            for row in q.fetch_all(&mut **tx).await? {
                 waiting.push(ConversationId(row.try_get("id")?));
             }
         }
@@ -147,7 +147,7 @@ impl Store {
                 .bind(now)
                 .bind(now)
                 .bind(conversation.0)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 if done.rows_affected() == 1 {
                     let event =
@@ -175,7 +175,7 @@ impl Store {
         ))
         .bind(id.0)
         .bind(id.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         let n: i64 = row.try_get("n")?;
         Ok((n > 0).then_some(n))
@@ -190,7 +190,7 @@ impl Store {
              WHERE status = 'resolved' AND assigned_at IS NOT NULL AND resolved_at IS NOT NULL \
              ORDER BY resolved_at DESC LIMIT 100"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         let mut took: Vec<i64> = rows
             .iter()

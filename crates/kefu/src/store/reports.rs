@@ -48,7 +48,7 @@ impl Store {
         .bind(now)
         .bind(id.0)
         .bind(customer.0)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if result.rows_affected() == 1 {
             let event = NewEvent::new(id, EventKind::Rated, now)
@@ -64,7 +64,7 @@ impl Store {
             "SELECT customer_id, status, rating FROM conversations WHERE id = ?"
         ))
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         let Some(row) = row else {
             return Ok(Rated::NotYours);
@@ -89,7 +89,7 @@ impl Store {
              WHERE created_at >= ? ORDER BY id"
         ))
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         let mut facts = rows
             .iter()
@@ -115,7 +115,7 @@ impl Store {
                           AND f.kind = 'text' AND f.sender_id <> c.customer_id)"
         ))
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         let index: std::collections::HashMap<i64, usize> =
             facts.iter().enumerate().map(|(i, f)| (f.id.0, i)).collect();

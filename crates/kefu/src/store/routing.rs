@@ -83,13 +83,13 @@ impl Store {
         for id in ids {
             q = q.bind(id.0);
         }
-        agent_loads_of(q.fetch_all(&self.pool).await?)
+        agent_loads_of(q.fetch_all(&mut *self.conn().await?).await?)
     }
 
     /// Every agent and admin, with capacity, availability and load.
     pub async fn all_agent_loads(&self) -> Result<Vec<AgentLoad>, StoreError> {
         let rows = sqlx::query(sql!(self, agent_load_columns!()))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         agent_loads_of(rows)
     }
@@ -99,7 +99,7 @@ impl Store {
         let result = sqlx::query(sql!(self, "UPDATE users SET away = ? WHERE id = ?"))
             .bind(i64::from(away))
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -112,7 +112,7 @@ impl Store {
         ))
         .bind(capacity)
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -247,7 +247,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(id.0)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if result.rows_affected() != 1 {
             return Ok(Assignment::Taken);
@@ -401,7 +401,7 @@ impl Store {
         .bind(to.map_or(Some(now), |_| None))
         .bind(id.0)
         .bind(agent.0)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if result.rows_affected() != 1 {
             return Ok(Assignment::Taken);
@@ -437,7 +437,7 @@ impl Store {
         .bind(now)
         .bind(id.0)
         .bind(agent.0)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if result.rows_affected() != 1 {
             return Ok(false);
@@ -459,7 +459,7 @@ impl Store {
              FROM conversations WHERE customer_id = ? ORDER BY id DESC LIMIT 100"
         ))
         .bind(customer.0)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?
         .iter()
         .map(|row| {

@@ -71,7 +71,7 @@ impl Store {
             .bind(new.email)
             .bind(new.password_hash)
             .bind(now)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.write_conn().await?)
             .await?
             .try_get("id")?
         } else {
@@ -85,7 +85,7 @@ impl Store {
             .bind(new.email)
             .bind(new.password_hash)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn().await?)
             .await?;
             result.last_insert_id().ok_or(StoreError::NotFound)?
         };
@@ -103,7 +103,7 @@ impl Store {
             concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?")
         ))
         .bind(id.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         user_from_row(&row)
     }
@@ -114,7 +114,7 @@ impl Store {
             concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?")
         ))
         .bind(username)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         user_from_row(&row)
     }
@@ -133,7 +133,7 @@ impl Store {
         for id in ids {
             q = q.bind(id.0);
         }
-        q.fetch_all(&self.pool)
+        q.fetch_all(&mut *self.conn().await?)
             .await?
             .iter()
             .map(user_from_row)
@@ -150,7 +150,7 @@ impl Store {
                 " FROM users WHERE role <> 'customer' ORDER BY id"
             )
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?
         .iter()
         .map(user_from_row)
@@ -166,12 +166,12 @@ impl Store {
             ))
             .bind(crate::domain::now_millis())
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn().await?)
             .await?
         } else {
             sqlx::query(sql!(self, "UPDATE users SET disabled = 0 WHERE id = ?"))
                 .bind(id.0)
-                .execute(&self.pool)
+                .execute(&mut *self.write_conn().await?)
                 .await?
         };
         Ok(result.rows_affected() == 1)
@@ -185,7 +185,7 @@ impl Store {
         ))
         .bind(crate::domain::now_millis())
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -198,7 +198,7 @@ impl Store {
             "SELECT id, tokens_valid_from, disabled FROM users WHERE tokens_valid_from >= ?"
         ))
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?
         .iter()
         .map(|row| {
@@ -218,7 +218,7 @@ impl Store {
         ))
         .bind(hash)
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -226,7 +226,7 @@ impl Store {
     pub async fn role_exists(&self, role: Role) -> Result<bool, StoreError> {
         let count: i64 = sqlx::query(sql!(self, "SELECT COUNT(*) AS n FROM users WHERE role = ?"))
             .bind(role.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await?
             .try_get("n")?;
         Ok(count > 0)
