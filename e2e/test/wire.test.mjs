@@ -154,16 +154,27 @@ async function assertAlive(session, what) {
   assertOk(await session.emitWithAck("history", {}), `${what}: history afterwards`);
 }
 
-/** A Socket.IO session of a new visitor over `transport`, logged in to `agent` if given. */
+/**
+ * A Socket.IO session of a new visitor over `transport`. With `agent`: logged in asking for it and
+ * in a conversation with it, started by a first message (`first`, its ack). What the login and the
+ * start send is taken from the session, and the agent's inbox emptied, so that later checks see
+ * only what they caused.
+ */
 async function rawCustomer(server, transport, agent) {
   const visitor = await createVisitor(server);
   const session = await RawSession.connect(server, transport, visitor.token);
-  if (agent) {
-    assertOk(await session.emitWithAck("login", { userId: visitor.user.id, csId: agent.user.id }), "raw login");
-    // What a login sends after its ack, so that later checks see only what they caused.
-    await session.next({ where: (p) => typeof p === "string" && p.startsWith('42["Online_user"'), what: "Online_user" });
-  }
-  return { ...visitor, session };
+  if (!agent) return { ...visitor, session };
+  const event = (name) => ({ where: (p) => typeof p === "string" && p.startsWith(`42["${name}"`), what: name });
+  assertOk(await session.emitWithAck("login", { userId: visitor.user.id, csId: agent.user.id }), "raw login");
+  await session.next(event("Online_user"));
+  const first = assertOk(await session.emitWithAck("private_message", { content: "hello" }), "raw first message");
+  assert.deepEqual(first.started, { csId: agent.user.id, queued: false }, "the raw customer's first message went to its agent");
+  for (const name of ["conversation_assigned", "user_online", "update_member_list"]) await session.next(event(name));
+  await waitFor(agent.socket, "conversation_assigned", { where: (p) => p.customerId === visitor.user.id });
+  await waitFor(agent.socket, "update_member_list", { where: (p) => p.userId === visitor.user.id && p.online });
+  await waitFor(agent.socket, "new_private_message", { where: (m) => m.id === first.id });
+  agent.socket.inbox.clear();
+  return { ...visitor, session, first };
 }
 
 /** The server's resident memory in MiB. */
@@ -348,7 +359,7 @@ forEachTransport("Socket.IO packets", (transport) => {
     assert.equal(body.code, "invalid_payload");
     await expectNo(agent.socket, "new_private_message", { ms: 300 });
     const history = assertOk(await session.emitWithAck("history", {}));
-    assert.deepEqual(history.messages, [], "a binary message was stored");
+    assert.deepEqual(history.messages.map((m) => m.id), [customer.first.id], "a binary message was stored");
     await assertStillServes(ctx.server);
   });
 
@@ -425,7 +436,7 @@ forEachTransport("Socket.IO packets", (transport) => {
       const fromCustomer = agent.socket.inbox.all("new_private_message").filter((m) => m.senderId === customer.user.id);
       assert.deepEqual(fromCustomer.map((m) => m.id), [delivered.id], `${what}: what the agent received`);
       const history = assertOk(await ack(agent.socket, "history", { peerId: customer.user.id }), `${what}: the agent's history`);
-      assert.deepEqual(history.messages.map((m) => m.id), [delivered.id], `${what}: messages stored`);
+      assert.deepEqual(history.messages.map((m) => m.id), [customer.first.id, delivered.id], `${what}: messages stored`);
       const acks = session.received().slice(before).filter((p) => typeof p === "string" && /^4[36]/.test(p));
       assert.deepEqual(acks.map((p) => p.match(/^4[36](?:\d+-)?(\d*)/)[1]).sort(), ["11", "12"], `${what}: acks received`);
       assert.equal(session.isEnded, false, `${what}: the server ended the session`);
@@ -445,7 +456,8 @@ describe("WebSocket frames", () => {
   /**
    * The server ended each of `customers` (what they sent -> rawCustomer) within 5 s, with a close
    * frame of any code or without one, and no longer knows their sessions; and nothing they sent
-   * reached `agent` or was stored. Returns how each connection ended, for diagnostics.
+   * reached `agent` or was stored (their conversations hold only their first messages). Returns
+   * how each connection ended, for diagnostics.
    */
   async function assertClosedUndelivered(agent, customers, code) {
     const outcomes = {};
@@ -455,7 +467,7 @@ describe("WebSocket frames", () => {
     await expectNo(agent.socket, "new_private_message", { ms: 500, where: (m) => senders.includes(m.senderId) });
     for (const [what, customer] of Object.entries(customers)) {
       const history = assertOk(await ack(agent.socket, "history", { peerId: customer.user.id }), `${what}: the agent's history`);
-      assert.deepEqual(history.messages, [], `${what}: a message was stored`);
+      assert.deepEqual(history.messages.map((m) => m.id), [customer.first.id], `${what}: a message was stored`);
     }
     const closings = {};
     for (const [what, { session }] of Object.entries(customers)) closings[what] = closing(session);
