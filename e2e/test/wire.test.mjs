@@ -8,7 +8,8 @@
 // 1. Engine.IO: an unknown packet type, an empty packet (also right after the open packet, 100
 //    times each: every session ends, with close code 1002), a polling POST of garbage (400).
 // 2. Socket.IO: invalid JSON after `42`, a non-string event name, `error` and `disconnect` sent by
-//    a client, a packet nested 100,000 levels deep, packets for an unknown namespace.
+//    a client (unknown events: answered `unknown_event`, nothing else), a packet nested 100,000
+//    levels deep, packets for an unknown namespace.
 // 3. A binary attachment where none is expected: `invalid_payload`.
 // 4. An attachment count far above the parser's cap (10): closed at the header, nothing buffered.
 // 5. Ack ids that do not fit in 64 bits (2^64, 40 digits): socketioxide reads them as no ack id,
@@ -290,19 +291,28 @@ forEachTransport("Socket.IO packets", (transport) => {
     await assertStillServes(ctx.server);
   });
 
-  test('"error" and "disconnect" sent by a client are ignored: no reply, no disconnect, no presence change', async () => {
+  test('"error" and "disconnect" sent by a client are unknown events: answered unknown_event, no disconnect, no presence change', async () => {
     const agent = await onlineAgent(ctx.server, transport);
     const customer = await rawCustomer(ctx.server, transport, agent);
     const before = customer.session.received().length;
-    for (const packet of ['42["error",{}]', '42["disconnect",{}]', '42["error",{"code":"internal"}]', '42["disconnect","io server disconnect"]']) {
+    const sent = [['error', {}], ['disconnect', {}], ['error', { code: "internal" }], ['disconnect', "io server disconnect"]];
+    for (const [event, data] of sent) {
+      const packet = `42${JSON.stringify([event, data])}`;
       const posted = await customer.session.send(packet);
       if (transport === "polling") assert.deepEqual([posted.status, posted.text], [200, "ok"], packet);
     }
     await expectNo(agent.socket, "user_offline", { ms: 1_000 });
-    assert.deepEqual(customer.session.received().slice(before), [], "the server answered a client-sent error/disconnect event");
+    // Each is an event kefu does not have, sent without an ack id: the `error` event says so
+    // (docs/protocol.md, unknown_event), and nothing else comes back.
+    const answers = customer.session.received().slice(before).map((p) => {
+      assert.ok(typeof p === "string" && p.startsWith('42["error",'), `the server answered with ${JSON.stringify(p).slice(0, 200)}`);
+      const [, body] = JSON.parse(p.slice(2));
+      return [body.event, body.code];
+    });
+    assert.deepEqual(answers.sort(), sent.map(([event]) => [event, "unknown_event"]).sort(), "the answers to client-sent error/disconnect events");
     await assertAlive(customer.session, "after error/disconnect events");
-    const sent = assertOk(await customer.session.emitWithAck("private_message", { content: "still me" }));
-    assert.equal((await waitFor(agent.socket, "new_private_message", { where: (m) => m.id === sent.id })).content, "still me");
+    const message = assertOk(await customer.session.emitWithAck("private_message", { content: "still me" }));
+    assert.equal((await waitFor(agent.socket, "new_private_message", { where: (m) => m.id === message.id })).content, "still me");
     await assertStillServes(ctx.server);
   });
 
