@@ -151,8 +151,10 @@ forEachTransport("database unreachable", (transport) => {
   test("unavailable while the database cannot be reached; nothing is stored; service resumes", { skip }, async (t) => {
     const database = await createDatabase();
     const proxy = await startProxy(database.host, database.port);
-    t.after(() => proxy.close());
     const server = await serverForTest(t, { database, databaseUrl: database.urlVia("127.0.0.1", proxy.port) });
+    // Registered after the server's own: the server stops while its database is reachable (with
+    // it cut off, the users going offline are announced for up to 8 s before it gives up).
+    t.after(() => proxy.close());
     const { agent, customer } = await pair(server, transport, { message: { content: "stored" } });
     // A customer that logged in but has not written yet: its first message will be refused.
     const newcomer = await onlineCustomer(server, transport, { csId: agent.user.id });
