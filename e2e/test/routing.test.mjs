@@ -380,7 +380,7 @@ forEachTransport("login and routing", (transport) => {
     const server = await serverForTest(t, { env: { KEFU_MESSAGE_RATE_LIMIT: "0" } });
     const agent = await onlineAgent(server, transport);
     // Whether messages sent together are stored together is up to the server: try a few times.
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < 12; round++) {
       const what = `round ${round}`;
       const customer = await onlineCustomer(server, transport);
       const otherTab = await connect(server, customer.token, { transport });
