@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import { createAgent, createVisitor } from "./api.mjs";
-import { ack, assertOk, closeAllSockets, connect } from "./client.mjs";
+import { ack, assertOk, closeAllSockets, connect, waitFor } from "./client.mjs";
 import { liveServers, startServer } from "./server.mjs";
 
 export const TRANSPORTS = (process.env.KEFU_E2E_TRANSPORTS ?? "websocket,polling")
@@ -87,7 +87,11 @@ export async function onlineAgent(server, transport, agent) {
   return { ...agent, socket, login };
 }
 
-/** A new visitor connected over `transport` and logged in (with `csId` if given). */
+/**
+ * A new visitor connected over `transport` and logged in (with `csId` if given). A login writes
+ * nothing: the customer has no conversation, and is nobody's member, until its first message
+ * (see firstMessage()); `csId` is only remembered for that message.
+ */
 export async function onlineCustomer(server, transport, { csId, visitor, name } = {}) {
   visitor ??= await createVisitor(server, name === undefined ? undefined : { name });
   const socket = await connect(server, visitor.token, { transport });
@@ -97,12 +101,48 @@ export async function onlineCustomer(server, transport, { csId, visitor, name } 
   return { ...visitor, socket, login };
 }
 
-/** A fresh agent and a fresh customer routed to it, both online over `transport`. */
-export async function pair(server, transport) {
-  const agent = await onlineAgent(server, transport);
+/**
+ * `customer`'s first message (`payload`, by default `{ content: "hello" }`), which starts its
+ * conversation with `agent` (an online agent it asked for, or the only one that can take it).
+ * Asserts that the ack says so (`started: { csId: agent, queued: false }`) and waits until both
+ * sides were told: `conversation_assigned` and the other's `user_online`/`update_member_list` on
+ * each side, and the message itself at the agent. Then it empties the inboxes of both sockets,
+ * so that what a test checks next is only what it caused. Resolves with the message's ack.
+ */
+export async function firstMessage(customer, agent, payload = { content: "hello" }) {
+  const reply = await send(customer.socket, payload);
+  assertId(reply.conversationId, "conversationId of a first message");
+  assert.deepEqual(reply.started, { csId: agent.user.id, queued: false }, "the first message's ack must say it went to the agent");
+  const conversation = (p) => p.conversationId === reply.conversationId;
+  const online = (userId) => (p) => p.userId === userId && p.online === true;
+  await Promise.all([
+    waitFor(customer.socket, "conversation_assigned", { where: conversation }),
+    waitFor(customer.socket, "user_online", { where: (id) => id === agent.user.id }),
+    waitFor(customer.socket, "update_member_list", { where: online(agent.user.id) }),
+    waitFor(agent.socket, "conversation_assigned", { where: conversation }),
+    waitFor(agent.socket, "user_online", { where: (id) => id === customer.user.id }),
+    waitFor(agent.socket, "update_member_list", { where: online(customer.user.id) }),
+    waitFor(agent.socket, "new_private_message", { where: (m) => m.id === reply.id }),
+  ]);
+  customer.socket.inbox.clear();
+  agent.socket.inbox.clear();
+  return reply;
+}
+
+/**
+ * A fresh customer in a conversation with `agent` (default: a fresh agent), both online over
+ * `transport`: the customer logs in with `csId` = the agent and sends a first message
+ * (`message`, default `{ content: "hello" }`), which starts the conversation, seq 1. Resolves
+ * once both sides were told, with both inboxes empty (see firstMessage()), to
+ * `{ agent, customer, conversationId, first }` where `first` is the first message's ack.
+ */
+export async function pair(server, transport, { agent, message } = {}) {
+  agent ??= await onlineAgent(server, transport);
   const customer = await onlineCustomer(server, transport, { csId: agent.user.id });
-  assert.equal(customer.login.csId, agent.user.id, "the customer was not routed to the agent it asked for");
-  return { agent, customer, conversationId: customer.login.conversationId };
+  assert.equal(customer.login.conversationId, null, "a customer's login must not start a conversation");
+  const first = await firstMessage(customer, agent, message);
+  assert.equal(first.seq, 1, "a conversation's first message has seq 1");
+  return { agent, customer, conversationId: first.conversationId, first };
 }
 
 /** Sends a text message and returns the successful ack. */

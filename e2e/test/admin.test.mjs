@@ -3,14 +3,18 @@ import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { adminToken, assertHttpError, createAgent, createVisitor, login, request } from "../lib/api.mjs";
 import { connect, connectError, waitForDisconnect } from "../lib/client.mjs";
-import { assertTimestamp, forEachTransport, onlineAgent, onlineCustomer, serverForTest, test } from "../lib/harness.mjs";
+import { assertTimestamp, forEachTransport, onlineAgent, onlineCustomer, pair, serverForTest, test } from "../lib/harness.mjs";
 
 forEachTransport("admin routes", (transport) => {
-  /** An agent online with two tabs and one customer, an offline agent, and the admin. */
+  /**
+   * An agent online with two tabs and one customer (who wrote), a customer online who asked for
+   * it but has not written (it counts for nothing), an offline agent, and the admin.
+   */
   async function staffed(server) {
     const busy = await onlineAgent(server, transport, await createAgent(server, { displayName: "Busy" }));
     const secondTab = await connect(server, busy.token, { transport });
-    const customer = await onlineCustomer(server, transport, { csId: busy.user.id });
+    const { customer } = await pair(server, transport, { agent: busy });
+    await onlineCustomer(server, transport, { csId: busy.user.id });
     const idle = await createAgent(server, { displayName: "Idle" });
     const admin = await login(server, "admin", server.adminPassword);
     return { busy, secondTab, customer, idle, admin };
@@ -62,7 +66,7 @@ forEachTransport("admin routes", (transport) => {
     assertTimestamp(node.startedAt, "startedAt");
     assert.deepEqual(
       { connections: node.connections, onlineUsers: node.onlineUsers, onlineAgents: node.onlineAgents, openConversations: node.openConversations },
-      { connections: 3, onlineUsers: 2, onlineAgents: 1, openConversations: 1 },
+      { connections: 4, onlineUsers: 3, onlineAgents: 1, openConversations: 1 },
     );
     const agent = await createAgent(server);
     assertHttpError(await request(server, "GET", "/api/admin/nodes", { token: agent.token }), 403, "forbidden");

@@ -1,8 +1,9 @@
 // Nobody speaks for someone else or reaches into another conversation.
 import assert from "node:assert/strict";
 import { describe } from "node:test";
+import { adminToken, createAgent, request } from "../lib/api.mjs";
 import { ack, assertAckError, assertOk, expectNo } from "../lib/client.mjs";
-import { forEachTransport, pair, send, test, useServer } from "../lib/harness.mjs";
+import { forEachTransport, onlineAgent, onlineCustomer, pair, send, test, useServer } from "../lib/harness.mjs";
 
 /** Asserts a refusal that protocol.md allows to be either forbidden or not_found (a conversation id that is not mine). */
 function assertRefused(reply, what) {
@@ -13,14 +14,12 @@ function assertRefused(reply, what) {
 forEachTransport("authorization", (transport) => {
   const ctx = useServer();
 
-  /** Two agents, each with one customer and one message from it. */
+  /** Two agents, each with one customer and one message from it (the one that started the conversation). */
   async function twoConversations() {
-    const one = await pair(ctx.server, transport);
-    const two = await pair(ctx.server, transport);
-    one.message = await send(one.customer.socket, { content: "one" });
-    two.message = await send(two.customer.socket, { content: "two" });
-    await one.agent.socket.inbox.next("new_private_message");
-    await two.agent.socket.inbox.next("new_private_message");
+    const one = await pair(ctx.server, transport, { message: { content: "one" } });
+    const two = await pair(ctx.server, transport, { message: { content: "two" } });
+    one.message = one.first;
+    two.message = two.first;
     return { one, two };
   }
 
@@ -157,6 +156,61 @@ forEachTransport("authorization", (transport) => {
       assertAckError(await ack(one.agent.socket, "read", { peerId: nobody, upToId: one.message.id }), "not_found", "read");
       assertAckError(await ack(one.agent.socket, "history", { peerId: nobody }), "not_found", "history");
       assertAckError(await ack(one.customer.socket, "typing", { receiverId: nobody, typing: true }), "not_found", "customer typing");
+    });
+  });
+
+  describe("before the first message", () => {
+    /** The visitor's conversations, as GET /api/conversations lists them. */
+    async function conversationsOf(customer) {
+      const res = await request(ctx.server, "GET", "/api/conversations", { token: customer.token });
+      assert.equal(res.status, 200, res.text);
+      return res.body.conversations;
+    }
+
+    test("a customer who asked for an agent but has not written is not that agent's customer", async () => {
+      const agent = await onlineAgent(ctx.server, transport);
+      const customer = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+      const peer = customer.user.id;
+      assertAckError(await ack(agent.socket, "private_message", { receiverId: peer, content: "first!" }), "forbidden", "agent writes first");
+      assertAckError(await ack(agent.socket, "typing", { receiverId: peer, typing: true }), "forbidden", "agent typing");
+      assertAckError(await ack(agent.socket, "history", { peerId: peer }), "forbidden", "agent history");
+      assertAckError(await ack(agent.socket, "resolve", { peerId: peer }), "forbidden", "agent resolve");
+      await expectNo(customer.socket, "new_private_message");
+      await expectNo(customer.socket, "typing", { ms: 0 });
+      assert.deepEqual(assertOk(await ack(agent.socket, "all_member")).users, []);
+      assert.deepEqual(await conversationsOf(customer), [], "a refused event started a conversation");
+    });
+
+    test("a first message naming no agent, or speaking for someone else, is refused and starts nothing", async () => {
+      const agent = await onlineAgent(ctx.server, transport);
+      const other = await pair(ctx.server, transport);
+      const customer = await onlineCustomer(ctx.server, transport);
+      assertAckError(
+        await ack(customer.socket, "private_message", { receiverId: other.customer.user.id, content: "hijack" }),
+        "not_found",
+        "first message to another customer",
+      );
+      assertAckError(await ack(customer.socket, "private_message", { receiverId: "987654321", content: "nobody" }), "not_found", "first message to nobody");
+      assertAckError(
+        await ack(customer.socket, "private_message", { senderId: other.customer.user.id, content: "spoofed" }),
+        "forbidden",
+        "first message as another customer",
+      );
+      await expectNo(other.customer.socket, "new_private_message");
+      for (const socket of [agent.socket, other.agent.socket]) {
+        await expectNo(socket, "new_private_message", { ms: 0 });
+        await expectNo(socket, "conversation_assigned", { ms: 0 });
+      }
+      assert.deepEqual(await conversationsOf(customer), [], "a refused first message started a conversation");
+      assert.equal(assertOk(await ack(customer.socket, "history", {})).conversationId, null);
+
+      // A disabled agent, or the customer itself, is no agent to ask for either.
+      const disabled = await createAgent(ctx.server);
+      const off = await request(ctx.server, "PATCH", `/api/agents/${disabled.user.id}`, { token: await adminToken(ctx.server), body: { disabled: true } });
+      assert.equal(off.status, 200, off.text);
+      assertAckError(await ack(customer.socket, "private_message", { receiverId: disabled.user.id, content: "hi" }), "not_found", "first message to a disabled agent");
+      assertAckError(await ack(customer.socket, "private_message", { receiverId: customer.user.id, content: "hi" }), "not_found", "first message to itself");
+      assert.deepEqual(await conversationsOf(customer), []);
     });
   });
 });

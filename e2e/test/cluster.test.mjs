@@ -29,6 +29,9 @@ function messageOf(reply, { senderId, receiverId, content, clientMsgId = null })
   };
 }
 
+/** The ack of a customer's login while it has no conversation: a login writes nothing. */
+const NOTHING_YET = { ok: true, csId: null, conversationId: null, queued: false, position: null, estimatedWaitSeconds: null, ended: false };
+
 /** Resolves once `socket` connects again (socket.io-client's own reconnection). */
 function reconnected(socket, timeout = 20_000) {
   return new Promise((resolve, reject) => {
@@ -114,9 +117,11 @@ for (const transport of TRANSPORTS) {
       if (SKIP) return t.skip(SKIP);
       const visitor = await createVisitor(A);
       const customer = await connectFrom(A, visitor.token);
-      const queued = assertOk(await ack(customer, "login", { userId: visitor.user.id }), "visitor login with no agent online");
-      assert.equal(queued.queued, true, "no agent is online anywhere: the visitor waits in the queue");
-      assert.equal(queued.csId, null);
+      assert.deepEqual(assertOk(await ack(customer, "login", { userId: visitor.user.id }), "visitor login with no agent online"), NOTHING_YET);
+      const queued = await send(customer, { content: "anyone?" });
+      assert.deepEqual(queued.started, { csId: null, queued: true }, "no agent is online anywhere: the first message waits in the queue");
+      const place = await waitFor(customer, "queue_position", { timeout: 2_500 });
+      assert.deepEqual([place.conversationId, place.position], [queued.conversationId, 1]);
 
       const agent = await createAgent(C, { displayName: "Nodewise" });
       const agentSocket = await connectFrom(B, agent.token);
@@ -132,14 +137,21 @@ for (const transport of TRANSPORTS) {
       assert.deepEqual(await waitFor(customer, "conversation_assigned"), expected, `visitor on ${A.node}`);
       assert.deepEqual(await waitFor(agentSocket, "conversation_assigned"), expected, `agent on ${B.node}`);
 
-      // A new visitor on a third node, no csId: routed to the only online agent, on another node.
+      // The message written while queued is the agent's to read, wherever it was written.
+      const history = assertOk(await ack(agentSocket, "history", { peerId: visitor.user.id }), "the agent's history");
+      assert.deepEqual(history.messages.map((m) => [m.id, m.receiverId]), [[queued.id, agent.user.id]]);
+
+      // A new visitor on a third node, no csId: its first message goes to the only online agent, on another node.
       const second = await createVisitor(C);
       const secondSocket = await connectFrom(C, second.token);
-      const routed = assertOk(await ack(secondSocket, "login", { userId: second.user.id }), "second visitor login");
-      assert.equal(routed.queued, false, `the agent online on ${B.node} was not seen from ${C.node}`);
-      assert.equal(routed.csId, agent.user.id);
-      assert.deepEqual(await waitFor(secondSocket, "Online_user"), [agent.user.id]);
+      assert.deepEqual(assertOk(await ack(secondSocket, "login", { userId: second.user.id }), "second visitor login"), NOTHING_YET);
+      assert.deepEqual(await waitFor(secondSocket, "Online_user"), []);
+      const routed = await send(secondSocket, { content: "hello" });
+      assert.deepEqual(routed.started, { csId: agent.user.id, queued: false }, `the agent online on ${B.node} was not seen from ${C.node}`);
+      assert.equal(await waitFor(secondSocket, "user_online"), agent.user.id);
       assert.equal((await waitFor(agentSocket, "conversation_assigned", { where: (p) => p.customerId === second.user.id })).conversationId, routed.conversationId);
+      assert.equal(await waitFor(agentSocket, "user_online", { where: (id) => id === second.user.id }), second.user.id);
+      assert.equal((await waitFor(agentSocket, "new_private_message", { where: (m) => m.senderId === second.user.id })).id, routed.id);
     });
 
     test("a visitor and an agent on different nodes chat both ways; the agent's second tab on a third node gets everything", async (t) => {
@@ -152,25 +164,39 @@ for (const transport of TRANSPORTS) {
       const visitor = await createVisitor(B);
       const customer = await connectFrom(A, visitor.token);
       const login = assertOk(await ack(customer, "login", { userId: visitor.user.id, csId: agent.user.id }), "visitor login");
-      assert.equal(login.csId, agent.user.id);
-      const { conversationId } = login;
-      assert.deepEqual(await waitFor(customer, "Online_user"), [agent.user.id], `the visitor on ${A.node} sees its agent on ${B.node} online`);
+      assert.deepEqual(login, NOTHING_YET, "a login, even naming an agent on another node, writes nothing");
+      assert.deepEqual(await waitFor(customer, "Online_user"), []);
 
       const tab2 = await connectFrom(C, agent.token);
       assertOk(await ack(tab2, "login", { userId: agent.user.id }), "agent login, tab 2");
-      assert.deepEqual(await waitFor(tab2, "Online_user"), [visitor.user.id], `tab 2 on ${C.node} sees the visitor on ${A.node} online`);
+      assert.deepEqual(await waitFor(tab2, "Online_user"), [], `tab 2 on ${C.node}: a visitor that has not written is no member`);
 
       logPlacement(t, { visitor: customer, "agent tab 1": tab1, "agent tab 2": tab2 });
       const nodes = await cluster.expectConnections(A, { [A.node]: 1, [B.node]: 1, [C.node]: 1 });
       for (const n of nodes) t.diagnostic(`GET /api/admin/nodes: ${JSON.stringify(n)}`);
 
-      // Visitor (A) → agent (B, C).
+      // Visitor (A) → agent (B, C): the first message starts the conversation, with the agent asked for at login.
       const hello = await send(customer, { receiverId: agent.user.id, content: "hello from the visitor", clientMsgId: "cluster-1" });
-      assert.equal(hello.conversationId, conversationId);
+      assert.deepEqual(hello.started, { csId: agent.user.id, queued: false });
+      assert.equal(hello.seq, 1);
       assert.equal(hello.duplicate, false);
+      const { conversationId } = hello;
       const helloMessage = messageOf(hello, { senderId: visitor.user.id, receiverId: agent.user.id, content: "hello from the visitor", clientMsgId: "cluster-1" });
       assert.deepEqual(await waitFor(tab1, "new_private_message"), helloMessage, `agent tab 1 on ${B.node}`);
       assert.deepEqual(await waitFor(tab2, "new_private_message"), helloMessage, `agent tab 2 on ${C.node}`);
+      // Both sides are told, on every node: the conversation is assigned, and each sees the other online.
+      const assigned = { conversationId, customerId: visitor.user.id, agentId: agent.user.id, agent: agent.user };
+      for (const [who, socket] of [[`the visitor on ${A.node}`, customer], [`agent tab 1 on ${B.node}`, tab1], [`agent tab 2 on ${C.node}`, tab2]]) {
+        assert.deepEqual(await waitFor(socket, "conversation_assigned"), assigned, who);
+      }
+      assert.equal(await waitFor(customer, "user_online"), agent.user.id, `the visitor on ${A.node} sees its agent online`);
+      assert.deepEqual(await waitFor(customer, "update_member_list"), { userId: agent.user.id, online: true });
+      for (const tab of [tab1, tab2]) {
+        assert.equal(await waitFor(tab, "user_online"), visitor.user.id, `agent tab on ${tab.node} sees the visitor online`);
+        assert.deepEqual(await waitFor(tab, "update_member_list"), { userId: visitor.user.id, online: true });
+      }
+      assertOk(await ack(tab2, "login", { userId: agent.user.id }), "agent login again, tab 2");
+      assert.deepEqual(await waitFor(tab2, "Online_user"), [visitor.user.id], `tab 2 on ${C.node} sees the visitor on ${A.node} online`);
 
       // Agent tab 1 (B) → visitor (A); the agent's other tab (C) gets it, the sending tab does not.
       const reply = await send(tab1, { receiverId: visitor.user.id, content: "hi from tab 1", clientMsgId: "cluster-2" });
@@ -245,12 +271,15 @@ for (const transport of TRANSPORTS) {
       const customer = await connectFrom(A, visitor.token);
       assertOk(await ack(customer, "login", { userId: visitor.user.id, csId: agent.user.id }));
       logPlacement(t, { visitor: customer, "agent tab 1": tab1, "agent tab 2": tab2 });
+      const hello = await send(customer, { content: "hello" });
+      assert.deepEqual(hello.started, { csId: agent.user.id, queued: false });
 
       const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => ack(customer, "private_message", { content: `burst ${i}`, clientMsgId: `b-${i}` })));
       replies.forEach((r) => assertOk(r, "burst ack"));
-      const seqs = replies.map((r) => r.seq).sort((a, b) => a - b);
+      const seqs = [hello, ...replies].map((r) => r.seq).sort((a, b) => a - b);
+      assert.deepEqual(seqs, Array.from({ length: 101 }, (_, i) => i + 1), "the first message and the burst: seqs 1 to 101");
       for (const [name, tab] of [["tab 1", tab1], ["tab 2", tab2]]) {
-        const got = await tab.inbox.take("new_private_message", replies.length, { timeout: 15_000 });
+        const got = await tab.inbox.take("new_private_message", seqs.length, { timeout: 15_000 });
         assert.deepEqual(got.map((m) => m.seq), seqs, `${name} on ${tab.node}: every message once, in seq order`);
       }
     });
@@ -294,12 +323,15 @@ for (const transport of TRANSPORTS) {
       const visitor = await createVisitor(C);
       const customer = await cluster.connect(A, visitor.token, { transport, reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
       assertOk(await ack(customer, "login", { userId: visitor.user.id, csId: agent.user.id }));
+      assert.deepEqual((await send(customer, { content: "hello" })).started, { csId: agent.user.id, queued: false });
       logPlacement(t, { visitor: customer, "agent tab 1": tab1, "agent tab 2": tab2 });
 
       // A second visitor of the same agent on node A, which will not come back.
       const gone = await createVisitor(A2);
       const goneSocket = await cluster.connect(A2, gone.token, { transport });
       assertOk(await ack(goneSocket, "login", { userId: gone.user.id, csId: agent.user.id }));
+      assert.deepEqual((await send(goneSocket, { content: "hello" })).started, { csId: agent.user.id, queued: false });
+      for (const tab of [tab1, tab2]) await waitFor(tab, "user_online", { where: (id) => id === gone.user.id });
       await cluster.expectLiveNodes(B, 5_000);
 
       const first = await send(tab1, { receiverId: visitor.user.id, content: "before the crash" });
@@ -368,6 +400,7 @@ for (const transport of TRANSPORTS) {
       assertOk(await ack(customer, "login", { userId: visitor.user.id, csId: agent.user.id }));
       logPlacement(t, { visitor: customer, "agent tab 1": tab1, "agent tab 2": tab2 });
       const first = await send(customer, { content: "before the outage" });
+      assert.deepEqual(first.started, { csId: agent.user.id, queued: false });
       assert.equal((await waitFor(tab2, "new_private_message")).id, first.id);
       // Every node has announced itself in Redis (it then lists in GET /api/admin/nodes).
       await cluster.expectLiveNodes(B1, 5_000);

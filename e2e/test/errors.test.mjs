@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { request } from "../lib/api.mjs";
 import { ack, ackWithin, assertAckError, assertOk, connect, expectNo, sleep, waitFor } from "../lib/client.mjs";
-import { forEachTransport, pair, send, serverForTest, test, useServer } from "../lib/harness.mjs";
+import { forEachTransport, onlineCustomer, pair, send, serverForTest, test, useServer } from "../lib/harness.mjs";
 import { createDatabase, DB_KIND } from "../lib/server.mjs";
 import { startProxy } from "../lib/proxy.mjs";
 
@@ -10,7 +10,7 @@ forEachTransport("error codes", (transport) => {
   const ctx = useServer({ env: { KEFU_MESSAGE_RATE_LIMIT: "0" } });
 
   test("invalid_payload: content missing, empty, a number, null; payload a string or missing; receiverId not an id", async () => {
-    const { agent, customer } = await pair(ctx.server, transport);
+    const { agent, customer, first } = await pair(ctx.server, transport);
     const cases = [
       ["content missing", [{ receiverId: agent.user.id }]],
       ["content empty", [{ receiverId: agent.user.id, content: "" }]],
@@ -28,7 +28,7 @@ forEachTransport("error codes", (transport) => {
       assertAckError(await ack(customer.socket, "private_message", ...args), "invalid_payload", what);
     }
     await expectNo(agent.socket, "new_private_message");
-    assert.deepEqual(assertOk(await ack(agent.socket, "history", { peerId: customer.user.id })).messages, []);
+    assert.deepEqual(assertOk(await ack(agent.socket, "history", { peerId: customer.user.id })).messages.map((m) => m.id), [first.id]);
   });
 
   test("unknown_event: an event kefu does not have is answered at once, with an ack or as an `error` event", async () => {
@@ -72,7 +72,7 @@ forEachTransport("error codes", (transport) => {
   });
 
   test("too_large above 8192 bytes of UTF-8; exactly 8192 bytes is accepted", async () => {
-    const { agent, customer } = await pair(ctx.server, transport);
+    const { agent, customer, first } = await pair(ctx.server, transport);
     assertAckError(await ack(customer.socket, "private_message", { content: "a".repeat(8193) }), "too_large", "8193 ASCII bytes");
     assertAckError(await ack(customer.socket, "private_message", { content: "€".repeat(2731) }), "too_large", "2731 characters, 8193 bytes");
 
@@ -83,7 +83,7 @@ forEachTransport("error codes", (transport) => {
     assert.equal(received[0].content, "a".repeat(8192));
     assert.equal(received[1].content, "é".repeat(4096));
     const history = assertOk(await ack(agent.socket, "history", { peerId: customer.user.id }));
-    assert.equal(history.messages.length, 2, "a message over the limit was stored");
+    assert.deepEqual(history.messages.map((m) => m.id), [first.id, ascii.id, twoByte.id], "a message over the limit was stored");
   });
 
   test("not_found: an unknown conversation, message or peer", async () => {
@@ -104,7 +104,8 @@ forEachTransport("configured limits", (transport) => {
 
   test("rate_limited: a burst over the default rate is partly refused; accepted messages are all delivered", async (t) => {
     const server = await serverForTest(t, { env: { KEFU_MESSAGE_RATE_LIMIT: undefined } });
-    const { agent, customer } = await pair(server, transport);
+    const { agent, customer, first } = await pair(server, transport);
+    await sleep(200); // the first message's token is back in the bucket (20/s)
     const started = Date.now();
     const replies = await Promise.all(
       Array.from({ length: 100 }, (_, i) => ack(customer.socket, "private_message", { content: `burst ${i}` })),
@@ -125,7 +126,7 @@ forEachTransport("configured limits", (transport) => {
     await sleep(300);
     assert.equal(agent.socket.inbox.all("new_private_message").length, accepted.length, "a refused message was delivered");
     const history = assertOk(await ack(agent.socket, "history", { peerId: customer.user.id, limit: 100 }));
-    assert.equal(history.messages.length, accepted.length, "a refused message was stored");
+    assert.deepEqual(history.messages.map((m) => m.id), [first.id, ...delivered.map((m) => m.id)], "a refused message was stored");
 
     // The limit is per connection: another tab of the same customer may send at once.
     const otherTab = await connect(server, customer.token, { transport });
@@ -150,14 +151,21 @@ forEachTransport("database unreachable", (transport) => {
   test("unavailable while the database cannot be reached; nothing is stored; service resumes", { skip }, async (t) => {
     const database = await createDatabase();
     const proxy = await startProxy(database.host, database.port);
-    t.after(() => proxy.close());
     const server = await serverForTest(t, { database, databaseUrl: database.urlVia("127.0.0.1", proxy.port) });
-    const { agent, customer } = await pair(server, transport);
-    await send(customer.socket, { content: "stored" });
+    // Registered after the server's own: the server stops while its database is reachable (with
+    // it cut off, the users going offline are announced for up to 8 s before it gives up).
+    t.after(() => proxy.close());
+    const { agent, customer } = await pair(server, transport, { message: { content: "stored" } });
+    // A customer that logged in but has not written yet: its first message will be refused.
+    const newcomer = await onlineCustomer(server, transport, { csId: agent.user.id });
 
     proxy.cut();
-    const reply = await ackWithin(60_000, customer.socket, "private_message", { content: "lost", clientMsgId: "while-down" });
+    const [reply, firstReply] = await Promise.all([
+      ackWithin(60_000, customer.socket, "private_message", { content: "lost", clientMsgId: "while-down" }),
+      ackWithin(60_000, newcomer.socket, "private_message", { content: "first, lost", clientMsgId: "first-while-down" }),
+    ]);
     assertAckError(reply, "unavailable", "message while the database is down");
+    assertAckError(firstReply, "unavailable", "a first message while the database is down");
     const ready = await request(server, "GET", "/readyz", { timeout: 60_000 });
     assert.equal(ready.status, 503, ready.text);
     assert.deepEqual(ready.body, { status: "not ready", reason: "database unreachable" });
@@ -174,5 +182,14 @@ forEachTransport("database unreachable", (transport) => {
     assert.deepEqual(history.messages.map((m) => m.content), ["stored"], "the refused message was stored");
     const again = await send(customer.socket, { content: "lost", clientMsgId: "while-down" });
     assert.equal(again.duplicate, false, "the refused message left a trace");
+
+    // The refused first message started no conversation; sent again, it starts one.
+    const listed = await request(server, "GET", "/api/conversations", { token: newcomer.token });
+    assert.equal(listed.status, 200, listed.text);
+    assert.deepEqual(listed.body.conversations, [], "a refused first message started a conversation");
+    const first = await send(newcomer.socket, { content: "first, lost", clientMsgId: "first-while-down" });
+    assert.equal(first.duplicate, false, "the refused first message left a trace");
+    assert.equal(first.seq, 1);
+    assert.deepEqual(first.started, { csId: agent.user.id, queued: false });
   });
 });

@@ -12,10 +12,11 @@ forEachTransport("history", (transport) => {
   let chat; // { agent, customer, conversationId, acks (by seq), agentMessageId }
 
   before(async () => {
-    const { agent, customer, conversationId } = await pair(ctx.server, transport);
-    const replies = [];
-    for (let i = 0; i < TOTAL; i += 20) {
-      const batch = Array.from({ length: 20 }, (_, j) =>
+    // m0 is the first message, which starts the conversation; m1 … m119 follow in batches.
+    const { agent, customer, conversationId, first } = await pair(ctx.server, transport, { message: { content: "m0" } });
+    const replies = [first];
+    for (let i = 1; i < TOTAL; i += 20) {
+      const batch = Array.from({ length: Math.min(20, TOTAL - i) }, (_, j) =>
         i + j === 7
           ? send(agent.socket, { receiverId: customer.user.id, content: `m${i + j}` })
           : send(customer.socket, { content: `m${i + j}` }),
@@ -40,7 +41,8 @@ forEachTransport("history", (transport) => {
     return reply;
   }
 
-  test("the stored messages are contiguous in seq", () => {
+  test("the stored messages are contiguous in seq, from 1", () => {
+    assert.equal(firstSeq(), 1);
     assert.deepEqual(seqs(chat.acks), range(firstSeq(), TOTAL));
   });
 
@@ -127,9 +129,12 @@ forEachTransport("history", (transport) => {
   test("a customer with no conversation yet gets conversationId null and no messages", async () => {
     const visitor = await createVisitor(ctx.server);
     const socket = await connect(ctx.server, visitor.token, { transport });
-    const reply = assertOk(await ack(socket, "history", {}));
-    assert.equal(reply.conversationId, null);
-    assert.deepEqual(reply.messages, []);
+    const empty = { ok: true, conversationId: null, messages: [], hasMore: false, peerReadSeq: 0 };
+    assert.deepEqual(assertOk(await ack(socket, "history", {})), empty, "before its login");
+    // Its login, even naming an agent, starts nothing.
+    assertOk(await ack(socket, "login", { userId: visitor.user.id, csId: chat.agent.user.id }));
+    assert.deepEqual(assertOk(await ack(socket, "history", {})), empty, "after its login");
+    assert.deepEqual(assertOk(await ack(socket, "history", { peerId: chat.agent.user.id, afterSeq: 0 })), empty, "with the agent it asked for");
   });
 
   test("an unknown conversationId or beforeId is not_found; a wrongly typed field is invalid_payload", async () => {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createVisitor } from "../lib/api.mjs";
 import { ack, ackWithin, assertAckError, assertOk, connect, rawEmitWithAck, sleep, waitFor, waitForDisconnect } from "../lib/client.mjs";
-import { forEachTransport, onlineAgent, send, test, useServer } from "../lib/harness.mjs";
+import { forEachTransport, onlineAgent, pair, send, test, useServer } from "../lib/harness.mjs";
 
 forEachTransport("hostile payloads", (transport) => {
   const ctx = useServer({ env: { KEFU_MESSAGE_RATE_LIMIT: "0" } });
@@ -13,17 +13,16 @@ forEachTransport("hostile payloads", (transport) => {
     const socket = await connect(ctx.server, visitor.token, { transport });
     assertOk(await ack(socket, "login", { userId: visitor.user.id, csId: agent.user.id }));
     const sent = await send(socket, { content: "still there?" });
+    assert.deepEqual(sent.started, { csId: agent.user.id, queued: false }, "the first message went to the agent asked for");
     assert.equal((await waitFor(agent.socket, "new_private_message", { where: (m) => m.id === sent.id })).content, "still there?");
     await send(agent.socket, { receiverId: visitor.user.id, content: "yes" });
     assert.equal((await waitFor(socket, "new_private_message")).content, "yes");
     socket.disconnect();
   }
 
+  /** A new customer in a conversation with `agent` (its first message sent). */
   async function customerOf(agent) {
-    const visitor = await createVisitor(ctx.server);
-    const socket = await connect(ctx.server, visitor.token, { transport });
-    assertOk(await ack(socket, "login", { userId: visitor.user.id, csId: agent.user.id }));
-    return { ...visitor, socket };
+    return (await pair(ctx.server, transport, { agent })).customer;
   }
 
   test("content nested 10,000 levels deep is invalid_payload and the connection keeps working", async () => {

@@ -17,7 +17,7 @@ forEachTransport("private messages", (transport) => {
   }
 
   test("customer to agent: the ack has every documented field and the agent gets the message", async () => {
-    const { agent, customer, conversationId } = await pair(ctx.server, transport);
+    const { agent, customer, conversationId, first } = await pair(ctx.server, transport);
     assertId(conversationId, "conversationId");
     const reply = await send(customer.socket, { receiverId: agent.user.id, content: "hello 你好 👋", clientMsgId: "c-1" });
     assertAck(reply, { conversationId, clientMsgId: "c-1" });
@@ -35,10 +35,12 @@ forEachTransport("private messages", (transport) => {
       clientMsgId: "c-1",
     });
 
-    // The ack comes after the message is stored: history already has it.
+    // The ack comes after the message is stored: history already has it, after the first message.
     const history = assertOk(await ack(agent.socket, "history", { peerId: customer.user.id }));
-    assert.deepEqual(history.messages.map((m) => m.id), [reply.id]);
-    assert.deepEqual(history.messages[0], message);
+    assert.deepEqual(history.messages.map((m) => m.id), [first.id, reply.id]);
+    assert.deepEqual(history.messages[1], message);
+    assert.equal(reply.seq, first.seq + 1);
+    assert.equal(reply.started, undefined, "only the message that started the conversation says where it went");
   });
 
   test("a customer may omit receiverId once it has an agent", async () => {
@@ -72,7 +74,8 @@ forEachTransport("private messages", (transport) => {
   test("seq increases by 1 per message of a conversation, whoever sends, and per conversation", async () => {
     const one = await pair(ctx.server, transport);
     const two = await pair(ctx.server, transport);
-    const seqs = { one: [], two: [] };
+    // Each conversation starts with its first message, seq 1.
+    const seqs = { one: [one.first.seq], two: [two.first.seq] };
     for (let i = 0; i < 4; i++) {
       seqs.one.push((await send(one.customer.socket, { content: `c${i}` })).seq);
       seqs.two.push((await send(two.agent.socket, { receiverId: two.customer.user.id, content: `x${i}` })).seq);
@@ -81,7 +84,7 @@ forEachTransport("private messages", (transport) => {
     for (const [name, list] of Object.entries(seqs)) {
       list.forEach((seq, i) => assert.equal(seq, list[0] + i, `conversation ${name}: seqs ${list}`));
     }
-    assert.equal(seqs.one[0], seqs.two[0], "a new conversation's seq does not depend on other conversations");
+    assert.deepEqual([seqs.one[0], seqs.two[0]], [1, 1], "a new conversation's seq does not depend on other conversations");
   });
 
   test("a burst of 200 messages from both sides arrives complete and in seq order", async () => {
@@ -154,7 +157,7 @@ forEachTransport("private messages", (transport) => {
   });
 
   test("a retry with the same clientMsgId returns the first message, duplicate:true, delivered once", async () => {
-    const { agent, customer } = await pair(ctx.server, transport);
+    const { agent, customer, first: opening } = await pair(ctx.server, transport);
     const first = await send(customer.socket, { content: "only once", clientMsgId: "retry-1" });
     const second = await send(customer.socket, { content: "only once", clientMsgId: "retry-1" });
     assert.equal(first.duplicate, false);
@@ -170,7 +173,7 @@ forEachTransport("private messages", (transport) => {
     assert.equal(agent.socket.inbox.all("new_private_message").length, 1, "the retry was delivered again");
 
     const history = assertOk(await ack(agent.socket, "history", { peerId: customer.user.id }));
-    assert.deepEqual(history.messages.map((m) => m.id), [first.id]);
+    assert.deepEqual(history.messages.map((m) => m.id), [opening.id, first.id]);
 
     // The next new message takes the next seq: the retry used none.
     const next = await send(customer.socket, { content: "next", clientMsgId: "retry-2" });
@@ -178,7 +181,7 @@ forEachTransport("private messages", (transport) => {
   });
 
   test("two concurrent sends with the same clientMsgId store one message", async () => {
-    const { agent, customer } = await pair(ctx.server, transport);
+    const { agent, customer, first } = await pair(ctx.server, transport);
     const replies = await Promise.all([
       ack(customer.socket, "private_message", { content: "racing", clientMsgId: "race-1" }),
       ack(customer.socket, "private_message", { content: "racing", clientMsgId: "race-1" }),
@@ -187,7 +190,7 @@ forEachTransport("private messages", (transport) => {
     assert.equal(replies[0].id, replies[1].id);
     assert.deepEqual(replies.map((r) => r.duplicate).sort(), [false, true]);
     const history = assertOk(await ack(agent.socket, "history", { peerId: customer.user.id }));
-    assert.equal(history.messages.length, 1);
+    assert.deepEqual(history.messages.map((m) => m.id), [first.id, replies[0].id]);
   });
 
   test("the same clientMsgId from another sender is another message", async () => {

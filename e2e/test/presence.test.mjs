@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createVisitor } from "../lib/api.mjs";
 import { ack, assertOk, connect, expectNo, sleep, waitFor, waitForDisconnect } from "../lib/client.mjs";
-import { forEachTransport, onlineAgent, onlineCustomer, pair, serverForTest, test, useServer } from "../lib/harness.mjs";
+import { forEachTransport, onlineAgent, onlineCustomer, pair, send, serverForTest, test, useServer } from "../lib/harness.mjs";
 
 const PRESENCE_EVENTS = ["user_online", "user_offline", "update_member_list"];
 
@@ -46,8 +46,8 @@ forEachTransport("presence", (transport) => {
 
   test("customers of the same agent hear nothing of each other", async () => {
     const agent = await onlineAgent(ctx.server, transport);
-    const first = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
-    const second = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    const { customer: first } = await pair(ctx.server, transport, { agent });
+    const { customer: second } = await pair(ctx.server, transport, { agent });
     first.socket.disconnect();
     await waitFor(agent.socket, "user_offline", { where: (id) => id === first.user.id });
     await sleep(200);
@@ -92,10 +92,14 @@ forEachTransport("presence", (transport) => {
 
   test("Online_user on login lists the members that are online", async () => {
     const agent = await onlineAgent(ctx.server, transport);
-    const online = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
-    const offline = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    const { customer: online } = await pair(ctx.server, transport, { agent });
+    const { customer: offline } = await pair(ctx.server, transport, { agent });
+    // Before its first message a customer has no members, not even the agent it asks for.
+    const newcomer = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    assert.deepEqual(await waitFor(newcomer.socket, "Online_user"), []);
     offline.socket.disconnect();
     await waitFor(agent.socket, "user_offline", { where: (id) => id === offline.user.id });
+    assertOk(await ack(online.socket, "login", { userId: online.user.id }));
     assert.deepEqual(await waitFor(online.socket, "Online_user"), [agent.user.id]);
 
     const socket = await connect(ctx.server, agent.token, { transport });
@@ -111,6 +115,26 @@ forEachTransport("presence", (transport) => {
     socket.disconnect();
     await sleep(300);
     assert.deepEqual(presenceAbout(agent.socket, visitor.user.id), []);
+  });
+
+  test("a visitor that logged in asking for an agent but has not written is nobody's member until its first message", async () => {
+    const { agent } = await pair(ctx.server, transport);
+    const visitor = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    const secondTab = await connect(ctx.server, visitor.token, { transport });
+    assertOk(await ack(secondTab, "login", { userId: visitor.user.id }));
+    secondTab.disconnect();
+    await sleep(300);
+    assert.deepEqual(presenceAbout(agent.socket, visitor.user.id), [], "the agent saw presence of a visitor that has not written");
+    assert.deepEqual(presenceAbout(visitor.socket, agent.user.id), [], "the visitor saw presence of an agent it has no conversation with");
+
+    // Its first message makes them members: each sees the other online.
+    await send(visitor.socket, { content: "hello" });
+    assert.equal(await waitFor(agent.socket, "user_online", { where: (id) => id === visitor.user.id }), visitor.user.id);
+    assert.deepEqual(await waitFor(agent.socket, "update_member_list", { where: (p) => p.userId === visitor.user.id }), { userId: visitor.user.id, online: true });
+    assert.equal(await waitFor(visitor.socket, "user_online", { where: (id) => id === agent.user.id }), agent.user.id);
+    assert.deepEqual(await waitFor(visitor.socket, "update_member_list", { where: (p) => p.userId === agent.user.id }), { userId: agent.user.id, online: true });
+    visitor.socket.disconnect();
+    assert.equal(await waitFor(agent.socket, "user_offline", { where: (id) => id === visitor.user.id }), visitor.user.id);
   });
 });
 

@@ -1,7 +1,7 @@
 // all_member / myUsersList unread counts, read receipts, typing indicators.
 import assert from "node:assert/strict";
 import { ack, assertAckError, assertOk, connect, expectNo, sleep, waitFor } from "../lib/client.mjs";
-import { forEachTransport, onlineCustomer, pair, send, test, useServer } from "../lib/harness.mjs";
+import { firstMessage, forEachTransport, onlineAgent, onlineCustomer, pair, send, test, useServer } from "../lib/harness.mjs";
 
 forEachTransport("members and read receipts", (transport) => {
   const ctx = useServer();
@@ -16,6 +16,7 @@ forEachTransport("members and read receipts", (transport) => {
 
   test("all_member lists the agent's customer with its unread count, as ack and as myUsersList", async () => {
     const { agent, customer, conversationId } = await pair(ctx.server, transport);
+    // The first message and three more are unread for the agent.
     for (let i = 0; i < 3; i++) await send(customer.socket, { content: `unread ${i}` });
     await send(agent.socket, { receiverId: customer.user.id, content: "my own messages do not count" });
     const lastMessage = await waitFor(customer.socket, "new_private_message");
@@ -26,7 +27,7 @@ forEachTransport("members and read receipts", (transport) => {
         role: "customer",
         username: customer.user.username,
         displayName: customer.user.displayName,
-        message_count: 3,
+        message_count: 4,
         online: true,
         conversationId,
         lastMessage,
@@ -46,17 +47,40 @@ forEachTransport("members and read receipts", (transport) => {
     ]);
   });
 
-  test("lastMessage is null before the first message", async () => {
-    const { agent, customer } = await pair(ctx.server, transport);
+  test("a conversation is listed from its first message on, which is its lastMessage on both sides", async () => {
+    const agent = await onlineAgent(ctx.server, transport);
+    const customer = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    assert.deepEqual(await members(agent.socket), [], "a customer that has not written is nobody's member");
+    assert.deepEqual(await members(customer.socket), [], "a customer that has not written has no member");
+
+    const first = await firstMessage(customer, agent, { content: "hello there", clientMsgId: "first-1" });
+    const lastMessage = {
+      id: first.id,
+      seq: 1,
+      conversationId: first.conversationId,
+      senderId: customer.user.id,
+      receiverId: agent.user.id,
+      kind: "text",
+      content: "hello there",
+      timestamp: first.createdAt,
+      clientMsgId: "first-1",
+    };
     const [member] = await members(agent.socket);
     assert.equal(member.id, customer.user.id);
-    assert.equal(member.lastMessage, null);
+    assert.equal(member.conversationId, first.conversationId);
+    assert.equal(member.message_count, 1);
+    assert.deepEqual(member.lastMessage, lastMessage);
+    const [mine] = await members(customer.socket);
+    assert.equal(mine.id, agent.user.id);
+    assert.equal(mine.message_count, 0, "my own first message is not unread for me");
+    assert.deepEqual(mine.lastMessage, lastMessage);
   });
 
   test("an agent's members are sorted by latest activity first", async () => {
     const { agent, customer: a } = await pair(ctx.server, transport);
-    const b = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
-    const c = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    const { customer: b } = await pair(ctx.server, transport, { agent });
+    const { customer: c } = await pair(ctx.server, transport, { agent });
+    assert.deepEqual((await members(agent.socket)).map((m) => m.id), [c.user.id, b.user.id, a.user.id], "by their first messages");
     await send(b.socket, { content: "b first" });
     await send(a.socket, { content: "a second" });
     await send(c.socket, { content: "c third" });
@@ -69,8 +93,9 @@ forEachTransport("members and read receipts", (transport) => {
 
   test("all_member lists only the agent's own customers", async () => {
     const { agent, customer } = await pair(ctx.server, transport);
-    const second = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    const { customer: second } = await pair(ctx.server, transport, { agent });
     await pair(ctx.server, transport); // another agent's customer
+    await onlineCustomer(ctx.server, transport, { csId: agent.user.id }); // asked for the agent, has not written
     const ids = (await members(agent.socket)).map((m) => m.id).sort();
     assert.deepEqual(ids, [customer.user.id, second.user.id].sort());
   });
@@ -135,6 +160,15 @@ forEachTransport("members and read receipts", (transport) => {
     assertAckError(await ack(agent.socket, "read", { peerId: customer.user.id, upToId: "abc" }), "invalid_payload", "upToId not an id");
     await expectNo(other.agent.socket, "messages_read");
   });
+
+  test("a customer that has not written has nothing to read: not_found, and nobody is told", async () => {
+    const { agent, customer: other, first } = await pair(ctx.server, transport);
+    const customer = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    assertAckError(await ack(customer.socket, "read", { peerId: agent.user.id, upToId: first.id }), "not_found", "read before the first message");
+    await expectNo(agent.socket, "messages_read");
+    await expectNo(other.socket, "messages_read", { ms: 0 });
+    assert.equal((await members(agent.socket))[0].message_count, 1, "the other customer's message is still unread");
+  });
 });
 
 forEachTransport("typing", (transport) => {
@@ -142,7 +176,7 @@ forEachTransport("typing", (transport) => {
 
   test("a customer's typing reaches its agent as {userId, typing}, and nothing else happens", async () => {
     const { agent, customer } = await pair(ctx.server, transport);
-    const bystander = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    const { customer: bystander } = await pair(ctx.server, transport, { agent });
     await sleep(300);
     for (const s of [agent.socket, customer.socket, bystander.socket]) s.inbox.clear();
 
@@ -159,7 +193,7 @@ forEachTransport("typing", (transport) => {
 
   test("an agent's typing reaches the customer only", async () => {
     const { agent, customer } = await pair(ctx.server, transport);
-    const bystander = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    const { customer: bystander } = await pair(ctx.server, transport, { agent });
     await sleep(300);
     for (const s of [agent.socket, customer.socket, bystander.socket]) s.inbox.clear();
 
@@ -172,11 +206,26 @@ forEachTransport("typing", (transport) => {
   });
 
   test("typing is not stored", async () => {
-    const { agent, customer } = await pair(ctx.server, transport);
+    const { agent, customer, first } = await pair(ctx.server, transport);
     assertOk(await ack(customer.socket, "typing", { typing: true }));
     await waitFor(agent.socket, "typing");
     const history = assertOk(await ack(agent.socket, "history", { peerId: customer.user.id }));
-    assert.deepEqual(history.messages, []);
+    assert.deepEqual(history.messages.map((m) => m.id), [first.id]);
+  });
+
+  test("a customer that has not written types to nobody: ok, and nothing is sent", async () => {
+    const { agent, customer: other } = await pair(ctx.server, transport);
+    const customer = await onlineCustomer(ctx.server, transport, { csId: agent.user.id });
+    await sleep(300);
+    for (const s of [agent.socket, other.socket, customer.socket]) s.inbox.clear();
+
+    assert.deepEqual(await ack(customer.socket, "typing", { typing: true }), { ok: true });
+    assert.deepEqual(await ack(customer.socket, "typing", { receiverId: agent.user.id, typing: false }), { ok: true }, "to the agent it asked for");
+    assertAckError(await ack(customer.socket, "typing", { receiverId: "987654321", typing: true }), "not_found", "to nobody at all");
+    await sleep(300);
+    assert.deepEqual(agent.socket.inbox.names(), [], "the agent asked for saw typing from someone who has not written");
+    assert.deepEqual(other.socket.inbox.names(), []);
+    assert.deepEqual(customer.socket.inbox.names(), []);
   });
 
   test("typing that is not a boolean is invalid_payload", async () => {

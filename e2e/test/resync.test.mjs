@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { request } from "../lib/api.mjs";
 import { ack, assertOk, connect, waitFor, waitForDisconnect } from "../lib/client.mjs";
-import { forEachTransport, pair, send, serverForTest, test, useServer } from "../lib/harness.mjs";
+import { forEachTransport, onlineAgent, onlineCustomer, pair, send, serverForTest, test, useServer } from "../lib/harness.mjs";
 
 forEachTransport("reconnect and resync", (transport) => {
   const ctx = useServer({ env: { KEFU_MESSAGE_RATE_LIMIT: "0" } });
@@ -62,8 +62,8 @@ forEachTransport("reconnect and resync", (transport) => {
 forEachTransport("server restart", (transport) => {
   test("tokens stay valid and the conversation continues after SIGTERM and a new start on the same storage", async (t) => {
     let server = await serverForTest(t, { env: { KEFU_MESSAGE_RATE_LIMIT: "0" } });
-    const { agent, customer, conversationId } = await pair(server, transport);
-    const sent = [];
+    const { agent, customer, conversationId, first } = await pair(server, transport, { message: { content: "hello", clientMsgId: "restart-first" } });
+    const sent = [first];
     for (let i = 0; i < 3; i++) {
       sent.push(await send(customer.socket, { content: `c${i}`, clientMsgId: `restart-c${i}` }));
       sent.push(await send(agent.socket, { receiverId: customer.user.id, content: `a${i}` }));
@@ -85,18 +85,45 @@ forEachTransport("server restart", (transport) => {
     const login = assertOk(await ack(customerSocket, "login", { userId: customer.user.id }));
     assert.equal(login.csId, agent.user.id);
     assert.equal(login.conversationId, conversationId);
+    assert.equal(login.ended, false);
 
     const after = assertOk(await ack(agentSocket, "history", { peerId: customer.user.id }));
     assert.deepEqual(after, before, "history changed across the restart");
     assert.deepEqual(after.messages.map((m) => m.id), sent.map((m) => m.id));
 
-    // Idempotency survives too: a retry of a message sent before the restart is a duplicate.
+    // Idempotency survives too: a retry of a message sent before the restart is a duplicate,
+    // also of the first one, which starts nothing again.
     const retry = await send(customerSocket, { content: "c0", clientMsgId: "restart-c0" });
     assert.equal(retry.duplicate, true);
-    assert.equal(retry.id, sent[0].id);
+    assert.equal(retry.id, sent[1].id);
+    const firstRetry = await send(customerSocket, { content: "hello", clientMsgId: "restart-first" });
+    assert.deepEqual([firstRetry.duplicate, firstRetry.id, firstRetry.seq, firstRetry.conversationId], [true, first.id, 1, conversationId]);
 
     const next = await send(customerSocket, { content: "after restart" });
     assert.equal(next.seq, sent.at(-1).seq + 1);
+    assert.equal(next.conversationId, conversationId);
+    assert.equal(next.started, undefined, "the open conversation was found again after the restart");
     assert.equal((await waitFor(agentSocket, "new_private_message")).id, next.id);
+  });
+
+  test("a conversation queued by a first message before a restart is assigned when an agent logs in after it", async (t) => {
+    let server = await serverForTest(t);
+    const customer = await onlineCustomer(server, transport);
+    const first = await send(customer.socket, { content: "anyone?" });
+    assert.deepEqual(first.started, { csId: null, queued: true });
+
+    const restarted = await server.restart();
+    t.after(() => restarted.close());
+    server = restarted;
+
+    const socket = await connect(server, customer.token, { transport });
+    const waiting = assertOk(await ack(socket, "login", { userId: customer.user.id }));
+    assert.deepEqual([waiting.csId, waiting.conversationId, waiting.queued, waiting.position], [null, first.conversationId, true, 1]);
+    const agent = await onlineAgent(server, transport);
+    const assigned = await waitFor(socket, "conversation_assigned");
+    assert.deepEqual([assigned.conversationId, assigned.agentId], [first.conversationId, agent.user.id]);
+    assert.equal((await waitFor(agent.socket, "conversation_assigned")).conversationId, first.conversationId);
+    const history = assertOk(await ack(agent.socket, "history", { peerId: customer.user.id }));
+    assert.deepEqual(history.messages.map((m) => [m.id, m.receiverId]), [[first.id, agent.user.id]]);
   });
 });
