@@ -73,7 +73,8 @@ impl Drop for InProgress {
 }
 
 /// Puts every request body under the time bound and its address under the cap. Long-polling
-/// uploads have their own, stricter deadline ([`super::guard_polling`]) and pass by here too.
+/// uploads pass by here too (a trickle is cut at its first 10 s window), and also have a deadline
+/// of their own for the whole body ([`super::guard_polling`]: 20 s).
 pub async fn guard_bodies(
     State((app, in_progress)): State<(AppState, BodiesInProgress)>,
     request: Request,
