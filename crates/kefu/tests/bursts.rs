@@ -575,17 +575,7 @@ async fn first_messages_stored_in_one_batch_start_one_conversation_announced_onc
 
     // Two conversations fill capacity 2 exactly: a third customer waits, and one fewer lets the
     // next one in. (Counted five times, the agent would look full already.)
-    let admin = server.admin_token().await;
-    let (_, agents) = server
-        .request(reqwest::Method::GET, "/api/agents", None, Some(&admin))
-        .await;
-    let alice = agents["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == agent_id.as_str())
-        .unwrap()
-        .clone();
+    let alice = server.listed_agent(&agent_id).await;
     assert_eq!(alice["openConversations"], 2, "{alice}");
     server.set_capacity(&agent_id, 3).await;
     let (third_token, third_id) = server.visitor().await;

@@ -110,17 +110,7 @@ async fn fifty_customers_fill_three_agents_of_capacity_five_and_queue_in_order(b
     let positions: Vec<i64> = waiting.iter().map(|w| w.1).collect();
     assert_eq!(positions, (1..=35).collect::<Vec<_>>());
     let agent_status = agents[0].1.clone();
-    let admin = server.admin_token().await;
-    let (_, listed) = server
-        .request(reqwest::Method::GET, "/api/agents", None, Some(&admin))
-        .await;
-    let listed = listed["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == agent_status.as_str())
-        .unwrap()
-        .clone();
+    let listed = server.listed_agent(&agent_status).await;
     assert_eq!(listed["openConversations"], 5, "{listed}");
     assert_eq!(listed["capacity"], 5, "{listed}");
 

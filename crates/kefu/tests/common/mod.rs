@@ -313,6 +313,22 @@ impl TestServer {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// The staff member `id` as `GET /api/agents` lists it to an admin.
+    pub async fn listed_agent(&self, id: &str) -> Value {
+        let admin = self.admin_token().await;
+        let (status, body) = self
+            .request(reqwest::Method::GET, "/api/agents", None, Some(&admin))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} is not listed: {body}"))
+    }
+
     /// A new visitor: (token, id).
     pub async fn visitor(&self) -> (String, String) {
         let (status, body) = self.post("/api/visitors", json!({}), None).await;
