@@ -7,14 +7,20 @@
 //!   lost messages, server CPU per delivered message
 //! - `idle`: many logged-in connections held open; connect rate and server memory per connection
 //! - `storm`: connect, log in, disconnect in a loop; connect rate and memory growth
+//! - `burst`: every `login` sent at once (and every first message); refused logins by code
 //! - `provision`: users created ahead and saved, for `idle` against a freshly started server
+//! - `first`: each visitor's first message, which starts its conversation on kefu
+//! - `attempt`: one connection or acked event, its failure sorted by kind; tallies of them
 //! - `report`: histograms and printing
 //!
 //! Server CPU comes from `/proc/<pid>/stat` (user + system time of all its threads), memory from
 //! VmRSS in `/proc/<pid>/status`: figures that stay honest when the load generator is the
 //! bottleneck.
 
+mod attempt;
+mod burst;
 mod chat;
+mod first;
 mod fleet;
 mod idle;
 mod provision;
@@ -63,6 +69,16 @@ enum Scenario {
     Idle(idle::IdleArgs),
     /// Clients connect, log in and disconnect in a loop; connect rate, memory growth.
     Storm(storm::StormArgs),
+    /// Everyone connects, then every login is sent at once (with --first-message, every first
+    /// message too); time to the last ack, latency, every refusal by code, CPU per login.
+    ///
+    /// Visitors and agents connect, --concurrency handshakes at a time; then every `login` goes
+    /// out at once. Reports the time from the first login sent to the last ack, login latency
+    /// quantiles, every refused login by its error code (`unavailable` apart) and every one not
+    /// answered within --ack-timeout, and the server's CPU per login. With --first-message each
+    /// visitor writes its first message as soon as its login is answered: the same figures for
+    /// those, their delivery to the agents, and where their conversations went.
+    Burst(burst::BurstArgs),
     /// Create agents and visitors and save their sessions, for `idle --sessions`.
     Provision(provision::ProvisionArgs),
 }
@@ -80,6 +96,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         Scenario::Chat(args) => chat::run(&target, args, cli.json).await?,
         Scenario::Idle(args) => idle::run(&target, args, cli.json).await?,
         Scenario::Storm(args) => storm::run(&target, args, cli.json).await?,
+        Scenario::Burst(args) => burst::run(&target, args, cli.json).await?,
         Scenario::Provision(args) => provision::run(&target, args, cli.json).await?,
     };
     // A run that lost messages or connections still reports, then says so in its exit status.
