@@ -151,6 +151,21 @@ impl Tally {
         }
     }
 
+    pub fn merge(&mut self, other: &Self) {
+        for (code, n) in &other.refused {
+            *self.refused.entry(code.clone()).or_default() += n;
+        }
+        for (message, n) in &other.handshakes_refused {
+            *self.handshakes_refused.entry(message.clone()).or_default() += n;
+        }
+        for (kind, n) in &other.failed {
+            *self.failed.entry(kind).or_default() += n;
+        }
+        if self.first.is_none() {
+            self.first.clone_from(&other.first);
+        }
+    }
+
     /// Refused acks and refused handshakes.
     pub fn refused_total(&self) -> usize {
         self.refused.values().sum::<usize>() + self.handshakes_refused.values().sum::<usize>()

@@ -8,6 +8,8 @@
 //! - `idle`: many logged-in connections held open; connect rate and server memory per connection
 //! - `storm`: connect, log in, disconnect in a loop; connect rate and memory growth
 //! - `burst`: every `login` sent at once (and every first message); refused logins by code
+//! - `queue`: visitors waiting, then the agents sign in; time until all are assigned, CPU per
+//!   assignment, `queue_position` events per customer per second
 //! - `provision`: users created ahead and saved, for `idle` against a freshly started server
 //! - `first`: each visitor's first message, which starts its conversation on kefu
 //! - `attempt`: one connection or acked event, its failure sorted by kind; tallies of them
@@ -24,6 +26,7 @@ mod first;
 mod fleet;
 mod idle;
 mod provision;
+mod queue;
 mod report;
 mod storm;
 mod target;
@@ -79,6 +82,17 @@ enum Scenario {
     /// visitor writes its first message as soon as its login is answered: the same figures for
     /// those, their delivery to the agents, and where their conversations went.
     Burst(burst::BurstArgs),
+    /// Visitors write while no agent is online, then the agents sign in at once; time until all
+    /// are assigned, CPU per assignment, queue_position events per customer per second.
+    ///
+    /// Visitors log in and send their first message while no agent is online, so every
+    /// conversation waits. After --wait seconds the agents (capacity --capacity, set with
+    /// `PATCH /api/agents/{id}`) sign in at once. Reports the time until every visitor got
+    /// `conversation_assigned`, the server's CPU per assignment during the drain, the agents'
+    /// login latency (a login must not wait for the drain), and `queue_position` events per
+    /// customer per second (mean, max) while waiting and while draining, with every gap under a
+    /// second between two events of one customer. For kefu: the reference design has no queue.
+    Queue(queue::QueueArgs),
     /// Create agents and visitors and save their sessions, for `idle --sessions`.
     Provision(provision::ProvisionArgs),
 }
@@ -97,6 +111,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         Scenario::Idle(args) => idle::run(&target, args, cli.json).await?,
         Scenario::Storm(args) => storm::run(&target, args, cli.json).await?,
         Scenario::Burst(args) => burst::run(&target, args, cli.json).await?,
+        Scenario::Queue(args) => queue::run(&target, args, cli.json).await?,
         Scenario::Provision(args) => provision::run(&target, args, cli.json).await?,
     };
     // A run that lost messages or connections still reports, then says so in its exit status.
