@@ -8,11 +8,15 @@
 //! - `idle`: many logged-in connections held open; connect rate and server memory per connection
 //! - `storm`: connect, log in, disconnect in a loop; connect rate and memory growth
 //! - `burst`: every `login` sent at once (and every first message); refused logins by code
+//! - `restart`: held connections, the server killed and started again; time until all are
+//!   back, refused logins, acked messages lost
 //! - `queue`: visitors waiting, then the agents sign in; time until all are assigned, CPU per
 //!   assignment, `queue_position` events per customer per second
 //! - `provision`: users created ahead and saved, for `idle` against a freshly started server
 //! - `first`: each visitor's first message, which starts its conversation on kefu
 //! - `attempt`: one connection or acked event, its failure sorted by kind; tallies of them
+//! - `reconnect`: socket.io-client's reconnection backoff
+//! - `lifecycle`: killing the server, the restart command, finding the new process
 //! - `report`: histograms and printing
 //!
 //! Server CPU comes from `/proc/<pid>/stat` (user + system time of all its threads), memory from
@@ -25,9 +29,12 @@ mod chat;
 mod first;
 mod fleet;
 mod idle;
+mod lifecycle;
 mod provision;
 mod queue;
+mod reconnect;
 mod report;
+mod restart;
 mod storm;
 mod target;
 
@@ -82,6 +89,18 @@ enum Scenario {
     /// visitor writes its first message as soon as its login is answered: the same figures for
     /// those, their delivery to the agents, and where their conversations went.
     Burst(burst::BurstArgs),
+    /// Held connections writing acked messages; the server killed (-9) and restarted by a
+    /// command; time until all are logged in again, refusals, acked messages lost.
+    ///
+    /// Visitors and agents log in and hold; visitors write at --rate, every ack noted. After
+    /// --hold seconds the server is killed (`kill -9` of --server-pid, or --kill-command) and,
+    /// once it is gone, --restart-command starts it again on the same URL and data. Every client
+    /// reconnects as socket.io-client does (a delay before each attempt, 1 s doubling up to 5 s,
+    /// each moved by up to half either way: the official defaults) and logs in again. Reports
+    /// the time from the restart until all are back, attempts, refused handshakes and logins by
+    /// code, and the acked messages missing from each visitor's `history` (afterSeq) afterwards;
+    /// CPU and memory of the new process. The new server keeps running.
+    Restart(restart::RestartArgs),
     /// Visitors write while no agent is online, then the agents sign in at once; time until all
     /// are assigned, CPU per assignment, queue_position events per customer per second.
     ///
@@ -111,6 +130,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         Scenario::Idle(args) => idle::run(&target, args, cli.json).await?,
         Scenario::Storm(args) => storm::run(&target, args, cli.json).await?,
         Scenario::Burst(args) => burst::run(&target, args, cli.json).await?,
+        Scenario::Restart(args) => restart::run(&target, args, cli.json).await?,
         Scenario::Queue(args) => queue::run(&target, args, cli.json).await?,
         Scenario::Provision(args) => provision::run(&target, args, cli.json).await?,
     };

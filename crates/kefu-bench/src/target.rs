@@ -345,7 +345,7 @@ pub fn own_cpu() -> Option<Duration> {
 }
 
 /// utime + stime of a process from `/proc/<pid>/stat` (`pid` may be `self`).
-fn cpu_of(pid: impl std::fmt::Display) -> Option<Duration> {
+pub fn cpu_of(pid: impl std::fmt::Display) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces; the fields after its closing parenthesis are fixed.
     let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
