@@ -30,16 +30,25 @@ pub async fn kill(pid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether process `pid` has ended (gone, or a zombie its parent has not reaped yet).
+/// Whether process `pid` has ended: gone, or a zombie its parent has not reaped yet whose
+/// threads have all exited. The first thread of a killed process turns zombie while the others
+/// are still exiting, and its sockets (its listening one) close only with the last of them.
 pub fn gone(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return true;
     };
-    // The state is the first field after the command name's closing parenthesis.
-    let state = stat
+    // The fields after the command name's closing parenthesis: state (3rd of /proc/<pid>/stat)
+    // first, num_threads (20th) 17 further on.
+    let fields: Vec<&str> = stat
         .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    matches!(state, Some("Z" | "X") | None)
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let threads: Option<u32> = fields.get(17).and_then(|n| n.parse().ok());
+    match fields.first() {
+        None | Some(&"X") => true,
+        Some(&"Z") => threads.is_none_or(|n| n <= 1),
+        Some(_) => false,
+    }
 }
 
 /// Waits until process `pid` has ended; `false` if it still runs after `timeout`.
@@ -95,6 +104,23 @@ fn listening_inodes(port: u16) -> Vec<String> {
         }
     }
     inodes
+}
+
+/// Whether nothing listens on TCP `port` any more.
+pub fn port_free(port: u16) -> bool {
+    listening_inodes(port).is_empty()
+}
+
+/// Waits until nothing listens on TCP `port`; `false` if something still does after `timeout`.
+pub async fn wait_port_free(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !port_free(port) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
 }
 
 /// The process that listens on TCP `port`, if one of this user's does.
@@ -167,5 +193,27 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         assert_eq!(listener_of(port), Some(std::process::id()));
+        assert!(!port_free(port));
+        drop(listener);
+        assert!(port_free(port));
+    }
+
+    #[test]
+    fn a_killed_process_is_gone_once_all_its_threads_are_even_before_it_is_reaped() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(!gone(pid));
+        child.kill().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Not reaped yet: a zombie.
+        assert!(gone(pid));
+        assert!(std::fs::metadata(format!("/proc/{pid}")).is_ok());
+        child.wait().unwrap();
     }
 }

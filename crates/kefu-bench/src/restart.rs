@@ -1,5 +1,6 @@
 //! `restart`: visitors and agents hold logged-in connections while the visitors write at a low
-//! rate, every message acked and noted; then the server is killed (`kill -9`) and started again
+//! rate, every message acked and noted, until they see their connection close (so that the acks
+//! sent as the server dies are checked too); the server is killed (`kill -9`) and started again
 //! by a command, and every client reconnects as socket.io-client would (its backoff, with
 //! jitter) and logs in again. Measures the time from the restart until all are back, every
 //! refused handshake and login by its code, and the acked messages lost: each visitor reads its
@@ -9,7 +10,7 @@ use std::{
     path::PathBuf,
     sync::{
         Mutex,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -104,7 +105,8 @@ struct Life {
     acked: Vec<Acked>,
     /// Messages refused before the kill.
     refused: Tally,
-    /// Messages sent whose ack never came: in flight when the server died.
+    /// Messages sent whose ack never came: in flight when the server died (a visitor writes
+    /// until it sees its connection close, so that acks sent as the server dies are checked).
     unacked: usize,
     /// When the client saw its connection close (`None`: it never did).
     dropped_at: Option<Instant>,
@@ -126,8 +128,6 @@ struct Shared<'a> {
     schedule: Schedule,
     size: usize,
     epoch: Instant,
-    /// Set at the kill: no more messages are sent.
-    killed: AtomicBool,
     /// When a client that has not seen its connection drop gives up (the kill did not work).
     give_up: Mutex<Option<Instant>>,
     back: AtomicUsize,
@@ -174,7 +174,7 @@ async fn hold(shared: &Shared<'_>, holder: Holder, mut client: Client) -> Life {
     let mut next_send = holder.first;
     let mut number = 0;
     loop {
-        let wait = if shared.killed.load(Ordering::Relaxed) || holder.writes.is_none() {
+        let wait = if holder.writes.is_none() {
             Duration::from_millis(250)
         } else {
             next_send
@@ -210,7 +210,6 @@ async fn hold(shared: &Shared<'_>, holder: Holder, mut client: Client) -> Life {
             }
         }
         if let Some((visitor, agent)) = &holder.writes
-            && !shared.killed.load(Ordering::Relaxed)
             && Instant::now() >= next_send
         {
             let content = chat::content(
@@ -340,13 +339,14 @@ struct Restarted {
     command_error: Option<String>,
     pid: Option<u32>,
     pid_from: &'static str,
+    /// The restarted server exited before every client was back.
+    exited: bool,
     cpu_at_all_back: Option<Duration>,
     rss_at_all_back: Option<u64>,
 }
 
 async fn kill_and_restart(shared: &Shared<'_>, clients: usize) -> anyhow::Result<Restarted> {
     tokio::time::sleep(Duration::from_secs(shared.args.hold)).await;
-    shared.killed.store(true, Ordering::Relaxed);
     let old_pid = shared.target.server_pid;
     let killed_at = Instant::now();
     match (&shared.args.kill_command, old_pid) {
@@ -368,6 +368,12 @@ async fn kill_and_restart(shared: &Shared<'_>, clients: usize) -> anyhow::Result
     if gone_after.is_none() {
         bail!("the server (pid {old_pid:?}) still runs 30 s after the kill");
     }
+    // Its listening socket too (another process may have held it, with a --kill-command).
+    let port =
+        lifecycle::port_of(shared.target.node_url(0)).context("no port in the server's URL")?;
+    if !lifecycle::wait_port_free(port, Duration::from_secs(30)).await {
+        bail!("port {port} is still listened on 30 s after the kill");
+    }
     let restarted_at = Instant::now();
     *shared.give_up.lock().unwrap_or_else(|p| p.into_inner()) =
         Some(restarted_at + Duration::from_secs(shared.args.deadline));
@@ -383,12 +389,18 @@ async fn kill_and_restart(shared: &Shared<'_>, clients: usize) -> anyhow::Result
     let mut pid_from = "output";
     if pid.is_none() && command_error.is_none() {
         pid_from = "port";
-        let port =
-            lifecycle::port_of(shared.target.node_url(0)).context("no port in the server's URL")?;
         pid = lifecycle::wait_listener(port, Duration::from_secs(shared.args.deadline)).await;
     }
     let deadline = restarted_at + Duration::from_secs(shared.args.deadline);
+    let mut exited = false;
     while shared.back.load(Ordering::Relaxed) < clients && Instant::now() < deadline {
+        // A server that did not come up (its port taken, its data unreadable): nobody will be
+        // back, and nothing is gained by waiting.
+        if pid.is_some_and(lifecycle::gone) {
+            exited = true;
+            *shared.give_up.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Ok(Restarted {
@@ -399,6 +411,7 @@ async fn kill_and_restart(shared: &Shared<'_>, clients: usize) -> anyhow::Result
         command_error,
         pid,
         pid_from,
+        exited,
         cpu_at_all_back: pid.and_then(cpu_of),
         rss_at_all_back: pid.and_then(|p| rss_of(&p.to_string())),
     })
@@ -453,7 +466,6 @@ pub async fn run(target: &Target, args: &RestartArgs, as_json: bool) -> anyhow::
         },
         size: args.size.max(MARK_LEN),
         epoch: Instant::now(),
-        killed: AtomicBool::new(false),
         give_up: Mutex::new(None),
         back: AtomicUsize::new(0),
     };
@@ -488,7 +500,15 @@ pub async fn run(target: &Target, args: &RestartArgs, as_json: bool) -> anyhow::
             .into_iter()
             .map(|(holder, client)| hold(&shared, holder, client)),
     );
-    let (mut lives, restarted) = tokio::join!(lives, kill_and_restart(&shared, clients));
+    let restarting = async {
+        let restarted = kill_and_restart(&shared, clients).await;
+        if restarted.is_err() {
+            // The clients stop holding: nothing is coming.
+            *shared.give_up.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+        restarted
+    };
+    let (mut lives, restarted) = tokio::join!(lives, restarting);
     let restarted = restarted?;
 
     // Every message acked before the kill, looked for in its sender's history.
@@ -573,6 +593,7 @@ pub async fn run(target: &Target, args: &RestartArgs, as_json: bool) -> anyhow::
             "command_error": restarted.command_error,
             "seconds_after_kill": restarted.restarted_at.duration_since(restarted.killed_at).as_secs_f64(),
             "server_pid": restarted.pid, "pid_from": restarted.pid_from,
+            "server_exited": restarted.exited,
         },
         "reconnect": {
             "schedule": {
@@ -627,6 +648,9 @@ pub async fn run(target: &Target, args: &RestartArgs, as_json: bool) -> anyhow::
         if let Some(error) = &restarted.command_error {
             println!("  restart command failed: {error}");
         }
+        if restarted.exited {
+            println!("  the restarted server exited before every client was back");
+        }
         println!(
             "  back             {back} of {clients} in {} after the restart ({} after the kill); never dropped {never_dropped}",
             since(restarted.restarted_at).map_or("n/a".to_owned(), |s| format!("{s:.2} s")),
@@ -661,5 +685,6 @@ pub async fn run(target: &Target, args: &RestartArgs, as_json: bool) -> anyhow::
         && refused_messages.total() == 0
         && lost.unwrap_or(0) == 0
         && unread == 0
-        && restarted.command_error.is_none())
+        && restarted.command_error.is_none()
+        && !restarted.exited)
 }
