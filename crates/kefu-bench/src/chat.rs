@@ -1,7 +1,9 @@
 //! `chat`: visitors pinned to agents send `private_message`, in a closed loop (a window of
 //! messages in flight per visitor) or an open loop (a fixed total rate, each send on schedule
 //! whatever the acks do). Every message carries its send time, its visitor and its number, so
-//! each one is accounted for: acked, refused, delivered, delivered twice, or lost.
+//! each one is accounted for: acked, refused, delivered, delivered twice, or lost. Each
+//! visitor's first message is sent, acked and delivered before the measured window (it starts
+//! the conversation on kefu, and its ack says which agent took it).
 
 use std::{
     collections::VecDeque,
@@ -22,10 +24,11 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::{
-    fleet,
+    first, fleet,
     idle::presence_check,
+    provision,
     report::{bytes, histogram, latency_line, quantiles, recorded},
-    target::{Session, Sessions, Target, cpu_between, id_text, own_cpu, own_rss},
+    target::{Target, cpu_between, own_cpu, own_rss},
 };
 
 #[derive(Args, Debug)]
@@ -93,16 +96,16 @@ enum Outcome {
 }
 
 /// The head of every message's content: `t:<send µs>:<visitor>:<number>:`.
-const MARK_LEN: usize = 41;
+pub const MARK_LEN: usize = 41;
 
-fn content(sent_us: u64, visitor: usize, number: usize, size: usize) -> String {
+pub fn content(sent_us: u64, visitor: usize, number: usize, size: usize) -> String {
     let mut text = format!("t:{sent_us:020}:{visitor:07}:{number:09}:");
     text.extend(std::iter::repeat_n('x', size.saturating_sub(MARK_LEN)));
     text
 }
 
 /// The mark a visitor wrote into a message's content.
-fn mark(message: &Value) -> Option<(u64, usize, usize)> {
+pub fn mark(message: &Value) -> Option<(u64, usize, usize)> {
     let text = message["content"].as_str()?.strip_prefix("t:")?;
     let mut fields = text.splitn(4, ':');
     let sent = fields.next()?.parse().ok()?;
@@ -127,10 +130,10 @@ struct Sent {
     first_refusal: Option<String>,
 }
 
-struct Received {
+pub struct Received {
     /// (visitor, number, send→deliver µs) of every marked message.
-    deliveries: Vec<(usize, usize, u64)>,
-    unmarked: u64,
+    pub deliveries: Vec<(usize, usize, u64)>,
+    pub unmarked: u64,
     /// `resync` events: the server saying that deliveries may have been missed.
     resyncs: u64,
 }
@@ -146,7 +149,13 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     let setup_deadline = Instant::now() + Duration::from_secs(args.deadline);
     let nodes = target.nodes();
 
-    let (agents, visitors) = users(target, args).await?;
+    let (agents, visitors) = provision::users(
+        target,
+        args.sessions.as_deref(),
+        (args.agents, args.visitors),
+        (10, 100),
+    )
+    .await?;
     let plan = fleet::plan(&agents, &visitors, nodes)?;
     let pins = &plan.pins;
     let bench_cpu_before = own_cpu();
@@ -188,7 +197,7 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     let connect_time = connect_started.0.elapsed();
     let mut connect_latency = agent_fleet.latency.clone();
     connect_latency.add(&visitor_fleet.latency).ok();
-    let connect = json!({
+    let mut connect = json!({
         "connected": agents.len() + visitors.len(),
         "retried": agent_fleet.retried + visitor_fleet.retried,
         "agents": agents.len(), "visitors": visitors.len(),
@@ -200,16 +209,68 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
         "bench_rss_bytes": own_rss(),
         "bench_stalls_us": quantiles(&connect_stalls.stop().await),
     });
+    // Each visitor's first message starts its conversation (on kefu, where a login writes
+    // nothing) and tells where it went: sent and delivered before the measured window, so that
+    // the window measures the steady state.
+    let mut visitor_pairs = visitor_fleet
+        .clients
+        .into_iter()
+        .map(|pair| pair.context("a visitor is missing"))
+        .collect::<anyhow::Result<Vec<(Client, Value)>>>()?;
+    let writers: Vec<first::Writer> = visitor_pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (client, _))| first::Writer {
+            client,
+            id: &visitors[i].id,
+            agent: &agents[pins[i].1].id,
+        })
+        .collect();
+    let mut first_messages = first::send(&writers, args.concurrency).await;
+    drop(writers);
+    if first_messages.tally.total() > 0 {
+        bail!(
+            "{} of {} visitors' first messages failed: {}; the first: {}",
+            first_messages.tally.total(),
+            visitors.len(),
+            first_messages.tally.line(),
+            first_messages.tally.first.clone().unwrap_or_default()
+        );
+    }
+    // Every agent logged in, or the run stopped above: in the order of `agents`.
+    let mut agent_clients: Vec<Client> = agent_fleet
+        .clients
+        .into_iter()
+        .flatten()
+        .map(|(client, _)| client)
+        .collect();
+    let mut expected = vec![0; agents.len()];
+    for &(_, agent) in pins {
+        expected[agent] += 1;
+    }
+    first_messages.delivered =
+        first::await_deliveries(agent_clients.iter_mut().zip(expected).collect()).await;
+    let first_lost = first_messages
+        .acked()
+        .saturating_sub(first_messages.delivered);
+    connect["first_messages"] = first_messages.json();
+
     let mut senders = Vec::new();
     let mut misrouted = (0, None);
-    for (index, pair) in visitor_fleet.clients.into_iter().enumerate() {
-        let (client, ack) = pair.context("a visitor is missing")?;
+    for (index, ((client, login_ack), message_ack)) in visitor_pairs
+        .drain(..)
+        .zip(&first_messages.acks)
+        .enumerate()
+    {
         let agent = &agents[pins[index].1].id;
-        if id_text(&ack["csId"]).as_ref() != Some(agent) {
+        let message_ack = message_ack.as_ref().unwrap_or(&Value::Null);
+        if first::routed_to(&login_ack, message_ack).as_ref() != Some(agent) {
             misrouted.0 += 1;
-            misrouted
-                .1
-                .get_or_insert_with(|| format!("visitor {index} asked for agent {agent}: {ack}"));
+            misrouted.1.get_or_insert_with(|| {
+                format!(
+                    "visitor {index} asked for agent {agent}: login {login_ack}, first message {message_ack}"
+                )
+            });
         }
         senders.push(Sender {
             client,
@@ -228,11 +289,9 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let delivered_so_far = Arc::new(AtomicU64::new(0));
-    let receivers: Vec<_> = agent_fleet
-        .clients
+    let receivers: Vec<_> = agent_clients
         .into_iter()
-        .flatten()
-        .map(|(client, _)| {
+        .map(|client| {
             tokio::spawn(receive(
                 client,
                 epoch,
@@ -440,6 +499,12 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
         );
         println!("{}", latency_line("connect+login", &connect_latency));
         println!(
+            "  first messages   {} acked in {:.2} s before the traffic, {} delivered",
+            first_messages.acked(),
+            first_messages.elapsed.as_secs_f64(),
+            first_messages.delivered
+        );
+        println!(
             "  sent {total_sent}, acked {acked}, refused {refused}, unacked {unacked}, delivered {delivered}, duplicates {duplicates}"
         );
         println!(
@@ -479,6 +544,9 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
             "{lost} acknowledged messages were never delivered live ({recovered} found in the history afterwards, {resyncs} resync events to agents)"
         );
     }
+    if first_lost > 0 {
+        eprintln!("{first_lost} acknowledged first messages never reached their agents");
+    }
     if dropped_visitors + dropped_agents > 0 {
         eprintln!(
             "the server closed {dropped_visitors} visitors' and {dropped_agents} agents' connections during the run"
@@ -493,7 +561,7 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     // A message not pushed live is acceptable only where the protocol says so: the client was
     // told to resync, and the history has it.
     let none_lost = lost == 0 || (resyncs > 0 && recovered == lost);
-    Ok(none_lost && dropped_visitors + dropped_agents == 0 && presence_right)
+    Ok(none_lost && first_lost == 0 && dropped_visitors + dropped_agents == 0 && presence_right)
 }
 
 /// How many of the `missing` messages (by visitor, their numbers) each visitor finds in its
@@ -530,33 +598,6 @@ async fn recover(visitors: &[Client], missing: &[(usize, Vec<usize>)]) -> u64 {
         .buffer_unordered(64)
         .fold(0, |sum, found| async move { sum + found })
         .await
-}
-
-/// The agents and visitors of the run: saved by `provision`, or created now over REST.
-async fn users(target: &Target, args: &ChatArgs) -> anyhow::Result<(Vec<Session>, Vec<Session>)> {
-    let Some(path) = &args.sessions else {
-        let (agents, visitors) = (args.agents.unwrap_or(10), args.visitors.unwrap_or(100));
-        let capacity = fleet::most_per_agent(visitors, agents, target.nodes());
-        let agents = target.create_agents(agents, capacity).await?;
-        let visitors = target.create_visitors(visitors, 32).await?;
-        return Ok((agents, visitors));
-    };
-    let mut saved = Sessions::load(path)?;
-    let (agents, visitors) = (
-        args.agents.unwrap_or(saved.agents.len()),
-        args.visitors.unwrap_or(saved.visitors.len()),
-    );
-    if agents > saved.agents.len() || visitors > saved.visitors.len() || agents == 0 {
-        bail!(
-            "{} holds {} agents and {} visitors",
-            path.display(),
-            saved.agents.len(),
-            saved.visitors.len()
-        );
-    }
-    saved.agents.truncate(agents);
-    saved.visitors.truncate(visitors);
-    Ok((saved.agents, saved.visitors))
 }
 
 /// Watches the load generator's own runtime: how late a 100 ms timer fires.
@@ -612,7 +653,7 @@ async fn wait_for_start(path: &std::path::Path, connect: &Value) -> anyhow::Resu
     Ok(())
 }
 
-fn micros_since(epoch: Instant, at: Instant) -> u64 {
+pub fn micros_since(epoch: Instant, at: Instant) -> u64 {
     at.saturating_duration_since(epoch).as_micros() as u64
 }
 
@@ -740,7 +781,7 @@ async fn open_loop(
     (sent, sender.client)
 }
 
-async fn receive(
+pub async fn receive(
     mut client: Client,
     epoch: Instant,
     stop: Arc<AtomicBool>,

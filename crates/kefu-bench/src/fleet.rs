@@ -17,6 +17,7 @@ use crate::{
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One connection to open: who, on which node, and what its `login` says.
+#[derive(Clone)]
 pub struct Login {
     pub session: Session,
     /// The index of the node (`--url`) to connect to.

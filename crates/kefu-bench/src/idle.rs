@@ -1,5 +1,7 @@
 //! `idle`: many visitors (and a few agents) connect, log in and stay connected without talking.
-//! Measures how fast they all get in and what each costs the server in memory.
+//! Measures how fast they all get in and what each costs the server in memory. Then the first
+//! agent's visitors write a first message each (which starts their conversations on kefu) and
+//! the agent checks that it lists them all as online.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +10,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::{
+    first,
     fleet::{self, Login},
     report::{bytes, latency_line, per, quantiles},
     target::{Session, Sessions, Target, cpu_between, id_text, own_cpu, own_rss},
@@ -34,7 +37,9 @@ pub struct IdleArgs {
     /// Seconds after which connections not yet logged in are given up.
     #[arg(long, default_value_t = 600)]
     deadline: u64,
-    /// Skip asking one agent, over a fresh connection, which of its visitors are online.
+    /// Skip the presence check: the first agent's visitors each write a first message (after
+    /// the memory is measured), then that agent asks, over a fresh connection, which of its
+    /// visitors are online.
     #[arg(long)]
     no_presence_check: bool,
 }
@@ -103,11 +108,25 @@ pub async fn run(target: &Target, args: &IdleArgs, as_json: bool) -> anyhow::Res
     let presence = if args.no_presence_check {
         Value::Null
     } else {
-        let mine: Vec<&str> = (0..visitors.len())
-            .filter(|&i| pins[i].1 == 0 && fleet.clients[i].is_some())
-            .map(|i| visitors[i].id.as_str())
+        // An agent's members are the customers whose conversations it holds, and on kefu a
+        // conversation starts with the customer's first message: the first agent's visitors
+        // write one now, after the memory was measured.
+        let writers: Vec<first::Writer> = (0..visitors.len())
+            .filter(|&i| pins[i].1 == 0)
+            .filter_map(|i| {
+                let (client, _) = fleet.clients[i].as_ref()?;
+                Some(first::Writer {
+                    client,
+                    id: &visitors[i].id,
+                    agent: &agents[0].id,
+                })
+            })
             .collect();
-        presence_check(target, &agents[0], 0, &mine).await
+        let written = first::send(&writers, 64).await;
+        let mine: Vec<&str> = writers.iter().map(|w| w.id).collect();
+        let mut check = presence_check(target, &agents[0], 0, &mine).await;
+        check["first_messages_failed"] = json!(written.tally.total());
+        check
     };
     fleet.close_all();
     agent_fleet.close_all();

@@ -1,12 +1,19 @@
 //! `provision`: creates agents and visitors over REST and saves their sessions to a file, for
-//! `idle --sessions` to use against a server started afresh on the same database.
+//! `idle --sessions` to use against a server started afresh on the same database; and the users
+//! of a run, saved or created now.
 
-use std::{path::PathBuf, sync::atomic::Ordering, time::Instant};
+use std::{
+    path::{Path, PathBuf},
+    sync::atomic::Ordering,
+    time::Instant,
+};
+
+use anyhow::bail;
 
 use clap::Args;
 use serde_json::json;
 
-use crate::target::{Sessions, Target};
+use crate::target::{Session, Sessions, Target};
 
 #[derive(Args, Debug)]
 pub struct ProvisionArgs {
@@ -62,4 +69,41 @@ pub async fn run(target: &Target, args: &ProvisionArgs, as_json: bool) -> anyhow
         }
     }
     Ok(true)
+}
+
+/// The agents and visitors of a run: `counts` (agents, visitors) of those saved in `sessions`
+/// (all of them when not given), or created now over REST (`defaults` when not given), each
+/// agent with the capacity its share of the visitors needs.
+pub async fn users(
+    target: &Target,
+    sessions: Option<&Path>,
+    counts: (Option<usize>, Option<usize>),
+    defaults: (usize, usize),
+) -> anyhow::Result<(Vec<Session>, Vec<Session>)> {
+    let Some(path) = sessions else {
+        let (agents, visitors) = (
+            counts.0.unwrap_or(defaults.0),
+            counts.1.unwrap_or(defaults.1),
+        );
+        let capacity = crate::fleet::most_per_agent(visitors, agents, target.nodes());
+        let agents = target.create_agents(agents, capacity).await?;
+        let visitors = target.create_visitors(visitors, 32).await?;
+        return Ok((agents, visitors));
+    };
+    let mut saved = Sessions::load(path)?;
+    let (agents, visitors) = (
+        counts.0.unwrap_or(saved.agents.len()),
+        counts.1.unwrap_or(saved.visitors.len()),
+    );
+    if agents > saved.agents.len() || visitors > saved.visitors.len() || agents == 0 {
+        bail!(
+            "{} holds {} agents and {} visitors",
+            path.display(),
+            saved.agents.len(),
+            saved.visitors.len()
+        );
+    }
+    saved.agents.truncate(agents);
+    saved.visitors.truncate(visitors);
+    Ok((saved.agents, saved.visitors))
 }

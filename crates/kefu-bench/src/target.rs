@@ -237,37 +237,50 @@ impl Target {
             .buffered(4)
             .try_collect::<Vec<Session>>()
             .await?;
-        let agents = self.get("/api/agents", &admin).await;
-        let limited = agents
+        // The run goes on: visitors beyond an agent's capacity wait in the queue, and the
+        // scenario's own checks show it.
+        if let Err(error) = self.set_capacity(&admin, &sessions, capacity).await {
+            eprintln!("warning: agents' capacity not set to {capacity}: {error:#}");
+        }
+        Ok(sessions)
+    }
+
+    /// Sets each agent's capacity (`PATCH /api/agents/{id}`) on a server that limits the
+    /// conversations an agent holds at once (its `GET /api/agents` lists a `capacity`). Returns
+    /// whether it does; a server without such limits is left as it is.
+    pub async fn set_capacity(
+        &self,
+        admin: &str,
+        agents: &[Session],
+        capacity: usize,
+    ) -> anyhow::Result<bool> {
+        let listed = self.get("/api/agents", admin).await;
+        let limited = listed
             .as_ref()
             .and_then(|body| body["agents"].as_array())
             .is_some_and(|list| list.iter().any(|a| a.get("capacity").is_some()));
-        if limited {
-            let capped = stream::iter(&sessions)
-                .map(|session| {
-                    let (admin, path) = (&admin, format!("/api/agents/{}", session.id));
-                    async move {
-                        self.send(
-                            reqwest::Method::PATCH,
-                            0,
-                            &path,
-                            json!({ "capacity": capacity }),
-                            Some(admin),
-                        )
-                        .await
-                        .context("setting an agent's capacity")
-                    }
-                })
-                .buffered(16)
-                .try_collect::<Vec<Value>>()
-                .await;
-            // The run goes on: visitors beyond an agent's capacity wait in the queue, and the
-            // scenario's own checks show it.
-            if let Err(error) = capped {
-                eprintln!("warning: agents' capacity not set to {capacity}: {error:#}");
-            }
+        if !limited {
+            return Ok(false);
         }
-        Ok(sessions)
+        stream::iter(agents)
+            .map(|session| {
+                let path = format!("/api/agents/{}", session.id);
+                async move {
+                    self.send(
+                        reqwest::Method::PATCH,
+                        0,
+                        &path,
+                        json!({ "capacity": capacity }),
+                        Some(admin),
+                    )
+                    .await
+                    .context("setting an agent's capacity")
+                }
+            })
+            .buffered(16)
+            .try_collect::<Vec<Value>>()
+            .await?;
+        Ok(true)
     }
 
     /// Creates `count` visitors, `concurrency` requests at a time, spread over the nodes. A
@@ -332,7 +345,7 @@ pub fn own_cpu() -> Option<Duration> {
 }
 
 /// utime + stime of a process from `/proc/<pid>/stat` (`pid` may be `self`).
-fn cpu_of(pid: impl std::fmt::Display) -> Option<Duration> {
+pub fn cpu_of(pid: impl std::fmt::Display) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces; the fields after its closing parenthesis are fixed.
     let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
