@@ -236,13 +236,23 @@ async fn a_queue_of_five_hundred_drains_when_agents_sign_in_with_places_told_at_
         let assigned = assigned.unwrap_or_else(|| panic!("visitor {i} was never assigned"));
         last_assigned = last_assigned.max(assigned);
         assert!(!places.is_empty(), "visitor {i} was told its place");
-        // At most one place a second (with a little slack for delivery jitter).
-        for pair in places.windows(2) {
-            let apart = pair[1].0.duration_since(pair[0].0);
+        let told: Vec<_> = places.iter().map(|p| &p.1).collect();
+        // At most one place a second. Each telling is timed when this test reads it, which
+        // on a busy machine can be late by a few hundred milliseconds: n tellings take at
+        // least n - 1 seconds, less half a second for one late reading.
+        let span = places.last().unwrap().0.duration_since(places[0].0);
+        let least =
+            Duration::from_secs(places.len() as u64 - 1).saturating_sub(Duration::from_millis(500));
+        assert!(
+            span >= least,
+            "visitor {i} was told its place {} times within {span:?}: {told:?}",
+            places.len()
+        );
+        // A place only goes down while one waits.
+        for pair in told.windows(2) {
             assert!(
-                apart >= Duration::from_millis(800),
-                "visitor {i} was told its place twice within {apart:?}: {:?}",
-                places.iter().map(|p| &p.1).collect::<Vec<_>>()
+                pair[1]["position"].as_i64() < pair[0]["position"].as_i64(),
+                "visitor {i} was pushed back: {told:?}"
             );
         }
     }
@@ -253,9 +263,9 @@ async fn a_queue_of_five_hundred_drains_when_agents_sign_in_with_places_told_at_
     server.stop().await;
 }
 
-/// Holds a lock that stops every read of `users` on `url`'s database until the returned sender is
-/// dropped (or sent to); resolves once the lock is held.
-async fn lock_users(backend: Backend, url: &str) -> tokio::sync::oneshot::Sender<()> {
+/// Holds a lock that stops every read of `conversations` on `url`'s database until the returned
+/// sender is dropped; resolves once the lock is held.
+async fn lock_conversations(backend: Backend, url: &str) -> tokio::sync::oneshot::Sender<()> {
     use sqlx::{Connection, Executor};
     let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
     let (release, released) = tokio::sync::oneshot::channel::<()>();
@@ -264,12 +274,14 @@ async fn lock_users(backend: Backend, url: &str) -> tokio::sync::oneshot::Sender
         match backend {
             Backend::Postgres => {
                 conn.execute("BEGIN").await.unwrap();
-                conn.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                conn.execute("LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE")
                     .await
                     .unwrap();
             }
             Backend::MySql => {
-                conn.execute("LOCK TABLES users WRITE").await.unwrap();
+                conn.execute("LOCK TABLES conversations WRITE")
+                    .await
+                    .unwrap();
             }
             Backend::Sqlite => unreachable!("SQLite's readers do not wait for a writer"),
         }
@@ -286,40 +298,37 @@ async fn lock_users(backend: Backend, url: &str) -> tokio::sync::oneshot::Sender
 }
 
 /// The database is up but busy (a table locked for longer than the pool's 5 s timeout): a burst of
-/// handshakes, which read the accounts, waits its turn and is answered, not told "unavailable".
+/// requests that each read it waits its turn and is answered, not told "unavailable".
 async fn a_database_busy_for_longer_than_the_pool_timeout_is_waited_for_not_unavailable(
     backend: Backend,
 ) {
     const CLIENTS: usize = 60;
     let server = TestServer::start(backend).await;
     let visitors = visitors(&server.base, CLIENTS).await;
-    let release = lock_users(backend, server.db.url.as_deref().unwrap()).await;
+    let release = lock_conversations(backend, server.db.url.as_deref().unwrap()).await;
     let started = Instant::now();
     let base = server.base.clone();
-    let connecting = tokio::spawn(async move {
+    let asking = tokio::spawn(async move {
         join_all(
             visitors
                 .iter()
-                .map(|(token, _)| Client::connect(&base, json!({"token": token}))),
+                .map(|(token, _)| common::get_json(&base, "/api/conversations", Some(token))),
         )
         .await
     });
     tokio::time::sleep(Duration::from_secs(7)).await;
     let waiting = server.state.store.waiting();
     drop(release);
-    let connected = connecting.await.unwrap();
-    let refused: Vec<String> = connected
-        .iter()
-        .filter_map(|c| c.as_ref().err().map(|e| e.to_string()))
-        .collect();
+    let answered = asking.await.unwrap();
+    let refused: Vec<&(u16, Value)> = answered.iter().filter(|(s, _)| *s != 200).collect();
     println!(
-        "{CLIENTS} handshakes over a 7 s lock: {} refused, {:?} for all; {} reads were waiting",
+        "{CLIENTS} requests over a 7 s lock: {} refused, {:?} for all; {} reads were waiting",
         refused.len(),
         started.elapsed(),
         waiting.reads
     );
-    assert!(waiting.reads > 0, "the handshakes queued for their turns");
-    assert_eq!(refused, Vec::<String>::new(), "busy is not down");
+    assert!(waiting.reads > 0, "the requests queued for their turns");
+    assert_eq!(refused, Vec::<&(u16, Value)>::new(), "busy is not down");
     server.stop().await;
 }
 

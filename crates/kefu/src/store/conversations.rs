@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::{collections::HashMap, future::Future};
 
 use sqlx::{Row, any::AnyRow};
 
@@ -87,23 +87,41 @@ impl Store {
         row.as_ref().map(conversation_from_row).transpose()
     }
 
-    /// The customer's most recent conversation, open or not.
+    /// The customer's most recent conversation, open or not, read together with the others asked
+    /// for at the same moment ([`batched`]).
+    ///
+    /// [`batched`]: super::batched
     pub async fn latest_conversation(
         &self,
         customer: UserId,
     ) -> Result<Option<Conversation>, StoreError> {
-        let row = sqlx::query(sql!(
-            self,
-            concat!(
-                "SELECT ",
+        self.reads.latest.get(self, customer).await
+    }
+
+    pub(super) fn read_latest_conversations(
+        store: Store,
+        customers: Vec<UserId>,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<HashMap<UserId, Conversation>, StoreError>> + Send>,
+    > {
+        Box::pin(async move {
+            let query = format!(
+                "SELECT {} FROM conversations WHERE id IN \
+                 (SELECT MAX(id) FROM conversations WHERE customer_id IN ({}) GROUP BY customer_id)",
                 conversation_columns!(),
-                " FROM conversations WHERE customer_id = ? ORDER BY id DESC LIMIT 1"
-            )
-        ))
-        .bind(customer.0)
-        .fetch_optional(&mut *self.conn().await?)
-        .await?;
-        row.as_ref().map(conversation_from_row).transpose()
+                super::placeholders(customers.len())
+            );
+            let query = store.dialect.dynamic(query);
+            let mut q = sqlx::query(query.as_ref());
+            for customer in &customers {
+                q = q.bind(customer.0);
+            }
+            q.fetch_all(&mut *store.conn().await?)
+                .await?
+                .iter()
+                .map(|row| conversation_from_row(row).map(|c| (c.customer_id, c)))
+                .collect()
+        })
     }
 
     pub async fn conversation(&self, id: ConversationId) -> Result<Conversation, StoreError> {

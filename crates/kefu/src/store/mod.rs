@@ -8,6 +8,7 @@
 
 mod append;
 mod attachments;
+mod batched;
 mod canned;
 mod conversations;
 mod events;
@@ -108,6 +109,21 @@ impl From<sqlx::Error> for StoreError {
             | E::WorkerCrashed
             | E::Protocol(_) => StoreError::Unavailable(error.to_string()),
             other => StoreError::Other(other),
+        }
+    }
+}
+
+impl StoreError {
+    /// The same failure for another caller of a read that was shared ([`batched`]).
+    fn again(&self) -> StoreError {
+        match self {
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::Busy => StoreError::Busy,
+            StoreError::CannotWrite(m) => StoreError::CannotWrite(m.clone()),
+            StoreError::Contended(m) => StoreError::Contended(m.clone()),
+            StoreError::Other(e) => StoreError::Other(sqlx::Error::Protocol(e.to_string())),
         }
     }
 }
@@ -282,11 +298,18 @@ impl Dialect {
     }
 }
 
+struct BatchedReads {
+    users: std::sync::Arc<batched::Batched<crate::domain::UserId, UserRecord>>,
+    latest: std::sync::Arc<batched::Batched<crate::domain::UserId, Conversation>>,
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     /// Turns at the pool's connections ([`gate`]).
     gate: std::sync::Arc<gate::Gate>,
+    /// The reads that bursts repeat, batched ([`batched`]).
+    reads: std::sync::Arc<BatchedReads>,
     dialect: Dialect,
     /// Encryption at rest of message and note content, when keys are configured.
     sealer: Option<std::sync::Arc<sealing::Sealer>>,
@@ -342,6 +365,10 @@ impl Store {
         Ok(Self {
             pool,
             gate: std::sync::Arc::new(gate::Gate::new(lanes)),
+            reads: std::sync::Arc::new(BatchedReads {
+                users: batched::Batched::new(Store::read_users),
+                latest: batched::Batched::new(Store::read_latest_conversations),
+            }),
             dialect,
             sealer: None,
         })

@@ -1,3 +1,5 @@
+use std::{collections::HashMap, future::Future};
+
 use sqlx::{Row, any::AnyRow};
 
 use super::{Store, StoreError, optional_text, sql, text};
@@ -97,15 +99,40 @@ impl Store {
         })
     }
 
+    /// The user `id`, read together with the others asked for at the same moment ([`batched`]).
+    ///
+    /// [`batched`]: super::batched
     pub async fn user(&self, id: UserId) -> Result<UserRecord, StoreError> {
-        let row = sqlx::query(sql!(
-            self,
-            concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?")
-        ))
-        .bind(id.0)
-        .fetch_one(&mut *self.conn().await?)
-        .await?;
-        user_from_row(&row)
+        self.reads
+            .users
+            .get(self, id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub(super) fn read_users(
+        store: Store,
+        ids: Vec<UserId>,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<HashMap<UserId, UserRecord>, StoreError>> + Send>,
+    > {
+        Box::pin(async move {
+            let query = format!(
+                "SELECT {} FROM users WHERE id IN ({})",
+                user_columns!(),
+                super::placeholders(ids.len())
+            );
+            let query = store.dialect.dynamic(query);
+            let mut q = sqlx::query(query.as_ref());
+            for id in &ids {
+                q = q.bind(id.0);
+            }
+            q.fetch_all(&mut *store.conn().await?)
+                .await?
+                .iter()
+                .map(|row| user_from_row(row).map(|u| (u.user.id, u)))
+                .collect()
+        })
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<UserRecord, StoreError> {

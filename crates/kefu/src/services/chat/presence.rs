@@ -45,7 +45,16 @@ impl Chat {
     /// conversation with it, and nobody else. An agent coming online also takes the queue.
     #[tracing::instrument(skip_all, fields(user = %user.user_id))]
     pub async fn presence_changed(&self, user: Identity, online: bool) -> Result<()> {
-        let peers = self.store.peers_of(user.user_id, user.role).await?;
+        let peers = if user.role == Role::Customer {
+            // The agent of its open conversation: kept in memory, read with the other customers
+            // coming and going at the same moment.
+            match self.latest(user.user_id).await? {
+                super::Latest::Open(conversation) => conversation.agent_id.into_iter().collect(),
+                super::Latest::Ended(_) | super::Latest::Nothing => Vec::new(),
+            }
+        } else {
+            self.store.peers_of(user.user_id, user.role).await?
+        };
         let notice = Notice::Presence {
             user: user.user_id,
             online,
