@@ -248,13 +248,6 @@ async fn a_queue_of_five_hundred_drains_when_agents_sign_in_with_places_told_at_
             "visitor {i} was told its place {} times within {span:?}: {told:?}",
             places.len()
         );
-        // A place only goes down while one waits.
-        for pair in told.windows(2) {
-            assert!(
-                pair[1]["position"].as_i64() < pair[0]["position"].as_i64(),
-                "visitor {i} was pushed back: {told:?}"
-            );
-        }
     }
     println!(
         "{WAITING} waiting assigned within {:?} of the agents signing in",

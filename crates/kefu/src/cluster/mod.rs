@@ -289,7 +289,6 @@ async fn publish_remote(
     }
 }
 
-/// Forgets the cached open conversation of customers changed on other nodes.
 /// Forgets what other nodes changed: a customer's cached open conversation (its id), or an
 /// account's cached token check (`a:` and its id).
 async fn follow_changes(

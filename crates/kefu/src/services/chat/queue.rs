@@ -219,19 +219,11 @@ impl Chat {
             let mut places = HashMap::with_capacity(listed.len());
             let mut told = HashMap::with_capacity(listed.len());
             for (i, waiting) in listed.iter().enumerate() {
-                let counted = i as i64 + 1;
-                // A place only goes down while one waits: a conversation started a moment
-                // earlier whose transaction ended a moment later would otherwise push the
-                // customer back by one, and a customer handed back to the queue goes ahead
-                // of those who were already told their places.
-                let place = match state.told.get(&waiting.conversation) {
-                    Some(&told) if told <= counted => told,
-                    _ => {
-                        tell.push((*waiting, counted));
-                        counted
-                    }
-                };
+                let place = i as i64 + 1;
                 places.insert(waiting.conversation, place);
+                if state.told.get(&waiting.conversation) != Some(&place) {
+                    tell.push((*waiting, place));
+                }
                 told.insert(waiting.conversation, place);
             }
             state.places = places;
