@@ -3,7 +3,9 @@
 //! whatever the acks do). Every message carries its send time, its visitor and its number, so
 //! each one is accounted for: acked, refused, delivered, delivered twice, or lost. Each
 //! visitor's first message is sent, acked and delivered before the measured window (it starts
-//! the conversation on kefu, and its ack says which agent took it).
+//! the conversation on kefu, and its ack says which agent took it). With `--visitors-first` the
+//! visitors write it before any agent is online: the agents come afterwards, and each visitor
+//! then writes to the agent the queue gave it.
 
 use std::{
     collections::VecDeque,
@@ -28,7 +30,7 @@ use crate::{
     idle::presence_check,
     provision,
     report::{bytes, histogram, latency_line, quantiles, recorded},
-    target::{Target, cpu_between, own_cpu, own_rss},
+    target::{Session, Target, cpu_between, own_cpu, own_rss},
 };
 
 #[derive(Args, Debug)]
@@ -80,12 +82,23 @@ pub struct ChatArgs {
     /// that the histograms of several load generators can be merged exactly.
     #[arg(long)]
     histograms: bool,
+    /// The wrong order of a shop's morning: the visitors connect, log in and write their first
+    /// message while no agent is online (on kefu each waits in the queue), then the agents log
+    /// in and the queue hands the conversations to agents with room, not necessarily the ones
+    /// asked for. Each visitor then writes to the agent its `conversation_assigned` named (a
+    /// server without a queue keeps the one asked for). Every visitor must be assigned within
+    /// 60 s of the agents' logins (and within --deadline). One --url only.
+    #[arg(long)]
+    visitors_first: bool,
 }
 
 /// How long a message may wait for its ack before it counts as unacknowledged.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// After the last ack, deliveries that have not all arrived get this long without progress.
 const SETTLE: Duration = Duration::from_secs(3);
+/// With `--visitors-first`: how long after the agents' logins every waiting visitor may take
+/// to be assigned.
+const ASSIGN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What became of a sent message, from its sender's side.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -148,6 +161,12 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     let size = args.size.max(MARK_LEN);
     let setup_deadline = Instant::now() + Duration::from_secs(args.deadline);
     let nodes = target.nodes();
+    if args.visitors_first && nodes > 1 {
+        bail!(
+            "--visitors-first takes one --url: the queue gives a conversation to any agent with room, \
+             on any node, so the visitors could not be kept to agents on other nodes"
+        );
+    }
 
     let (agents, visitors) = provision::users(
         target,
@@ -161,40 +180,59 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     let bench_cpu_before = own_cpu();
     let connect_stalls = Stalls::watch();
     let connect_started = (Instant::now(), unix_now());
-    let agent_fleet = fleet::connect(
-        target,
-        &plan.agents,
-        8,
-        args.login_attempts,
-        false,
-        setup_deadline,
-    )
-    .await;
-    if agent_fleet.connected() < agents.len() {
-        bail!(
-            "agents could not log in: {}",
-            agent_fleet.first_error.unwrap_or_default()
-        );
-    }
-    let visitor_fleet = fleet::connect(
+    // Normally the agents are online before the first visitor; with --visitors-first they come
+    // last, after every visitor's first message.
+    let early_agents = match args.visitors_first {
+        false => Some(connect_agents(target, &plan.agents, args, setup_deadline).await?),
+        true => None,
+    };
+    // The visitors' events are dropped unread, unless they must tell where the queue sent them.
+    let mut visitor_fleet = connect_visitors(
         target,
         &plan.visitors,
-        args.concurrency,
-        args.login_attempts,
-        true,
+        args,
         setup_deadline,
+        !args.visitors_first,
     )
-    .await;
-    if visitor_fleet.connected() < visitors.len() {
-        bail!(
-            "{} visitors could not log in ({} failed, {} unfinished): {}",
-            visitors.len() - visitor_fleet.connected(),
-            visitor_fleet.failed,
-            visitor_fleet.unfinished,
-            visitor_fleet.first_error.unwrap_or_default()
-        );
-    }
-    let connect_time = connect_started.0.elapsed();
+    .await?;
+    let (mut visitor_clients, login_acks): (Vec<Client>, Vec<Value>) =
+        std::mem::take(&mut visitor_fleet.clients)
+            .into_iter()
+            .map(|pair| pair.context("a visitor is missing"))
+            .collect::<anyhow::Result<Vec<(Client, Value)>>>()?
+            .into_iter()
+            .unzip();
+    let mut early_first = None;
+    let mut assigned = None;
+    let agent_fleet = match early_agents {
+        Some(fleet) => fleet,
+        None => {
+            let first_messages =
+                send_first(&visitor_clients, &visitors, &agents, pins, args.concurrency).await?;
+            // Where each conversation went, when the server said so at once: on kefu those
+            // that waited (`started.csId` null) learn it from `conversation_assigned`; a server
+            // without `started` keeps the agent asked for at login.
+            let routed: Vec<Option<String>> = login_acks
+                .iter()
+                .zip(&first_messages.acks)
+                .map(|(login, ack)| first::routed_to(login, ack.as_ref().unwrap_or(&Value::Null)))
+                .collect();
+            let timeout =
+                ASSIGN_TIMEOUT.min(setup_deadline.saturating_duration_since(Instant::now()));
+            let (fleet, clients, assignments) = first::await_assignments(
+                visitor_clients,
+                routed,
+                connect_agents(target, &plan.agents, args, setup_deadline),
+                timeout,
+            )
+            .await?;
+            visitor_clients = clients;
+            early_first = Some(first_messages);
+            assigned = Some(assignments);
+            fleet
+        }
+    };
+    let connect_time = agent_fleet.elapsed + visitor_fleet.elapsed;
     let mut connect_latency = agent_fleet.latency.clone();
     connect_latency.add(&visitor_fleet.latency).ok();
     let mut connect = json!({
@@ -212,31 +250,16 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     // Each visitor's first message starts its conversation (on kefu, where a login writes
     // nothing) and tells where it went: sent and delivered before the measured window, so that
     // the window measures the steady state.
-    let mut visitor_pairs = visitor_fleet
-        .clients
-        .into_iter()
-        .map(|pair| pair.context("a visitor is missing"))
-        .collect::<anyhow::Result<Vec<(Client, Value)>>>()?;
-    let writers: Vec<first::Writer> = visitor_pairs
-        .iter()
-        .enumerate()
-        .map(|(i, (client, _))| first::Writer {
-            client,
-            id: &visitors[i].id,
-            agent: &agents[pins[i].1].id,
-        })
-        .collect();
-    let mut first_messages = first::send(&writers, args.concurrency).await;
-    drop(writers);
-    if first_messages.tally.total() > 0 {
-        bail!(
-            "{} of {} visitors' first messages failed: {}; the first: {}",
-            first_messages.tally.total(),
-            visitors.len(),
-            first_messages.tally.line(),
-            first_messages.tally.first.clone().unwrap_or_default()
-        );
-    }
+    let mut first_messages = match early_first {
+        Some(first_messages) => first_messages,
+        None => send_first(&visitor_clients, &visitors, &agents, pins, args.concurrency).await?,
+    };
+    // The agent each visitor writes to, by its index in `agents`: the one it asked for, or with
+    // --visitors-first the one the queue gave it.
+    let agent_of: Vec<usize> = match &assigned {
+        None => pins.iter().map(|&(_, agent)| agent).collect(),
+        Some(assignments) => assignments.agents(&agents)?,
+    };
     // Every agent logged in, or the run stopped above: in the order of `agents`.
     let mut agent_clients: Vec<Client> = agent_fleet
         .clients
@@ -244,27 +267,49 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
         .flatten()
         .map(|(client, _)| client)
         .collect();
-    let mut expected = vec![0; agents.len()];
-    for &(_, agent) in pins {
-        expected[agent] += 1;
+    let mut mine: Vec<Vec<&str>> = vec![Vec::new(); agents.len()];
+    for (i, &agent) in agent_of.iter().enumerate() {
+        mine[agent].push(&visitors[i].id);
     }
-    first_messages.delivered =
-        first::await_deliveries(agent_clients.iter_mut().zip(expected).collect()).await;
+    first_messages.delivered = match &assigned {
+        None => {
+            first::await_deliveries(
+                agent_clients
+                    .iter_mut()
+                    .zip(mine.iter().map(Vec::len))
+                    .collect(),
+            )
+            .await
+        }
+        // A first message that waited was delivered live to nobody: its agent finds it among
+        // its members.
+        Some(_) => first::in_member_lists(&agent_clients, &mine).await,
+    };
     let first_lost = first_messages
         .acked()
         .saturating_sub(first_messages.delivered);
     connect["first_messages"] = first_messages.json();
+    // With --visitors-first: the visitors the queue gave another agent than the one asked for.
+    let elsewhere = agent_of
+        .iter()
+        .zip(pins)
+        .filter(|(agent, (_, asked))| agent != &asked)
+        .count();
+    if let Some(assignments) = &assigned {
+        connect["assignment"] = assignments.json(&first_messages, &mine, elsewhere);
+    }
 
     let mut senders = Vec::new();
     let mut misrouted = (0, None);
-    for (index, ((client, login_ack), message_ack)) in visitor_pairs
-        .drain(..)
+    for (index, ((client, login_ack), message_ack)) in visitor_clients
+        .into_iter()
+        .zip(login_acks)
         .zip(&first_messages.acks)
         .enumerate()
     {
-        let agent = &agents[pins[index].1].id;
+        let agent = &agents[agent_of[index]].id;
         let message_ack = message_ack.as_ref().unwrap_or(&Value::Null);
-        if first::routed_to(&login_ack, message_ack).as_ref() != Some(agent) {
+        if assigned.is_none() && first::routed_to(&login_ack, message_ack).as_ref() != Some(agent) {
             misrouted.0 += 1;
             misrouted.1.get_or_insert_with(|| {
                 format!(
@@ -353,11 +398,7 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     // Every connection is still open: presence as agents see it, and who the server dropped.
     let mut presence = Vec::new();
     for (j, agent) in agents.iter().enumerate().take(args.presence_check) {
-        let mine: Vec<&str> = (0..visitors.len())
-            .filter(|&i| pins[i].1 == j)
-            .map(|i| visitors[i].id.as_str())
-            .collect();
-        presence.push(presence_check(target, agent, j + 1, &mine).await);
+        presence.push(presence_check(target, agent, j + 1, &mine[j]).await);
     }
     let dropped_visitors = visitor_clients.iter().filter(|c| c.is_closed()).count();
     stop.store(true, Ordering::Relaxed);
@@ -393,7 +434,10 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     let mut lost_to_connected = 0u64;
     let mut missing: Vec<(usize, Vec<usize>)> = Vec::new();
     for (visitor, (s, counts)) in sent.iter().zip(&counts).enumerate() {
-        let agent_stayed = !agent_dropped.get(pins[visitor].1).copied().unwrap_or(true);
+        let agent_stayed = !agent_dropped
+            .get(agent_of[visitor])
+            .copied()
+            .unwrap_or(true);
         for &latency in &s.ack_us {
             acks.saturating_record(latency);
         }
@@ -440,6 +484,7 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     let mut report = json!({
         "scenario": "chat",
         "mode": if args.rate.is_some() { "open" } else { "closed" },
+        "visitors_first": args.visitors_first,
         "visitors": visitors.len(), "agents": agents.len(), "nodes": nodes,
         "window": args.rate.is_none().then_some(args.window),
         "rate": args.rate,
@@ -493,17 +538,36 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
             ),
         }
         println!(
-            "  connected and logged in {} in {:.2} s, over {nodes} node(s)",
+            "  connected and logged in {} in {:.2} s, over {nodes} node(s){}",
             agents.len() + visitors.len(),
-            connect_time.as_secs_f64()
+            connect_time.as_secs_f64(),
+            if args.visitors_first {
+                ", the visitors first"
+            } else {
+                ""
+            }
         );
         println!("{}", latency_line("connect+login", &connect_latency));
-        println!(
-            "  first messages   {} acked in {:.2} s before the traffic, {} delivered",
-            first_messages.acked(),
-            first_messages.elapsed.as_secs_f64(),
-            first_messages.delivered
-        );
+        match &assigned {
+            None => println!(
+                "  first messages   {} acked in {:.2} s before the traffic, {} delivered",
+                first_messages.acked(),
+                first_messages.elapsed.as_secs_f64(),
+                first_messages.delivered
+            ),
+            Some(assignments) => {
+                println!(
+                    "  first messages   {} acked in {:.2} s before any agent was online, {} found in their agents' member lists",
+                    first_messages.acked(),
+                    first_messages.elapsed.as_secs_f64(),
+                    first_messages.delivered
+                );
+                println!(
+                    "  assignment       {}",
+                    assignments.line(&first_messages, &mine, elsewhere)
+                );
+            }
+        }
         println!(
             "  sent {total_sent}, acked {acked}, refused {refused}, unacked {unacked}, delivered {delivered}, duplicates {duplicates}"
         );
@@ -562,6 +626,82 @@ pub async fn run(target: &Target, args: &ChatArgs, as_json: bool) -> anyhow::Res
     // told to resync, and the history has it.
     let none_lost = lost == 0 || (resyncs > 0 && recovered == lost);
     Ok(none_lost && first_lost == 0 && dropped_visitors + dropped_agents == 0 && presence_right)
+}
+
+/// Connects and logs in every agent; all of them, or an error.
+async fn connect_agents(
+    target: &Target,
+    logins: &[fleet::Login],
+    args: &ChatArgs,
+    deadline: Instant,
+) -> anyhow::Result<fleet::Fleet> {
+    let agent_fleet = fleet::connect(target, logins, 8, args.login_attempts, false, deadline).await;
+    if agent_fleet.connected() < logins.len() {
+        bail!(
+            "agents could not log in: {}",
+            agent_fleet.first_error.unwrap_or_default()
+        );
+    }
+    Ok(agent_fleet)
+}
+
+/// Connects and logs in every visitor; all of them, or an error.
+async fn connect_visitors(
+    target: &Target,
+    logins: &[fleet::Login],
+    args: &ChatArgs,
+    deadline: Instant,
+    discard_events: bool,
+) -> anyhow::Result<fleet::Fleet> {
+    let visitor_fleet = fleet::connect(
+        target,
+        logins,
+        args.concurrency,
+        args.login_attempts,
+        discard_events,
+        deadline,
+    )
+    .await;
+    if visitor_fleet.connected() < logins.len() {
+        bail!(
+            "{} visitors could not log in ({} failed, {} unfinished): {}",
+            logins.len() - visitor_fleet.connected(),
+            visitor_fleet.failed,
+            visitor_fleet.unfinished,
+            visitor_fleet.first_error.unwrap_or_default()
+        );
+    }
+    Ok(visitor_fleet)
+}
+
+/// Every visitor's first message, to the agent it is pinned to; all acked, or an error.
+async fn send_first(
+    clients: &[Client],
+    visitors: &[Session],
+    agents: &[Session],
+    pins: &[(usize, usize)],
+    concurrency: usize,
+) -> anyhow::Result<first::FirstMessages> {
+    let writers: Vec<first::Writer> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, client)| first::Writer {
+            client,
+            id: &visitors[i].id,
+            agent: &agents[pins[i].1].id,
+        })
+        .collect();
+    let first_messages = first::send(&writers, concurrency).await;
+    if first_messages.tally.total() > 0 {
+        bail!(
+            "{} of {} visitors' first messages failed: {}; the first: {}",
+            first_messages.tally.total(),
+            visitors.len(),
+            first_messages.tally.line(),
+            first_messages.tally.first.clone().unwrap_or_default()
+        );
+    }
+    Ok(first_messages)
 }
 
 /// How many of the `missing` messages (by visitor, their numbers) each visitor finds in its

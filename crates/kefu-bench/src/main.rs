@@ -13,7 +13,8 @@
 //! - `queue`: visitors waiting, then the agents sign in; time until all are assigned, CPU per
 //!   assignment, `queue_position` events per customer per second
 //! - `provision`: users created ahead and saved, for `idle` against a freshly started server
-//! - `first`: each visitor's first message, which starts its conversation on kefu
+//! - `first`: each visitor's first message, which starts its conversation on kefu, and where
+//!   that conversation went (at once, or later from the queue)
 //! - `attempt`: one connection or acked event, its failure sorted by kind; tallies of them
 //! - `reconnect`: socket.io-client's reconnection backoff
 //! - `lifecycle`: killing the server, the restart command, finding the new process

@@ -16,16 +16,16 @@ use std::{
 use anyhow::bail;
 use clap::Args;
 use futures_util::{StreamExt, stream, stream::FuturesUnordered};
-use kefu_wire::Client;
 use serde_json::{Value, json};
 
 use crate::{
     attempt::{self, Tally},
     chat::{self, MARK_LEN},
+    first::listen,
     fleet::{self, Login},
     provision,
     report::{bytes, duration, histogram, latency_line, quantiles},
-    target::{Target, cpu_between, id_text},
+    target::{Target, cpu_between},
 };
 
 #[derive(Args, Debug)]
@@ -64,49 +64,6 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Two `queue_position` events of one customer closer than this, as the load generator reads
 /// them, break the promise of at most one a second (the 100 ms spare is for reading late).
 const POSITION_GAP: Duration = Duration::from_millis(900);
-
-/// What a connection heard, with when it was read.
-#[derive(Default)]
-struct Heard {
-    positions: Vec<Instant>,
-    /// `conversation_assigned` events: when, and to which agent.
-    assigned: Vec<(Instant, Option<String>)>,
-    closed: bool,
-}
-
-/// Reads a connection's events until `stop`, noting `queue_position` and
-/// `conversation_assigned`; counts the connections assigned at least once in `assigned`.
-async fn listen(
-    mut client: Client,
-    stop: Arc<AtomicBool>,
-    assigned: Arc<AtomicUsize>,
-) -> (Heard, Client) {
-    let mut heard = Heard::default();
-    loop {
-        match client.next_event(Duration::from_millis(250)).await {
-            Some(event) if event.name == "queue_position" => heard.positions.push(Instant::now()),
-            Some(event) if event.name == "conversation_assigned" => {
-                if heard.assigned.is_empty() {
-                    assigned.fetch_add(1, Ordering::Relaxed);
-                }
-                heard
-                    .assigned
-                    .push((Instant::now(), id_text(&event.data["agentId"])));
-            }
-            Some(_) => {}
-            None if stop.load(Ordering::Relaxed) => break,
-            None if client.is_closed() => {
-                heard.closed = true;
-                while !stop.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                break;
-            }
-            None => {}
-        }
-    }
-    (heard, client)
-}
 
 /// `queue_position` events per customer per second over one phase: each customer's count over
 /// its time in the phase (at least a second, so that one event in a short stay is one a
