@@ -166,9 +166,8 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
     let server = kefu::Server::open(settings).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
+    let listener =
+        kefu::server::listen(listen).with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     // Signals are caught from here on: a SIGTERM right after "listening" still stops cleanly.
     let shutdown = shutdown_signal();

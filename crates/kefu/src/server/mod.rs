@@ -288,6 +288,27 @@ impl Server {
     }
 }
 
+/// Connections the kernel keeps ready for the accept loop. tokio's default, 1,024, overflows
+/// when every client of a restarted node comes back within the same second: the connections
+/// beyond it are dropped by the kernel, and their clients retry on TCP's own backoff (1, 3, 7 s
+/// and on), so they come back in waves seconds apart. The kernel caps this at
+/// `net.core.somaxconn` (4,096 on current Linux).
+pub const LISTEN_BACKLOG: u32 = 65_535;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`].
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As tokio's own bind does: a restart may bind while the old connections linger.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Opens and serves: what tests call with a listener on port 0.
 pub async fn run(
     settings: Settings,
