@@ -25,9 +25,10 @@ pub(super) const MAX_KEYS: usize = 500;
 const RUNNING_AT_ONCE: usize = 2;
 
 type Found<K, V> = Result<HashMap<K, V>, StoreError>;
+/// A read of the rows of some keys under way.
+pub(super) type Reading<K, V> = Pin<Box<dyn Future<Output = Found<K, V>> + Send>>;
 /// Reads the rows of these keys; a key without a row is left out.
-pub(super) type Fetch<K, V> =
-    fn(Store, Vec<K>) -> Pin<Box<dyn Future<Output = Found<K, V>> + Send>>;
+pub(super) type Fetch<K, V> = fn(Store, Vec<K>) -> Reading<K, V>;
 type Answer<V> = oneshot::Sender<Result<Option<V>, StoreError>>;
 
 pub(super) struct Batched<K, V> {

@@ -1,4 +1,4 @@
-use std::{collections::HashMap, future::Future};
+use std::collections::HashMap;
 
 use sqlx::{Row, any::AnyRow};
 
@@ -101,9 +101,7 @@ impl Store {
     pub(super) fn read_latest_conversations(
         store: Store,
         customers: Vec<UserId>,
-    ) -> std::pin::Pin<
-        Box<dyn Future<Output = Result<HashMap<UserId, Conversation>, StoreError>> + Send>,
-    > {
+    ) -> super::batched::Reading<UserId, Conversation> {
         Box::pin(async move {
             let query = format!(
                 "SELECT {} FROM conversations WHERE id IN \

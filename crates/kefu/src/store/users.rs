@@ -1,5 +1,3 @@
-use std::{collections::HashMap, future::Future};
-
 use sqlx::{Row, any::AnyRow};
 
 use super::{Store, StoreError, optional_text, sql, text};
@@ -113,9 +111,7 @@ impl Store {
     pub(super) fn read_users(
         store: Store,
         ids: Vec<UserId>,
-    ) -> std::pin::Pin<
-        Box<dyn Future<Output = Result<HashMap<UserId, UserRecord>, StoreError>> + Send>,
-    > {
+    ) -> super::batched::Reading<UserId, UserRecord> {
         Box::pin(async move {
             let query = format!(
                 "SELECT {} FROM users WHERE id IN ({})",
