@@ -77,22 +77,13 @@ impl Store {
 
     /// Several attachments at once; unknown ids are left out.
     pub async fn attachments(&self, ids: &[i64]) -> Result<Vec<Attachment>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let query = format!(
+        self.rows_with_keys(
             "SELECT id, conversation_id, uploader_id, name, mime, size, stored_as FROM attachments WHERE id IN ({})",
-            super::placeholders(ids.len())
-        );
-        let query = self.dialect.dynamic(query);
-        let mut q = sqlx::query(query.as_ref());
-        for id in ids {
-            q = q.bind(*id);
-        }
-        q.fetch_all(&mut *self.conn().await?)
-            .await?
-            .iter()
-            .map(attachment_from_row)
-            .collect()
+            ids,
+        )
+        .await?
+        .iter()
+        .map(attachment_from_row)
+        .collect()
     }
 }

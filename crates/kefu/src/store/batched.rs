@@ -130,7 +130,7 @@ mod tests {
     static QUERIES: AtomicUsize = AtomicUsize::new(0);
 
     /// Squares, after a pause: long enough for the others to queue behind the first query.
-    fn squares(_: Store, keys: Vec<i64>) -> Pin<Box<dyn Future<Output = Found<i64, i64>> + Send>> {
+    fn squares(_: Store, keys: Vec<i64>) -> Reading<i64, i64> {
         Box::pin(async move {
             QUERIES.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -103,18 +103,17 @@ impl Store {
         customers: Vec<UserId>,
     ) -> super::batched::Reading<UserId, Conversation> {
         Box::pin(async move {
-            let query = format!(
-                "SELECT {} FROM conversations WHERE id IN \
-                 (SELECT MAX(id) FROM conversations WHERE customer_id IN ({}) GROUP BY customer_id)",
-                conversation_columns!(),
-                super::placeholders(customers.len())
-            );
-            let query = store.dialect.dynamic(query);
-            let mut q = sqlx::query(query.as_ref());
-            for customer in &customers {
-                q = q.bind(customer.0);
-            }
-            q.fetch_all(&mut *store.conn().await?)
+            let keys: Vec<i64> = customers.iter().map(|c| c.0).collect();
+            store
+                .rows_with_keys(
+                    concat!(
+                        "SELECT ",
+                        conversation_columns!(),
+                        " FROM conversations WHERE id IN \
+                         (SELECT MAX(id) FROM conversations WHERE customer_id IN ({}) GROUP BY customer_id)"
+                    ),
+                    &keys,
+                )
                 .await?
                 .iter()
                 .map(|row| conversation_from_row(row).map(|c| (c.customer_id, c)))
@@ -181,19 +180,14 @@ impl Store {
         agents: &[UserId],
     ) -> Result<HashMap<UserId, i64>, StoreError> {
         let mut counts: HashMap<UserId, i64> = agents.iter().map(|a| (*a, 0)).collect();
-        if agents.is_empty() {
-            return Ok(counts);
-        }
-        let query = format!(
-            "SELECT agent_id, COUNT(*) AS n FROM conversations WHERE status = 'open' AND agent_id IN ({}) GROUP BY agent_id",
-            super::placeholders(agents.len())
-        );
-        let query = self.dialect.dynamic(query);
-        let mut q = sqlx::query(query.as_ref());
-        for agent in agents {
-            q = q.bind(agent.0);
-        }
-        for row in q.fetch_all(&mut *self.conn().await?).await? {
+        let keys: Vec<i64> = agents.iter().map(|a| a.0).collect();
+        for row in self
+            .rows_with_keys(
+                "SELECT agent_id, COUNT(*) AS n FROM conversations WHERE status = 'open' AND agent_id IN ({}) GROUP BY agent_id",
+                &keys,
+            )
+            .await?
+        {
             counts.insert(UserId(row.try_get("agent_id")?), row.try_get("n")?);
         }
         Ok(counts)

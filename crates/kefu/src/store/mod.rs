@@ -497,6 +497,24 @@ fn optional_text(row: &AnyRow, column: &str) -> Result<Option<String>, StoreErro
 }
 
 /// `?, ?, ?` for an `IN (…)` list of `n` values.
+impl Store {
+    /// The rows of `query` whose one `{}` stands for a list of keys (`… WHERE id IN ({})`): one
+    /// placeholder per key, each key bound in order. Nothing is asked for no keys.
+    async fn rows_with_keys(&self, query: &str, keys: &[i64]) -> Result<Vec<AnyRow>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = self
+            .dialect
+            .dynamic(query.replacen("{}", &placeholders(keys.len()), 1));
+        let mut q = sqlx::query(query.as_ref());
+        for key in keys {
+            q = q.bind(*key);
+        }
+        Ok(q.fetch_all(&mut *self.conn().await?).await?)
+    }
+}
+
 fn placeholders(n: usize) -> String {
     let mut out = String::with_capacity(n * 3);
     for i in 0..n {

@@ -113,17 +113,12 @@ impl Store {
         ids: Vec<UserId>,
     ) -> super::batched::Reading<UserId, UserRecord> {
         Box::pin(async move {
-            let query = format!(
-                "SELECT {} FROM users WHERE id IN ({})",
-                user_columns!(),
-                super::placeholders(ids.len())
-            );
-            let query = store.dialect.dynamic(query);
-            let mut q = sqlx::query(query.as_ref());
-            for id in &ids {
-                q = q.bind(id.0);
-            }
-            q.fetch_all(&mut *store.conn().await?)
+            let keys: Vec<i64> = ids.iter().map(|id| id.0).collect();
+            store
+                .rows_with_keys(
+                    concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ({})"),
+                    &keys,
+                )
                 .await?
                 .iter()
                 .map(|row| user_from_row(row).map(|u| (u.user.id, u)))
