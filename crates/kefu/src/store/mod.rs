@@ -13,6 +13,7 @@ mod canned;
 mod conversations;
 mod events;
 pub mod gate;
+mod leases;
 mod lookup;
 mod messages;
 mod notes;
