@@ -102,6 +102,21 @@ pub struct Settings {
     pub attachment_types: Vec<String>,
     /// Where attachments are stored; default `<data_dir>/attachments`.
     pub attachment_dir: Option<PathBuf>,
+    /// A waiting conversation whose customer has had no connection for this many seconds leaves
+    /// the queue as abandoned (one whose customer left an e-mail, or came through the offline
+    /// form, stays for the next agent).
+    pub queue_abandon_after: u64,
+    /// An assigned conversation whose customer has gone and where nothing was said for this many
+    /// seconds is resolved by kefu; 0 turns it off.
+    pub idle_resolve_after: u64,
+    /// The conversations of an agent offline this many seconds go back to the queue (signing out
+    /// sends them back at once); 0 turns it off.
+    pub agent_offline_requeue_after: u64,
+    /// A customer who asks for an agent (`csId`) who is offline or away waits this many seconds
+    /// for that agent only, then for anyone.
+    pub requested_agent_wait: u64,
+    /// How often the offline path's timers look (milliseconds); one node of a cluster runs them.
+    pub timers_every_ms: u64,
     /// Create the demo agents `alice` and `bob` on start.
     #[serde(deserialize_with = "flexible_bool")]
     pub demo: bool,
@@ -162,6 +177,11 @@ impl Default for Settings {
             .map(String::from)
             .to_vec(),
             attachment_dir: None,
+            queue_abandon_after: 300,
+            idle_resolve_after: 1800,
+            agent_offline_requeue_after: 300,
+            requested_agent_wait: 120,
+            timers_every_ms: 5000,
             demo: false,
             log: "info".into(),
             log_format: LogFormat::Text,
@@ -229,6 +249,35 @@ impl Settings {
 
     pub fn heartbeat_timeout(&self) -> Duration {
         Duration::from_millis(self.heartbeat_timeout_ms)
+    }
+
+    /// The offline path's timers, as the chat service takes them.
+    pub fn timers(&self) -> Timers {
+        let seconds = |s: u64| Duration::from_secs(s);
+        Timers {
+            every: Duration::from_millis(self.timers_every_ms.clamp(50, 60_000)),
+            abandon_after: seconds(self.queue_abandon_after),
+            idle_resolve_after: (self.idle_resolve_after > 0).then(|| seconds(self.idle_resolve_after)),
+            agent_offline_requeue_after: (self.agent_offline_requeue_after > 0)
+                .then(|| seconds(self.agent_offline_requeue_after)),
+            requested_agent_wait: seconds(self.requested_agent_wait),
+        }
+    }
+}
+
+/// The offline path's timers ([`Settings::timers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timers {
+    pub every: Duration,
+    pub abandon_after: Duration,
+    pub idle_resolve_after: Option<Duration>,
+    pub agent_offline_requeue_after: Option<Duration>,
+    pub requested_agent_wait: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Settings::default().timers()
     }
 }
 

@@ -9,19 +9,23 @@ pub enum EventKind {
     Transferred,
     /// Back in the queue: handed back by its agent (`actor`), or its agent was disabled.
     Queued,
-    /// Ended by its agent (`actor`).
+    /// Ended by its agent (`actor`), or by kefu when nothing was said while the customer was away
+    /// (no actor; `agent` is the agent it had).
     Resolved,
     /// Rated by its customer (`actor`, `score`).
     Rated,
+    /// Left the queue unanswered: its customer had gone (kefu ended it).
+    Abandoned,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Assigned,
         EventKind::Transferred,
         EventKind::Queued,
         EventKind::Resolved,
         EventKind::Rated,
+        EventKind::Abandoned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +35,7 @@ impl EventKind {
             EventKind::Queued => "queued",
             EventKind::Resolved => "resolved",
             EventKind::Rated => "rated",
+            EventKind::Abandoned => "abandoned",
         }
     }
 
@@ -41,6 +46,7 @@ impl EventKind {
             "queued" => EventKind::Queued,
             "resolved" => EventKind::Resolved,
             "rated" => EventKind::Rated,
+            "abandoned" => EventKind::Abandoned,
             _ => return None,
         })
     }

@@ -141,6 +141,17 @@ pub async fn logout(
     app.accounts.sign_out(caller).await?;
     app.cluster.account_changed(caller.user_id);
     app.cluster.disconnect_user(caller.user_id);
+    if caller.role.is_staff() {
+        // Signed out: its customers do not wait for it (docs/protocol.md, "When nobody can
+        // answer"). The sign-out stands even if this fails: the timers hand them on later.
+        if let Err(error) = app
+            .chat
+            .release_agent(caller.user_id, crate::services::chat::Release::SignedOut)
+            .await
+        {
+            error.log("handing a signed-out agent's conversations back to the queue");
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

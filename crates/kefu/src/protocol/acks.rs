@@ -24,6 +24,17 @@ pub struct LoginAck {
     pub position: Option<i64>,
     pub estimated_wait_seconds: Option<i64>,
     pub ended: bool,
+    /// The agent named by `csId`, when one was: whether it is online, and until when (ms since
+    /// the Unix epoch) the conversation waits for it only when it is not.
+    pub requested_agent: Option<RequestedAgentBody>,
+}
+
+#[derive(Debug, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestedAgentBody {
+    pub id: UserId,
+    pub online: bool,
+    pub waits_until: Option<i64>,
 }
 
 #[derive(Debug, Serialize, TS)]

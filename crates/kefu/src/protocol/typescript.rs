@@ -181,6 +181,7 @@ fn generate() -> String {
         NotePayload,
         MemberPayload,
         LoginAck,
+        RequestedAgentBody,
         MembersAck,
         SentAck,
         StartedAck,

@@ -145,8 +145,9 @@ impl Server {
             delivery,
             settings.max_message_bytes,
             cluster.link().is_cluster(),
+            settings.timers(),
         );
-        chat.start(&mut tasks);
+        chat.start(node.id.clone(), &mut tasks);
         let reports = services::reports::Reports::new(store.clone());
         let transcripts = services::transcripts::Transcripts::new(store.clone());
         let attachments = services::attachments::Attachments::new(

@@ -150,8 +150,14 @@ impl Transcript {
             EventKind::Queued if event.actor_id.is_some() => {
                 format!("{actor} returned the conversation to the queue")
             }
-            EventKind::Queued => "Back in the queue: its agent's account was disabled".into(),
+            EventKind::Queued => {
+                format!("Back in the queue: {agent} signed out, stayed offline or was disabled")
+            }
+            EventKind::Resolved if event.actor_id.is_none() => {
+                "Resolved by kefu: nothing was said while the customer was away".into()
+            }
             EventKind::Resolved => format!("Resolved by {actor}"),
+            EventKind::Abandoned => "Abandoned: the customer left before an agent answered".into(),
             EventKind::Rated => {
                 let score = event.score.unwrap_or_default();
                 match self

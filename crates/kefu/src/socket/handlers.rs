@@ -83,6 +83,11 @@ async fn login(
                 position: outcome.place.map(|p| p.position),
                 estimated_wait_seconds: outcome.place.map(|p| p.estimated_wait_seconds),
                 ended: outcome.ended,
+                requested_agent: outcome.requested.map(|r| protocol::RequestedAgentBody {
+                    id: r.id,
+                    online: r.online,
+                    waits_until: r.waits_until,
+                }),
             });
             let _ = socket.emit(protocol::ONLINE_USER, &(online,));
         }

@@ -20,6 +20,9 @@ use crate::domain::{ConversationId, EventKind, MessageId, UserId, now_millis};
 pub struct Start {
     pub customer: UserId,
     pub agent: Option<UserId>,
+    /// The agent the customer asked for, who is offline or away, and until when the conversation
+    /// waits for it only (when `agent` does not take it).
+    pub waits_for: Option<(UserId, i64)>,
 }
 
 /// The conversation a [`Start`] ended up in.
@@ -368,6 +371,8 @@ impl Store {
             self.note_assignment(tx, agent, now).await?;
             let event = NewEvent::new(id, EventKind::Assigned, now).to(Some(agent));
             self.record_event(tx, event).await?;
+        } else if let Some(waits_for) = start.waits_for {
+            self.set_requested_wait(tx, id, waits_for).await?;
         }
         let conversation = Conversation {
             id,

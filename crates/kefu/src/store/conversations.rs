@@ -65,7 +65,7 @@ impl Store {
         if let Some(conversation) = self.current_conversation(customer).await? {
             return Ok(conversation);
         }
-        Ok(self.create_conversation(customer, None).await?.conversation)
+        Ok(self.create_conversation(customer, None, None).await?.conversation)
     }
 
     /// The customer's open conversation, if any.
@@ -167,7 +167,7 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         for conversation in &conversations {
-            let event = NewEvent::new(conversation.id, EventKind::Queued, now);
+            let event = NewEvent::new(conversation.id, EventKind::Queued, now).to(Some(agent));
             self.record_event(&mut tx, event).await?;
         }
         tx.commit().await?;

@@ -20,6 +20,7 @@ mod notes;
 mod queue;
 mod reports;
 mod routing;
+mod timers;
 pub mod sealing;
 mod users;
 
@@ -42,6 +43,7 @@ pub use notes::Note;
 pub use queue::{Queued, Waiting};
 pub use reports::{ConversationFacts, Rated};
 pub use routing::{AgentLoad, Assignment, ConversationSummary, Created};
+pub use timers::{Abandoned, OpenPresence};
 pub use users::{NewUser, Revocation, UserRecord};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -17,6 +17,8 @@ pub struct Queued {
     pub conversation: Conversation,
     /// The agent that handed it back to the queue lately: it does not get it straight back.
     pub returned_by: Option<UserId>,
+    /// The agent asked for by name, the only one to take it until its wait ends.
+    pub waits_for: Option<UserId>,
 }
 
 /// A waiting conversation as the queue lists it.
@@ -27,38 +29,59 @@ pub struct Waiting {
 }
 
 impl Store {
-    /// Open conversations without an agent, oldest first, each with the agent that handed it back
-    /// to the queue within `returned_within` milliseconds, if one did.
+    /// Open conversations without an agent that one of `takers` may take, oldest first, each
+    /// with the agent that handed it back to the queue within `returned_within` milliseconds, if
+    /// one did, and the agent it waits for, if it waits for one (asked for by name): a
+    /// conversation waiting for an agent not among `takers` is left out.
     pub async fn queued_conversations(
         &self,
         limit: u32,
         returned_within: i64,
+        takers: &[UserId],
     ) -> Result<Vec<Queued>, StoreError> {
-        let since = now_millis() - returned_within;
-        sqlx::query(sql!(
-            self,
+        let now = now_millis();
+        let since = now - returned_within;
+        // `IN ()` is no SQL: an id no user has stands in for nobody.
+        let keys: Vec<i64> = if takers.is_empty() {
+            vec![0]
+        } else {
+            takers.iter().map(|t| t.0).collect()
+        };
+        let query = self.dialect.dynamic(format!(
             concat!(
                 "SELECT ",
                 conversation_columns!(),
-                ", returned_by, returned_at FROM conversations \
-                 WHERE status = 'open' AND agent_id IS NULL ORDER BY id LIMIT ?"
-            )
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *self.conn().await?)
-        .await?
-        .iter()
-        .map(|row| {
-            let returned_at: Option<i64> = row.try_get("returned_at")?;
-            let returned_by: Option<i64> = row.try_get("returned_by")?;
-            Ok(Queued {
-                conversation: conversation_from_row(row)?,
-                returned_by: returned_by
-                    .filter(|_| returned_at.is_some_and(|at| at >= since))
-                    .map(UserId),
+                ", returned_by, returned_at, requested_agent_id, requested_until FROM conversations \
+                 WHERE status = 'open' AND agent_id IS NULL \
+                 AND (requested_until IS NULL OR requested_until < ? OR requested_agent_id IN ({})) \
+                 ORDER BY id LIMIT ?"
+            ),
+            super::placeholders(keys.len())
+        ));
+        let mut q = sqlx::query(query.as_ref()).bind(now);
+        for key in &keys {
+            q = q.bind(*key);
+        }
+        q.bind(i64::from(limit))
+            .fetch_all(&mut *self.conn().await?)
+            .await?
+            .iter()
+            .map(|row| {
+                let returned_at: Option<i64> = row.try_get("returned_at")?;
+                let returned_by: Option<i64> = row.try_get("returned_by")?;
+                let requested: Option<i64> = row.try_get("requested_agent_id")?;
+                let until: Option<i64> = row.try_get("requested_until")?;
+                Ok(Queued {
+                    conversation: conversation_from_row(row)?,
+                    returned_by: returned_by
+                        .filter(|_| returned_at.is_some_and(|at| at >= since))
+                        .map(UserId),
+                    waits_for: requested
+                        .filter(|_| until.is_some_and(|until| until >= now))
+                        .map(UserId),
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// Every waiting conversation (at most `limit`), oldest first: each one's place is its index

@@ -266,14 +266,16 @@ impl Store {
         &self,
         customer: UserId,
         agent: Option<UserId>,
+        waits_for: Option<(UserId, i64)>,
     ) -> Result<Created, StoreError> {
-        super::retry_contended(|| self.create_conversation_once(customer, agent)).await
+        super::retry_contended(|| self.create_conversation_once(customer, agent, waits_for)).await
     }
 
     async fn create_conversation_once(
         &self,
         customer: UserId,
         agent: Option<UserId>,
+        waits_for: Option<(UserId, i64)>,
     ) -> Result<Created, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut full = false;
@@ -295,6 +297,8 @@ impl Store {
                     self.note_assignment(&mut tx, agent, now).await?;
                     let event = NewEvent::new(id, EventKind::Assigned, now).to(Some(agent));
                     self.record_event(&mut tx, event).await?;
+                } else if let Some(waits_for) = waits_for {
+                    self.set_requested_wait(&mut tx, id, waits_for).await?;
                 }
                 tx.commit().await?;
                 let conversation = Conversation {

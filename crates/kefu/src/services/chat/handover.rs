@@ -172,15 +172,22 @@ impl Chat {
         Ok(conversation.id)
     }
 
-    /// An agent left for good (its account was disabled): its customers see it go offline, their
-    /// conversations go back to the queue and to the other online agents.
+    /// An agent left (its account was disabled, it signed out, or it stayed offline): its
+    /// customers see it go offline and are told why; their conversations go back to the queue and
+    /// to the other online agents.
     #[tracing::instrument(skip_all, fields(agent = %agent))]
-    pub async fn release_agent(&self, agent: UserId) -> Result<()> {
+    pub async fn release_agent(&self, agent: UserId, why: super::timers::Release) -> Result<()> {
         let released = self.store.release_conversations(agent).await?;
+        if released.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(released = released.len(), ?why, "conversations back in the queue");
+        let name = self.staff_name(agent).await;
         for conversation in &released {
             let customer = conversation.customer_id;
             self.open.forget(customer);
             self.delivery.conversation_changed(customer);
+            self.say(conversation, agent, why.told(&name));
             self.delivery.notify(
                 customer,
                 &Notice::Presence {

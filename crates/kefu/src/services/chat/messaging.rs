@@ -132,6 +132,7 @@ impl Chat {
                     let start = Start {
                         customer: me.user_id,
                         agent: requested,
+                        waits_for: None,
                     };
                     (None, me.user_id, None, Some(start))
                 }
@@ -161,10 +162,14 @@ impl Chat {
             attachment_id: attachment.map(|a| a.id),
         };
         let start = match start {
-            Some(start) => Some(Start {
-                agent: self.join_start(start.customer, start.agent).await?,
-                ..start
-            }),
+            Some(start) => {
+                let (agent, waits_for) = self.join_start(start.customer, start.agent).await?;
+                Some(Start {
+                    agent,
+                    waits_for,
+                    ..start
+                })
+            }
             None => None,
         };
         Ok(Prepared {

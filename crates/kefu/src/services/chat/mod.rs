@@ -21,6 +21,7 @@ mod presence;
 mod queue;
 mod roster;
 mod routing;
+mod timers;
 
 use std::{
     collections::HashMap,
@@ -30,7 +31,8 @@ use std::{
 
 pub use messaging::{History, HistoryRequest, ReadOutcome, SendRequest};
 pub use notes::MAX_RATING_COMMENT_CHARS;
-pub use routing::MAX_CAPACITY;
+pub use routing::{MAX_CAPACITY, RequestedAgent};
+pub use timers::Release;
 
 use self::{
     open::{FRESH_ALONE, FRESH_IN_CLUSTER, Latest, OpenConversations},
@@ -54,6 +56,7 @@ pub struct Chat {
     writer: Writer,
     delivery: Arc<dyn Delivery>,
     max_message_bytes: usize,
+    timers: crate::config::Timers,
     /// Set when the server stops: long work (draining the queue) ends at its next step, leaving
     /// the rest for the next start.
     stopping: tokio_util::sync::CancellationToken,
@@ -69,6 +72,8 @@ pub struct LoginOutcome {
     /// The customer's last conversation was resolved and it has not written since: no new
     /// conversation is started (and no agent taken) until it does.
     pub ended: bool,
+    /// The agent it asked for (`csId`): online or not, and until when it is waited for.
+    pub requested: Option<RequestedAgent>,
 }
 
 /// The agent each customer asked for at `login` (`csId`), until its first message routes it.
@@ -112,6 +117,8 @@ struct Starting(Mutex<HashMap<UserId, Start>>);
 /// One customer's start in flight.
 struct Start {
     agent: Option<UserId>,
+    /// The agent asked for that is waited for, and until when.
+    waits_for: Option<(UserId, i64)>,
     /// Messages of it not stored (or refused) yet.
     pending: usize,
     /// Its outcome is known: the promise to `agent` ended.
@@ -131,6 +138,7 @@ impl Chat {
         delivery: Arc<dyn Delivery>,
         max_message_bytes: usize,
         in_cluster: bool,
+        timers: crate::config::Timers,
     ) -> Self {
         let (fresh_for, roster_fresh_for) = if in_cluster {
             (FRESH_IN_CLUSTER, ROSTER_FRESH_IN_CLUSTER)
@@ -147,6 +155,7 @@ impl Chat {
             writer,
             delivery,
             max_message_bytes,
+            timers,
             stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
@@ -177,13 +186,14 @@ impl Chat {
                 queued: false,
                 place: None,
                 ended: false,
+                requested: None,
             });
         }
         if let Some(requested) = cs_id {
             self.check_requested(requested).await?;
             self.requests.remember(me.user_id, requested);
         }
-        let outcome = match self.latest(me.user_id).await? {
+        let mut outcome = match self.latest(me.user_id).await? {
             Latest::Open(conversation) => {
                 let place = match conversation.agent_id {
                     Some(_) => None,
@@ -195,6 +205,7 @@ impl Chat {
                     queued: conversation.agent_id.is_none(),
                     place,
                     ended: false,
+                    requested: None,
                 }
             }
             // Coming back after the end: the next message starts a new conversation.
@@ -204,6 +215,7 @@ impl Chat {
                 queued: false,
                 place: None,
                 ended: true,
+                requested: None,
             },
             Latest::Nothing => LoginOutcome {
                 cs_id: None,
@@ -211,8 +223,16 @@ impl Chat {
                 queued: false,
                 place: None,
                 ended: false,
+                requested: None,
             },
         };
+        if let Some(requested) = cs_id {
+            // Only a conversation still waiting waits for the agent asked for.
+            let waiting = outcome
+                .conversation_id
+                .filter(|_| outcome.queued && !outcome.ended);
+            outcome.requested = Some(self.requested_agent(requested, waiting).await?);
+        }
         Ok(outcome)
     }
 

@@ -62,9 +62,12 @@ impl Pump {
 }
 
 impl Chat {
-    /// Starts this node's queue pump; it ends when the server stops ([`Chat::stop`]).
-    pub fn start(&self, tasks: &mut JoinSet<()>) {
+    /// Starts this node's queue pump and the offline path's timers (run by one node of a
+    /// cluster at a time, `node` naming this one); they end when the server stops
+    /// ([`Chat::stop`]).
+    pub fn start(&self, node: String, tasks: &mut JoinSet<()>) {
         tasks.spawn(self.clone().pump(self.stopping.clone()));
+        tasks.spawn(self.clone().run_timers(node, self.stopping.clone()));
     }
 
     /// Something changed that may move the queue: the pump runs soon.
@@ -152,9 +155,10 @@ impl Chat {
                 break;
             }
             let limit = u32::try_from(room).unwrap_or(u32::MAX).min(DRAIN_BATCH);
+            let ids: Vec<UserId> = takers.iter().map(|(_, l)| l.user.id).collect();
             let waiting = self
                 .store
-                .queued_conversations(limit, RETURNED_KEPT_FROM.as_millis() as i64)
+                .queued_conversations(limit, RETURNED_KEPT_FROM.as_millis() as i64, &ids)
                 .await?;
             if waiting.is_empty() {
                 break;
@@ -318,6 +322,7 @@ fn plan_assignments(
         let Some((_, load)) = takers
             .iter_mut()
             .filter(|(_, l)| l.free() > 0 && Some(l.user.id) != queued.returned_by)
+            .filter(|(_, l)| queued.waits_for.is_none_or(|agent| agent == l.user.id))
             .min_by_key(|(rank, l)| (-l.free(), l.last_assigned_at, *rank))
         else {
             continue;
@@ -365,6 +370,7 @@ mod tests {
                     last_seq: 1,
                 },
                 returned_by: None,
+                waits_for: None,
             })
             .collect()
     }
@@ -389,6 +395,16 @@ mod tests {
         queue[0].returned_by = Some(UserId(1));
         let plan = plan_assignments(&queue, &mut takers);
         assert_eq!(plan, [(ConversationId(2), UserId(1))]);
+    }
+
+    #[test]
+    fn a_conversation_waiting_for_the_agent_asked_for_goes_to_that_agent_only() {
+        let mut takers = vec![load(1, 5, 0), load(2, 5, 0)];
+        let mut queue = waiting(2);
+        queue[0].waits_for = Some(UserId(2));
+        queue[1].waits_for = Some(UserId(3));
+        let plan = plan_assignments(&queue, &mut takers);
+        assert_eq!(plan, vec![(ConversationId(1), UserId(2))]);
     }
 
     #[test]

@@ -14,6 +14,15 @@ use crate::{
     store::{AgentLoad, Assignment, Conversation, StoreError},
 };
 
+/// The agent a customer asked for, as its login is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestedAgent {
+    pub id: UserId,
+    pub online: bool,
+    /// Until when a conversation waits for it only (milliseconds since the Unix epoch).
+    pub waits_until: Option<i64>,
+}
+
 /// The most open conversations an agent may be given at once.
 pub const MAX_CAPACITY: i64 = 10_000;
 
@@ -32,10 +41,61 @@ impl Chat {
 
     /// [`Chat::route_hint`] for a new conversation about to be written: the agent counts it at
     /// once. Whoever gets `Some` ends the promise ([`Chat::settle`]) once it is written.
-    pub(super) async fn reserve_agent(&self, requested: Option<UserId>) -> Result<Option<User>> {
+    /// An agent asked for who is offline or away is waited for ([`Chat::waits_for`]): nobody is
+    /// reserved.
+    pub(super) async fn reserve_agent(
+        &self,
+        requested: Option<UserId>,
+    ) -> Result<(Option<User>, Option<(UserId, i64)>)> {
         self.roster.refresh_if_stale(&self.store).await?;
         let online = self.delivery.online_agents().await;
-        Ok(self.roster.reserve(&online, requested, None))
+        let waits_for = self.waits_for(&online, requested);
+        if waits_for.is_some() {
+            return Ok((None, waits_for));
+        }
+        Ok((self.roster.reserve(&online, requested, None), None))
+    }
+
+    /// A customer who asked for an agent that is offline or away waits for it only, until
+    /// `requested_agent_wait` from now; then for anyone.
+    fn waits_for(&self, online: &[UserId], requested: Option<UserId>) -> Option<(UserId, i64)> {
+        let requested = requested?;
+        self.roster.absent(online, requested).then(|| {
+            let wait = self.timers.requested_agent_wait.as_millis() as i64;
+            (requested, crate::domain::now_millis() + wait)
+        })
+    }
+
+    /// What a customer who asked for `requested` at login is told: whether it is online, and,
+    /// when it is not, until when it is waited for (the wait of its waiting conversation, else
+    /// one that would start now).
+    pub(super) async fn requested_agent(
+        &self,
+        requested: UserId,
+        waiting: Option<ConversationId>,
+    ) -> Result<RequestedAgent> {
+        self.roster.refresh_if_stale(&self.store).await?;
+        let online = self.delivery.online_agents().await;
+        let Some((_, until)) = self.waits_for(&online, Some(requested)) else {
+            return Ok(RequestedAgent {
+                id: requested,
+                online: true,
+                waits_until: None,
+            });
+        };
+        let stored = match waiting {
+            Some(id) => self.store.requested_wait(id).await?,
+            None => None,
+        };
+        Ok(RequestedAgent {
+            id: requested,
+            online: false,
+            waits_until: Some(
+                stored
+                    .filter(|(agent, _)| *agent == requested)
+                    .map_or(until, |(_, stored)| stored),
+            ),
+        })
     }
 
     /// The agent a customer's first message is meant for: promised by the first of its messages
@@ -45,24 +105,29 @@ impl Chat {
         &self,
         customer: UserId,
         requested: Option<UserId>,
-    ) -> Result<Option<UserId>> {
+    ) -> Result<(Option<UserId>, Option<(UserId, i64)>)> {
         self.roster.refresh_if_stale(&self.store).await?;
         let online = self.delivery.online_agents().await;
         let mut starting = self.starting.lock();
         if let Some(start) = starting.get_mut(&customer) {
             start.pending += 1;
-            return Ok(start.agent);
+            return Ok((start.agent, start.waits_for));
         }
-        let agent = self.roster.reserve(&online, requested, None).map(|a| a.id);
+        let waits_for = self.waits_for(&online, requested);
+        let agent = match waits_for {
+            Some(_) => None,
+            None => self.roster.reserve(&online, requested, None).map(|a| a.id),
+        };
         starting.insert(
             customer,
             super::Start {
                 agent,
+                waits_for,
                 pending: 1,
                 settled: false,
             },
         );
-        Ok(agent)
+        Ok((agent, waits_for))
     }
 
     /// One message of a customer's start is written (`took`: it made the conversation, given to
@@ -116,10 +181,10 @@ impl Chat {
         customer: UserId,
         requested: Option<UserId>,
     ) -> Result<Conversation> {
-        let agent = self.reserve_agent(requested).await?;
+        let (agent, waits_for) = self.reserve_agent(requested).await?;
         let created = self
             .store
-            .create_conversation(customer, agent.as_ref().map(|a| a.id))
+            .create_conversation(customer, agent.as_ref().map(|a| a.id), waits_for)
             .await;
         let created = match created {
             Ok(created) => created,
