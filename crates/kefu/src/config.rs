@@ -257,7 +257,8 @@ impl Settings {
         Timers {
             every: Duration::from_millis(self.timers_every_ms.clamp(50, 60_000)),
             abandon_after: seconds(self.queue_abandon_after),
-            idle_resolve_after: (self.idle_resolve_after > 0).then(|| seconds(self.idle_resolve_after)),
+            idle_resolve_after: (self.idle_resolve_after > 0)
+                .then(|| seconds(self.idle_resolve_after)),
             agent_offline_requeue_after: (self.agent_offline_requeue_after > 0)
                 .then(|| seconds(self.agent_offline_requeue_after)),
             requested_agent_wait: seconds(self.requested_agent_wait),

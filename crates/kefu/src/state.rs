@@ -11,7 +11,7 @@ use crate::{
     metrics::Metrics,
     services::{
         accounts::Accounts, attachments::Attachments, canned::CannedReplies, chat::Chat,
-        limits::Limits, reports::Reports, transcripts::Transcripts,
+        hours::Hours, limits::Limits, reports::Reports, transcripts::Transcripts,
     },
     store::Store,
 };
@@ -26,6 +26,7 @@ pub struct Shared {
     pub store: Store,
     pub accounts: Accounts,
     pub chat: Chat,
+    pub hours: Hours,
     pub reports: Reports,
     pub transcripts: Transcripts,
     pub canned: CannedReplies,

@@ -2,12 +2,14 @@
 //! that the rest of the code only sees valid values. No I/O here.
 
 mod event;
+mod hours;
 mod ids;
 mod message;
 mod queue;
 mod user;
 
 pub use event::EventKind;
+pub use hours::{BusinessHours, HoursDocument, IntervalDocument};
 pub use ids::{AttachmentId, ConversationId, MessageId, UserId};
 pub use message::{ClientMsgId, Content, HistoryLimit};
 pub use queue::{QueuePlace, WaitEstimate};

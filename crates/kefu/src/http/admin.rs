@@ -109,7 +109,9 @@ pub async fn update_agent(
         app.chat.staff_changed();
         if disabled {
             app.cluster.disconnect_user(id);
-            app.chat.release_agent(id, crate::services::chat::Release::Disabled).await?;
+            app.chat
+                .release_agent(id, crate::services::chat::Release::Disabled)
+                .await?;
         }
     }
     let load = app

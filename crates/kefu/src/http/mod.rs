@@ -7,6 +7,7 @@ pub mod bodies;
 mod canned;
 mod conversations;
 pub mod error;
+mod offline;
 pub mod serve;
 mod ui;
 
@@ -62,6 +63,10 @@ pub fn router(state: AppState) -> Router {
             get(conversations::transcript),
         )
         .route("/me", get(api::me))
+        .route("/me/contact", get(offline::contact))
+        .route("/availability", get(offline::availability))
+        .route("/offline-messages", post(offline::leave_message))
+        .route("/admin/hours", get(offline::hours).put(offline::set_hours))
         .fallback(any(api::not_found))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     // Uploads have a limit of their own, checked again while the file streams to disk.

@@ -300,3 +300,65 @@ pub struct TranscriptBody<'a> {
     pub messages: Vec<MessagePayload<'a>>,
     pub events: Vec<EventPayload>,
 }
+
+/// `GET /api/availability`.
+#[derive(Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailabilityBody {
+    #[ts(type = "\"open\" | \"busy\" | \"away\" | \"closed\"")]
+    pub state: &'static str,
+    pub agents_available: i64,
+    pub queue_length: i64,
+    pub estimate_seconds: Option<i64>,
+    /// Milliseconds since the Unix epoch.
+    pub opens_at: Option<i64>,
+    pub time_zone: String,
+}
+
+/// `GET /api/me/contact`.
+#[derive(Serialize, TS)]
+pub struct ContactBody {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// `POST /api/offline-messages`.
+#[derive(Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
+pub struct OfflineMessageRequest {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    #[ts(optional = false)]
+    pub content: String,
+    pub client_msg_id: Option<String>,
+}
+
+#[derive(Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct OfflineMessageResponse {
+    pub conversation_id: ConversationId,
+    #[ts(type = "Message")]
+    pub message: serde_json::Value,
+    pub place: Option<i64>,
+}
+
+/// `GET` and `PUT /api/admin/hours`.
+#[derive(Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct HoursBody {
+    pub enabled: bool,
+    pub time_zone: String,
+    pub weekly: Vec<HoursInterval>,
+    #[serde(default)]
+    pub closed_days: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, TS)]
+pub struct HoursInterval {
+    pub day: String,
+    pub open: String,
+    pub close: String,
+}

@@ -164,6 +164,12 @@ fn generate() -> String {
         TranscriptConversation,
         EventPayload,
         TranscriptBody,
+        AvailabilityBody,
+        ContactBody,
+        OfflineMessageRequest,
+        OfflineMessageResponse,
+        HoursBody,
+        HoursInterval,
         // Socket.IO: what clients send.
         super::LoginRequest,
         PrivateMessageRequest,

@@ -160,7 +160,9 @@ impl Server {
         let canned =
             services::canned::CannedReplies::new(store.clone(), settings.max_message_bytes);
         let limits = services::limits::Limits::new(&settings);
+        let hours = services::hours::Hours::new(store.clone());
         let state = AppState(Arc::new(Shared {
+            hours,
             settings,
             node,
             store,

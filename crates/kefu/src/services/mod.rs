@@ -7,6 +7,7 @@ pub mod auth;
 pub mod canned;
 pub mod chat;
 pub mod delivery;
+pub mod hours;
 pub mod limits;
 pub mod reports;
 pub mod transcripts;
@@ -51,6 +52,27 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same refusal for another caller that waited on one outcome.
+    pub(crate) fn again(&self) -> Error {
+        match self {
+            Error::Unauthorized => Error::Unauthorized,
+            Error::Forbidden(m) => Error::Forbidden(m),
+            Error::InvalidPayload(m) => Error::InvalidPayload(m.clone()),
+            Error::TooLarge(m) => Error::TooLarge(m.clone()),
+            Error::UnsupportedType(m) => Error::UnsupportedType(m.clone()),
+            Error::RateLimited { what, retry_after } => Error::RateLimited {
+                what,
+                retry_after: *retry_after,
+            },
+            Error::NotFound(m) => Error::NotFound(m),
+            Error::UnknownEvent(m) => Error::UnknownEvent(m.clone()),
+            Error::Conflict(m) => Error::Conflict(m),
+            Error::Unavailable => Error::Unavailable,
+            Error::CannotWrite => Error::CannotWrite,
+            Error::Other(e) => Error::Other(anyhow::anyhow!("{e:#}")),
+        }
+    }
+
     pub fn rate_limited(what: &'static str) -> Self {
         Error::RateLimited {
             what,

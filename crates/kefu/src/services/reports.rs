@@ -18,11 +18,16 @@ pub const MAX_DAYS: i64 = 365;
 
 #[derive(Debug, Serialize, TS)]
 #[ts(rename = "ReportsResponse")]
+#[serde(rename_all = "camelCase")]
 pub struct Report {
     pub from: String,
     pub to: String,
     pub days: Vec<DayCount>,
     pub agents: Vec<AgentReport>,
+    /// Conversations of the period that left the queue unanswered, their customers gone.
+    pub abandoned: usize,
+    /// The median wait before abandoning, in seconds; `None` without any.
+    pub abandon_wait_seconds: Option<f64>,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq, TS)]
@@ -86,7 +91,11 @@ pub fn build(staff: &[User], facts: &[ConversationFacts], days: i64, now: i64) -
     let mut resolved: HashMap<UserId, Vec<i64>> = HashMap::new();
     let mut first: HashMap<UserId, Vec<i64>> = HashMap::new();
     let mut ratings: HashMap<UserId, Vec<i64>> = HashMap::new();
+    let mut abandoned: Vec<i64> = Vec::new();
     for fact in facts.iter().filter(|f| f.created_at >= start) {
+        if fact.abandoned {
+            abandoned.push(fact.resolved_at.unwrap_or(fact.created_at) - fact.created_at);
+        }
         *per_day.entry(date_of(fact.created_at)).or_default() += 1;
         if let Some(agent) = fact.agent_id {
             *held.entry(agent).or_default() += 1;
@@ -130,6 +139,8 @@ pub fn build(staff: &[User], facts: &[ConversationFacts], days: i64, now: i64) -
             })
             .collect(),
         agents,
+        abandoned: abandoned.len(),
+        abandon_wait_seconds: spread(abandoned).map(|s| s.median),
     }
 }
 
@@ -211,6 +222,7 @@ mod tests {
                 resolved_by: Some(UserId(7)),
                 rating: Some(4),
                 first_response: Some((UserId(8), 10 * DAY_MS + 30_000)),
+                abandoned: false,
             },
             ConversationFacts {
                 id: ConversationId(2),
@@ -220,6 +232,7 @@ mod tests {
                 resolved_by: None,
                 rating: None,
                 first_response: None,
+                abandoned: false,
             },
         ];
         let report = build(&[agent(7), agent(8)], &facts, 3, now);

@@ -65,7 +65,10 @@ impl Store {
         if let Some(conversation) = self.current_conversation(customer).await? {
             return Ok(conversation);
         }
-        Ok(self.create_conversation(customer, None, None).await?.conversation)
+        Ok(self
+            .create_conversation(customer, None, None)
+            .await?
+            .conversation)
     }
 
     /// The customer's open conversation, if any.

@@ -20,8 +20,9 @@ mod notes;
 mod queue;
 mod reports;
 mod routing;
-mod timers;
 pub mod sealing;
+mod settings;
+mod timers;
 mod users;
 
 use std::{borrow::Cow, str::FromStr, sync::OnceLock, time::Duration};

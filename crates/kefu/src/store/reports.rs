@@ -25,6 +25,8 @@ pub struct ConversationFacts {
     pub rating: Option<i64>,
     /// The first message of staff in it: who and when.
     pub first_response: Option<(UserId, i64)>,
+    /// It left the queue unanswered: its customer had gone (`ended_as = 'abandoned'`).
+    pub abandoned: bool,
 }
 
 impl Store {
@@ -85,8 +87,8 @@ impl Store {
     ) -> Result<Vec<ConversationFacts>, StoreError> {
         let rows = sqlx::query(sql!(
             self,
-            "SELECT id, created_at, agent_id, resolved_at, resolved_by, rating FROM conversations \
-             WHERE created_at >= ? ORDER BY id"
+            "SELECT id, created_at, agent_id, resolved_at, resolved_by, rating, ended_as \
+             FROM conversations WHERE created_at >= ? ORDER BY id"
         ))
         .bind(since)
         .fetch_all(&mut *self.conn().await?)
@@ -102,6 +104,8 @@ impl Store {
                     resolved_by: row.try_get::<Option<i64>, _>("resolved_by")?.map(UserId),
                     rating: row.try_get("rating")?,
                     first_response: None,
+                    abandoned: row.try_get::<Option<String>, _>("ended_as")?.as_deref()
+                        == Some("abandoned"),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

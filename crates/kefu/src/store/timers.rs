@@ -90,7 +90,11 @@ impl Store {
     }
 
     /// Records that these staff members left at `at` (`None`: they are back).
-    pub async fn set_staff_gone(&self, staff: &[UserId], at: Option<i64>) -> Result<(), StoreError> {
+    pub async fn set_staff_gone(
+        &self,
+        staff: &[UserId],
+        at: Option<i64>,
+    ) -> Result<(), StoreError> {
         let keys: Vec<i64> = staff.iter().map(|u| u.0).collect();
         let query = match at {
             Some(_) => "UPDATE users SET gone_at = ? WHERE gone_at IS NULL AND id IN ({})",
@@ -107,9 +111,9 @@ impl Store {
         keys: &[i64],
     ) -> Result<(), StoreError> {
         for chunk in keys.chunks(SWEEP_BATCH) {
-            let query = self
-                .dialect
-                .dynamic(query.replacen("{}", &super::placeholders(chunk.len()), 1));
+            let query =
+                self.dialect
+                    .dynamic(query.replacen("{}", &super::placeholders(chunk.len()), 1));
             let mut q = sqlx::query(query.as_ref());
             if let Some(at) = at {
                 q = q.bind(at);
@@ -286,6 +290,62 @@ impl Store {
             }
         }
         Ok(ended)
+    }
+
+    /// The phone number a customer left, if any.
+    pub async fn phone_of(&self, user: UserId) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(sql!(self, "SELECT phone FROM users WHERE id = ?"))
+            .bind(user.0)
+            .fetch_one(&mut *self.conn().await?)
+            .await?;
+        Ok(row
+            .try_get::<Option<String>, _>("phone")?
+            .filter(|p| !p.is_empty()))
+    }
+
+    /// Keeps the contact details a customer gave (each one given replaces the one kept).
+    pub async fn set_contact(
+        &self,
+        user: UserId,
+        name: Option<&str>,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql!(
+            self,
+            "UPDATE users SET display_name = COALESCE(?, display_name), email = COALESCE(?, email), \
+             phone = COALESCE(?, phone) WHERE id = ? AND role = 'customer'"
+        ))
+        .bind(name)
+        .bind(email)
+        .bind(phone)
+        .bind(user.0)
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        Ok(())
+    }
+
+    /// The conversation was left through the offline form.
+    pub async fn mark_offline(&self, conversation: ConversationId) -> Result<(), StoreError> {
+        sqlx::query(sql!(
+            self,
+            "UPDATE conversations SET offline = 1 WHERE id = ?"
+        ))
+        .bind(conversation.0)
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        Ok(())
+    }
+
+    /// How many conversations wait in the queue.
+    pub async fn queue_length(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query(sql!(
+            self,
+            "SELECT COUNT(*) AS n FROM conversations WHERE status = 'open' AND agent_id IS NULL"
+        ))
+        .fetch_one(&mut *self.conn().await?)
+        .await?;
+        Ok(row.try_get("n")?)
     }
 
     /// A conversation just made waits for the agent asked for until a time.

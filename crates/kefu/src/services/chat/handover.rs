@@ -181,7 +181,11 @@ impl Chat {
         if released.is_empty() {
             return Ok(());
         }
-        tracing::info!(released = released.len(), ?why, "conversations back in the queue");
+        tracing::info!(
+            released = released.len(),
+            ?why,
+            "conversations back in the queue"
+        );
         let name = self.staff_name(agent).await;
         for conversation in &released {
             let customer = conversation.customer_id;

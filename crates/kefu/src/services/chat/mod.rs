@@ -16,6 +16,7 @@
 mod handover;
 mod messaging;
 mod notes;
+mod offline;
 mod open;
 mod presence;
 mod queue;
@@ -31,6 +32,7 @@ use std::{
 
 pub use messaging::{History, HistoryRequest, ReadOutcome, SendRequest};
 pub use notes::MAX_RATING_COMMENT_CHARS;
+pub use offline::{Availability, AvailabilityState, Contact, OfflineMessage};
 pub use routing::{MAX_CAPACITY, RequestedAgent};
 pub use timers::Release;
 

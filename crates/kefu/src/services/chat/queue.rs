@@ -250,6 +250,15 @@ impl Chat {
         Ok(listed.len())
     }
 
+    /// How many waited at the pump's last list, when that list is fresh.
+    pub(super) fn pump_listed(&self) -> Option<i64> {
+        let state = self.pump.lock();
+        state
+            .listed_at
+            .is_some_and(|at| at.elapsed() < PLACES_FRESH)
+            .then_some(state.listed as i64)
+    }
+
     /// The waiting conversation's place: from the last list when it is fresh, else counted.
     /// `None` if it is not waiting.
     pub(super) async fn queue_place(
@@ -283,7 +292,7 @@ impl Chat {
 
     /// Each available agent takes one waiting customer per typical conversation: the median time
     /// from assignment to resolution of the last 100, read at most once a minute.
-    async fn wait_estimate(&self) -> Result<WaitEstimate> {
+    pub(super) async fn wait_estimate(&self) -> Result<WaitEstimate> {
         let (available, cached) = {
             let state = self.pump.lock();
             let cached = state

@@ -100,6 +100,19 @@ impl Roster {
             .cloned()
     }
 
+    /// Of the `online` staff, how many are available (enabled, not away), and how many of those
+    /// have room now.
+    pub(super) fn available_with_room(&self, online: &[UserId]) -> (i64, i64) {
+        let state = self.lock();
+        let available: Vec<&AgentLoad> = online
+            .iter()
+            .filter_map(|id| state.loads.get(id))
+            .filter(|l| !l.away && !l.disabled)
+            .collect();
+        let with_room = available.iter().filter(|l| state.free(l) > 0).count();
+        (available.len() as i64, with_room as i64)
+    }
+
     /// The staff member cannot take anyone now: offline (not in `online`) or away.
     pub(super) fn absent(&self, online: &[UserId], id: UserId) -> bool {
         !online.contains(&id) || self.lock().loads.get(&id).is_some_and(|l| l.away)

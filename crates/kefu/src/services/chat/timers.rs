@@ -120,7 +120,9 @@ impl Chat {
             self.say(
                 &conversation,
                 agent,
-                format!("{name} is not available. You are now waiting for the next available agent."),
+                format!(
+                    "{name} is not available. You are now waiting for the next available agent."
+                ),
             );
             self.wake_queue();
         }
@@ -226,9 +228,9 @@ impl Release {
             Release::Disabled | Release::SignedOut => format!(
                 "{name} is no longer available. You are back in line for the next available agent."
             ),
-            Release::Offline => format!(
-                "{name} went offline. You are back in line for the next available agent."
-            ),
+            Release::Offline => {
+                format!("{name} went offline. You are back in line for the next available agent.")
+            }
         }
     }
 }
