@@ -10,13 +10,13 @@ ALTER TABLE conversations ADD COLUMN offline BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE conversations ADD COLUMN customer_gone_at BIGINT NULL;
 -- How a conversation ended when kefu ended it: 'abandoned' (left the queue unanswered) or 'idle'
 -- (resolved after nothing was said while the customer was away); NULL when someone resolved it.
-ALTER TABLE conversations ADD COLUMN ended_as TEXT NULL;
+ALTER TABLE conversations ADD COLUMN ended_as VARCHAR(16) NULL;
 -- The agent the customer asked for (csId) while it was offline, and until when the conversation
 -- waits for that agent only.
 ALTER TABLE conversations ADD COLUMN requested_agent_id BIGINT NULL;
 ALTER TABLE conversations ADD COLUMN requested_until BIGINT NULL;
 -- A customer's phone, from the offline form.
-ALTER TABLE users ADD COLUMN phone TEXT NULL;
+ALTER TABLE users ADD COLUMN phone VARCHAR(64) NULL;
 -- Since when a staff member has had no connection (NULL while it has one), set by the timers.
 ALTER TABLE users ADD COLUMN gone_at BIGINT NULL;
 
@@ -30,6 +30,6 @@ CREATE TABLE leases (
 -- Shop-wide settings set in admin (business hours), one JSON document per key.
 CREATE TABLE site_settings (
     name       VARCHAR(64) NOT NULL PRIMARY KEY,
-    value      TEXT NOT NULL,
+    value      MEDIUMTEXT NOT NULL,
     updated_at BIGINT NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

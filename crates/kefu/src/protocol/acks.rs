@@ -33,6 +33,7 @@ pub struct LoginAck {
 #[serde(rename_all = "camelCase")]
 pub struct RequestedAgentBody {
     pub id: UserId,
+    pub display_name: String,
     pub online: bool,
     pub waits_until: Option<i64>,
 }

@@ -83,6 +83,11 @@ pub struct MemberPayload<'a> {
     pub online: bool,
     pub conversation_id: ConversationId,
     pub last_message: Option<MessagePayload<'a>>,
+    /// The conversation was left through the offline form (a customer, as its agent lists it).
+    pub offline: bool,
+    /// A customer's e-mail and phone, for its agent; never a staff member's.
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
 }
 
 impl<'a> MemberPayload<'a> {
@@ -105,6 +110,15 @@ impl<'a> MemberPayload<'a> {
             online,
             conversation_id: member.conversation_id,
             last_message,
+            offline: member.offline,
+            email: member
+                .email
+                .as_deref()
+                .filter(|_| member.user.role == Role::Customer),
+            phone: member
+                .phone
+                .as_deref()
+                .filter(|_| member.user.role == Role::Customer),
         }
     }
 }

@@ -85,6 +85,7 @@ async fn login(
                 ended: outcome.ended,
                 requested_agent: outcome.requested.map(|r| protocol::RequestedAgentBody {
                     id: r.id,
+                    display_name: r.display_name,
                     online: r.online,
                     waits_until: r.waits_until,
                 }),

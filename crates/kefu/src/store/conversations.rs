@@ -23,6 +23,12 @@ pub struct Member {
     pub unread: i64,
     /// The latest message of the conversation, from either side.
     pub last_message: Option<super::StoredMessage>,
+    /// The conversation was left through the offline form.
+    pub offline: bool,
+    /// The contact details the customer left (shown to its agent; a customer's own agent has
+    /// none).
+    pub email: Option<String>,
+    pub phone: Option<String>,
 }
 
 macro_rules! conversation_columns {
@@ -55,6 +61,9 @@ fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
         conversation_id: ConversationId(row.try_get("conversation_id")?),
         unread: row.try_get("unread")?,
         last_message: None,
+        offline: row.try_get::<i64, _>("offline")? != 0,
+        email: super::optional_text(row, "email")?,
+        phone: super::optional_text(row, "phone")?,
     })
 }
 
@@ -203,7 +212,7 @@ impl Store {
         let query = if role == Role::Customer {
             sql!(
                 self,
-                "SELECT c.id AS conversation_id, c.last_seq, u.id, u.role, u.username, u.display_name, \
+                "SELECT c.id AS conversation_id, c.last_seq, c.offline, u.id, u.role, u.username, u.display_name, u.email, u.phone, \
                    (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id <> c.customer_id \
                       AND m.seq > COALESCE((SELECT r.last_read_seq FROM read_states r \
                                             WHERE r.user_id = ? AND r.conversation_id = c.id), 0)) AS unread \
@@ -213,7 +222,7 @@ impl Store {
         } else {
             sql!(
                 self,
-                "SELECT c.id AS conversation_id, c.last_seq, u.id, u.role, u.username, u.display_name, \
+                "SELECT c.id AS conversation_id, c.last_seq, c.offline, u.id, u.role, u.username, u.display_name, u.email, u.phone, \
                    (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = c.customer_id \
                       AND m.seq > COALESCE((SELECT r.last_read_seq FROM read_states r \
                                             WHERE r.user_id = ? AND r.conversation_id = c.id), 0)) AS unread \

@@ -104,7 +104,7 @@ impl Store {
                     resolved_by: row.try_get::<Option<i64>, _>("resolved_by")?.map(UserId),
                     rating: row.try_get("rating")?,
                     first_response: None,
-                    abandoned: row.try_get::<Option<String>, _>("ended_as")?.as_deref()
+                    abandoned: super::optional_text(row, "ended_as")?.as_deref()
                         == Some("abandoned"),
                 })
             })

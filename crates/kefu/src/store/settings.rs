@@ -1,7 +1,5 @@
 //! Shop-wide settings set in admin, one JSON document per name.
 
-use sqlx::Row;
-
 use super::{Store, StoreError, sql};
 
 impl Store {
@@ -11,7 +9,7 @@ impl Store {
             .bind(name)
             .fetch_optional(&mut *self.conn().await?)
             .await?;
-        Ok(row.map(|r| r.try_get("value")).transpose()?)
+        row.map(|r| super::text(&r, "value")).transpose()
     }
 
     /// Replaces the setting `name`.

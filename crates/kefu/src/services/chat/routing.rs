@@ -15,9 +15,10 @@ use crate::{
 };
 
 /// The agent a customer asked for, as its login is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestedAgent {
     pub id: UserId,
+    pub display_name: String,
     pub online: bool,
     /// Until when a conversation waits for it only (milliseconds since the Unix epoch).
     pub waits_until: Option<i64>,
@@ -76,9 +77,11 @@ impl Chat {
     ) -> Result<RequestedAgent> {
         self.roster.refresh_if_stale(&self.store).await?;
         let online = self.delivery.online_agents().await;
+        let display_name = self.staff_name(requested).await;
         let Some((_, until)) = self.waits_for(&online, Some(requested)) else {
             return Ok(RequestedAgent {
                 id: requested,
+                display_name,
                 online: true,
                 waits_until: None,
             });
@@ -89,6 +92,7 @@ impl Chat {
         };
         Ok(RequestedAgent {
             id: requested,
+            display_name,
             online: false,
             waits_until: Some(
                 stored
