@@ -8,6 +8,7 @@ pub mod canned;
 pub mod chat;
 pub mod delivery;
 pub mod limits;
+pub mod mail;
 pub mod reports;
 pub mod transcripts;
 pub mod writer;
@@ -40,6 +41,9 @@ pub enum Error {
     UnknownEvent(String),
     #[error("{0}")]
     Conflict(&'static str),
+    /// A signed link's token (resume, unsubscribe) that is forged, mangled or expired.
+    #[error("{0}")]
+    InvalidToken(&'static str),
     #[error("the database is unavailable, nothing was stored; try again")]
     Unavailable,
     #[error(
@@ -69,6 +73,7 @@ impl Error {
         "not_found",
         "unknown_event",
         "conflict",
+        "invalid_token",
         "unavailable",
         "internal",
     ];
@@ -85,6 +90,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::UnknownEvent(_) => "unknown_event",
             Error::Conflict(_) => "conflict",
+            Error::InvalidToken(_) => "invalid_token",
             Error::Unavailable | Error::CannotWrite => "unavailable",
             Error::Other(_) => "internal",
         }
@@ -165,6 +171,7 @@ mod tests {
             Error::NotFound("x"),
             Error::UnknownEvent("x".into()),
             Error::Conflict("x"),
+            Error::InvalidToken("x"),
             Error::Unavailable,
             Error::CannotWrite,
             Error::Other(anyhow::anyhow!("x")),
