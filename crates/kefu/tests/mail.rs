@@ -89,7 +89,10 @@ impl Smtp {
     /// A server that is not started yet.
     fn at(port: u16) -> Self {
         let dir = common::temp_dir().join("maildir");
-        std::fs::create_dir_all(&dir).unwrap();
+        // A maildir with its tmp/, new/ and cur/.
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
         Self {
             port,
             dir,
