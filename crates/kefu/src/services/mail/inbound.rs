@@ -103,8 +103,8 @@ pub fn trim_quoted(body: &str) -> String {
         }
         kept.push(line.trim_end());
     }
-    // A signature separator ends the text too.
-    if let Some(at) = kept.iter().position(|l| *l == "-- ") {
+    // A signature separator ("-- ", kept without its space) ends the text too.
+    if let Some(at) = kept.iter().position(|l| *l == "--") {
         kept.truncate(at);
     }
     kept.join("\n").trim().to_owned()
