@@ -117,6 +117,38 @@ pub struct Settings {
     pub requested_agent_wait: u64,
     /// How often the offline path's timers look (milliseconds); one node of a cluster runs them.
     pub timers_every_ms: u64,
+    /// Outgoing mail (docs/mail.md): `smtps://user:pass@host` (TLS from the first byte),
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS or nothing), `smtp://host:port` (plain,
+    /// for a relay on the same machine). Without it kefu sends no mail at all.
+    pub smtp_url: Option<Secret>,
+    /// The sender of kefu's mails, `Shop <support@shop.example>`.
+    pub smtp_from: Option<String>,
+    /// Where customers' replies go (`Reply-To`): the mailbox kefu polls, or the provider's
+    /// inbound address. Default: `smtp_from`.
+    pub mail_reply_to: Option<String>,
+    /// The mailbox of customers' replies: `imap://user:pass@host:port/INBOX` or `imaps://…`.
+    pub imap_url: Option<Secret>,
+    /// How often that mailbox is polled, in milliseconds.
+    pub imap_poll_ms: u64,
+    /// The shared secret of the inbound webhook (`POST /api/mail/inbound`); without it the
+    /// webhook refuses everything.
+    pub mail_inbound_secret: Option<Secret>,
+    /// The base of links in mails (`https://chat.shop.example`); default derived from `listen`.
+    pub public_url: Option<String>,
+    /// An assigned conversation whose customer has had no answer this long (seconds) is mailed
+    /// to its agent; 0 turns it off.
+    pub mail_unanswered_after: u64,
+    /// An agent's reply the customer has not seen since leaving is mailed after this many
+    /// seconds (at most 120).
+    pub mail_reply_delay: u64,
+    /// At most one mail per recipient in this many seconds; what comes in between goes as one
+    /// digest when the time is up.
+    pub mail_recipient_interval: u64,
+    /// How often the mail triggers and the outbox run, in milliseconds.
+    pub mail_every_ms: u64,
+    /// The pause after a first failed attempt to send, in milliseconds; it doubles with each
+    /// failure, up to an hour, and a mail is given up after 24 hours.
+    pub mail_retry_ms: u64,
     /// Create the demo agents `alice` and `bob` on start.
     #[serde(deserialize_with = "flexible_bool")]
     pub demo: bool,
@@ -182,6 +214,18 @@ impl Default for Settings {
             agent_offline_requeue_after: 300,
             requested_agent_wait: 120,
             timers_every_ms: 5000,
+            smtp_url: None,
+            smtp_from: None,
+            mail_reply_to: None,
+            imap_url: None,
+            imap_poll_ms: 30_000,
+            mail_inbound_secret: None,
+            public_url: None,
+            mail_unanswered_after: 600,
+            mail_reply_delay: 60,
+            mail_recipient_interval: 300,
+            mail_every_ms: 1000,
+            mail_retry_ms: 30_000,
             demo: false,
             log: "info".into(),
             log_format: LogFormat::Text,
@@ -214,12 +258,24 @@ impl Settings {
 
     /// Empty strings in the environment mean "not set".
     fn normalized(mut self) -> Self {
-        for value in [&mut self.database_url, &mut self.redis_url] {
+        for value in [
+            &mut self.database_url,
+            &mut self.redis_url,
+            &mut self.smtp_from,
+            &mut self.mail_reply_to,
+            &mut self.public_url,
+        ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *value = None;
             }
         }
-        for secret in [&mut self.admin_password, &mut self.jwt_secret] {
+        for secret in [
+            &mut self.admin_password,
+            &mut self.jwt_secret,
+            &mut self.smtp_url,
+            &mut self.imap_url,
+            &mut self.mail_inbound_secret,
+        ] {
             if secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
                 *secret = None;
             }
@@ -241,6 +297,26 @@ impl Settings {
         self.attachment_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("attachments"))
+    }
+
+    /// The base of links in mails, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                let host = match self.listen.ip() {
+                    ip if ip.is_unspecified() => "localhost".to_owned(),
+                    IpAddr::V6(ip) => format!("[{ip}]"),
+                    ip => ip.to_string(),
+                };
+                format!("{scheme}://{host}:{}", self.listen.port())
+            }
+        }
     }
 
     pub fn node_timeout(&self) -> Duration {
@@ -475,8 +551,14 @@ mod tests {
     fn secrets_are_hidden_in_debug_output() {
         let settings = Settings {
             jwt_secret: Some(Secret::new("hunter2")),
+            smtp_url: Some(Secret::new("smtps://shop:mailpass@mail.example")),
+            imap_url: Some(Secret::new("imaps://shop:imappass@mail.example/INBOX")),
+            mail_inbound_secret: Some(Secret::new("hooksecret")),
             ..Settings::default()
         };
-        assert!(!format!("{settings:?}").contains("hunter2"));
+        let shown = format!("{settings:?}");
+        for secret in ["hunter2", "mailpass", "imappass", "hooksecret"] {
+            assert!(!shown.contains(secret), "{secret} shown");
+        }
     }
 }

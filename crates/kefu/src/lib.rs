@@ -4,7 +4,8 @@
 //! - [`domain`]: ids, roles, message content, queue places, each parsed once at the edge; no I/O.
 //! - [`store`]: SQLite, MySQL/MariaDB or PostgreSQL through one query set; migrations per dialect.
 //! - [`services`]: accounts and tokens, the chat rules (login, routing and the queue, messaging,
-//!   notes, presence), group commit of messages, transcripts, reports, abuse limits.
+//!   notes, presence), group commit of messages, transcripts, reports, abuse limits, e-mail both
+//!   ways (`services::mail`).
 //! - [`protocol`]: every event, payload, ack and error body of both transports (docs/protocol.md),
 //!   and the encoder of notices; the web UI's TypeScript types are generated from it.
 //! - [`adapter`]: the Socket.IO adapter over kefu's Redis link, and the rooms.

@@ -197,6 +197,24 @@ pub struct Metrics {
     pub revoked_disconnects: Counter,
     /// API and Socket.IO requests refused for their `Origin`.
     pub forbidden_origins: Counter,
+    /// E-mail: the outbox's sends.
+    pub mail: MailMetrics,
+}
+
+/// The outbox's counts (services/mail): what went out, what failed and will be tried again, what
+/// was given up, and what waits now.
+#[derive(Default)]
+pub struct MailMetrics {
+    /// Mails handed to the SMTP server (a digest counts once).
+    pub sent: Counter,
+    /// Attempts that failed (each is tried again, until the mail is given up).
+    pub failed: Counter,
+    /// Attempts that were a retry of a failed one.
+    pub retried: Counter,
+    /// Mails given up after failing for 24 hours.
+    pub given_up: Counter,
+    /// Mails neither sent nor given up, as last counted.
+    pub pending: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -216,6 +234,7 @@ impl Default for Metrics {
             slow_consumer_disconnects: Counter::default(),
             revoked_disconnects: Counter::default(),
             forbidden_origins: Counter::default(),
+            mail: MailMetrics::default(),
         }
     }
 }
@@ -390,8 +409,46 @@ impl Metrics {
             header(o, name, "histogram", help);
             histogram.render(o, name);
         }
+        self.mail.render(o);
         render_process(o);
         out
+    }
+}
+
+impl MailMetrics {
+    fn render(&self, o: &mut String) {
+        let counters: [(&str, &str, &Counter); 4] = [
+            (
+                "kefu_mail_sent_total",
+                "E-mails handed to the SMTP server.",
+                &self.sent,
+            ),
+            (
+                "kefu_mail_failed_total",
+                "Attempts to send an e-mail that failed.",
+                &self.failed,
+            ),
+            (
+                "kefu_mail_retried_total",
+                "Attempts that retried a failed e-mail.",
+                &self.retried,
+            ),
+            (
+                "kefu_mail_given_up_total",
+                "E-mails given up after failing for 24 hours.",
+                &self.given_up,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            header(o, name, "counter", help);
+            line(o, name, counter.get());
+        }
+        gauge(
+            o,
+            "kefu_mail_pending",
+            "E-mails in the outbox, neither sent nor given up.",
+            self.pending.load(Ordering::Relaxed),
+        );
     }
 }
 

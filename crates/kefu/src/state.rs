@@ -11,7 +11,7 @@ use crate::{
     metrics::Metrics,
     services::{
         accounts::Accounts, attachments::Attachments, canned::CannedReplies, chat::Chat,
-        hours::Hours, limits::Limits, reports::Reports, transcripts::Transcripts,
+        hours::Hours, limits::Limits, mail::Mail, reports::Reports, transcripts::Transcripts,
     },
     store::Store,
 };
@@ -35,6 +35,7 @@ pub struct Shared {
     pub cluster: Arc<Cluster>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    pub mail: Mail,
 }
 
 impl Deref for AppState {

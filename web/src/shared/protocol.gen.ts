@@ -3,7 +3,7 @@
 // fails when it is stale.
 
 /** Every error code of docs/protocol.md. */
-export type ErrorCode = "unauthorized" | "forbidden" | "invalid_payload" | "too_large" | "unsupported_type" | "rate_limited" | "not_found" | "unknown_event" | "conflict" | "unavailable" | "internal";
+export type ErrorCode = "unauthorized" | "forbidden" | "invalid_payload" | "too_large" | "unsupported_type" | "rate_limited" | "not_found" | "unknown_event" | "conflict" | "invalid_token" | "unavailable" | "internal";
 
 /** A conversation is `open` until its agent resolves it. */
 export type ConversationStatus = "open" | "resolved";
@@ -61,7 +61,30 @@ export type SessionResponse = { token: string, user: User, };
 
 export type UserResponse = { user: User, };
 
-export type CreateAgentRequest = { username: string, password: string, displayName?: string, };
+export type CreateAgentRequest = { username: string, password: string, displayName?: string, 
+/**
+ * Where kefu's mails to this agent go (a customer waits, a customer has no answer).
+ */
+email?: string, };
+
+/**
+ * `POST /api/visitors/resume`: the token of a resume link (`/chat?resume=<token>`) from a mail.
+ */
+export type ResumeRequest = { token: string, };
+
+/**
+ * `POST /api/conversations/{id}/transcript/email`: where the transcript goes.
+ */
+export type TranscriptEmailed = { to: string, };
+
+/**
+ * `POST /api/mail/inbound`: the conversation a reply by e-mail went to.
+ */
+export type InboundMailReceived = { conversationId: ConversationId, 
+/**
+ * The mail was received before (a retry): stored once.
+ */
+duplicate: boolean, };
 
 export type AgentSummary = { disabled: boolean, online: boolean, connections: number, openConversations: number, capacity: number, status: AgentStatus, id: UserId, role: Role, username: string, displayName: string, };
 

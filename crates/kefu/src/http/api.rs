@@ -163,6 +163,13 @@ pub async fn create_agent(
     if caller.role != Role::Admin {
         return Err(Error::Forbidden("only an admin can create agents").into());
     }
+    // Checked before the account exists.
+    let email = request
+        .email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .map(crate::domain::Email::parse)
+        .transpose()?;
     let user = app
         .accounts
         .create_staff(
@@ -172,6 +179,9 @@ pub async fn create_agent(
             request.display_name.as_deref(),
         )
         .await?;
+    if let Some(email) = &email {
+        app.accounts.set_email(user.id, email.as_str()).await?;
+    }
     app.chat.staff_changed();
     tracing::info!(agent = %user.id, "agent created");
     Ok((StatusCode::CREATED, Json(UserBody { user })))

@@ -7,6 +7,7 @@ pub mod bodies;
 mod canned;
 mod conversations;
 pub mod error;
+mod mail;
 mod offline;
 pub mod serve;
 mod ui;
@@ -40,6 +41,15 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/visitors", post(api::create_visitor))
+        .route("/visitors/resume", post(mail::resume))
+        .route(
+            "/conversations/{id}/transcript/email",
+            post(mail::email_transcript),
+        )
+        .route(
+            "/mail/unsubscribe",
+            get(mail::unsubscribe_page).post(mail::unsubscribe),
+        )
         .route("/login", post(api::login))
         .route("/logout", post(api::logout))
         .route("/agents", post(api::create_agent).get(admin::list_agents))
@@ -78,7 +88,11 @@ pub fn router(state: AppState) -> Router {
             "/attachments",
             post(attachments::upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
-        .route("/attachments/{id}", get(attachments::download));
+        .route("/attachments/{id}", get(attachments::download))
+        .route(
+            "/mail/inbound",
+            post(mail::inbound).layer(DefaultBodyLimit::max(mail::MAX_INBOUND_BYTES)),
+        );
     let api = uploads.merge(api);
     let router = Router::new()
         .nest("/api", api)

@@ -44,6 +44,32 @@ pub struct AgentRequest {
     pub password: String,
     #[ts(optional)]
     pub display_name: Option<String>,
+    /// Where kefu's mails to this agent go (a customer waits, a customer has no answer).
+    #[ts(optional)]
+    pub email: Option<String>,
+}
+
+/// `POST /api/visitors/resume`: the token of a resume link (`/chat?resume=<token>`) from a mail.
+#[derive(Deserialize, TS)]
+pub struct ResumeRequest {
+    pub token: String,
+}
+
+/// `POST /api/conversations/{id}/transcript/email`: where the transcript goes.
+#[derive(Serialize, TS)]
+#[ts(rename = "TranscriptEmailed")]
+pub struct TranscriptEmailed {
+    pub to: String,
+}
+
+/// `POST /api/mail/inbound`: the conversation a reply by e-mail went to.
+#[derive(Serialize, TS)]
+#[ts(rename = "InboundMailReceived")]
+#[serde(rename_all = "camelCase")]
+pub struct InboundReceived {
+    pub conversation_id: ConversationId,
+    /// The mail was received before (a retry): stored once.
+    pub duplicate: bool,
 }
 
 #[derive(Serialize, TS)]

@@ -161,6 +161,16 @@ impl Server {
             services::canned::CannedReplies::new(store.clone(), settings.max_message_bytes);
         let limits = services::limits::Limits::new(&settings);
         let hours = services::hours::Hours::new(store.clone());
+        let mail = services::mail::Mail::new(
+            &settings,
+            &secret,
+            store.clone(),
+            chat.clone(),
+            transcripts.clone(),
+            accounts.clone(),
+            metrics.clone(),
+            node.id.clone(),
+        )?;
         let state = AppState(Arc::new(Shared {
             hours,
             settings,
@@ -176,6 +186,7 @@ impl Server {
             cluster,
             metrics,
             limits,
+            mail,
         }));
         Ok(Self {
             state,
@@ -262,6 +273,8 @@ impl Server {
             self.state.clone(),
             stop_sweeper.clone(),
         ));
+        // E-mail: the outbox, its triggers and the reply mailbox (each only when configured).
+        self.state.mail.start(&mut self.tasks, stop_sweeper.clone());
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, tls = self.tls.is_some(), "listening");

@@ -138,6 +138,29 @@ impl Accounts {
         Ok((token, user))
     }
 
+    /// Sets the e-mail of the user `id` (staff: where kefu's mails to them go).
+    #[tracing::instrument(skip_all, fields(user = %id))]
+    pub async fn set_email(&self, id: UserId, email: &str) -> Result<()> {
+        let email = Email::parse(email)?;
+        Ok(self.store.set_email(id, Some(email.as_str())).await?)
+    }
+
+    /// A new token for the customer `id` (a signed resume link was followed): the same session
+    /// as [`Accounts::create_visitor`] gave it. `NotFound` for staff and disabled accounts.
+    #[tracing::instrument(skip_all, fields(user = %id))]
+    pub async fn customer_session(&self, id: UserId) -> Result<(String, User)> {
+        let record = match self.store.user(id).await {
+            Ok(record) => record,
+            Err(StoreError::NotFound) => return Err(Error::NotFound("no such visitor")),
+            Err(e) => return Err(e.into()),
+        };
+        if record.user.role != Role::Customer || record.disabled {
+            return Err(Error::NotFound("no such visitor"));
+        }
+        let token = self.auth.issue(&record.user)?;
+        Ok((token, record.user))
+    }
+
     /// Agents and admins. Every failure is the same `Unauthorized`, so that the answer does not
     /// tell which usernames exist.
     #[tracing::instrument(skip_all)]

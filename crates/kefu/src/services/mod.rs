@@ -9,6 +9,7 @@ pub mod chat;
 pub mod delivery;
 pub mod hours;
 pub mod limits;
+pub mod mail;
 pub mod reports;
 pub mod transcripts;
 pub mod writer;
@@ -41,6 +42,9 @@ pub enum Error {
     UnknownEvent(String),
     #[error("{0}")]
     Conflict(&'static str),
+    /// A signed link's token (resume, unsubscribe) that is forged, mangled or expired.
+    #[error("{0}")]
+    InvalidToken(&'static str),
     #[error("the database is unavailable, nothing was stored; try again")]
     Unavailable,
     #[error(
@@ -67,6 +71,7 @@ impl Error {
             Error::NotFound(m) => Error::NotFound(m),
             Error::UnknownEvent(m) => Error::UnknownEvent(m.clone()),
             Error::Conflict(m) => Error::Conflict(m),
+            Error::InvalidToken(m) => Error::InvalidToken(m),
             Error::Unavailable => Error::Unavailable,
             Error::CannotWrite => Error::CannotWrite,
             Error::Other(e) => Error::Other(anyhow::anyhow!("{e:#}")),
@@ -91,6 +96,7 @@ impl Error {
         "not_found",
         "unknown_event",
         "conflict",
+        "invalid_token",
         "unavailable",
         "internal",
     ];
@@ -107,6 +113,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::UnknownEvent(_) => "unknown_event",
             Error::Conflict(_) => "conflict",
+            Error::InvalidToken(_) => "invalid_token",
             Error::Unavailable | Error::CannotWrite => "unavailable",
             Error::Other(_) => "internal",
         }
@@ -187,6 +194,7 @@ mod tests {
             Error::NotFound("x"),
             Error::UnknownEvent("x".into()),
             Error::Conflict("x"),
+            Error::InvalidToken("x"),
             Error::Unavailable,
             Error::CannotWrite,
             Error::Other(anyhow::anyhow!("x")),

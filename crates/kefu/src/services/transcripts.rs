@@ -69,6 +69,29 @@ impl Transcripts {
         if me.role != Role::Admin && record.conversation.agent_id != Some(me.user_id) {
             return Err(not_found());
         }
+        self.load(record).await
+    }
+
+    /// A customer's own conversation (what it may have mailed to itself).
+    #[tracing::instrument(skip_all, fields(user = %me.user_id, conversation = %id))]
+    pub async fn for_customer(&self, me: Identity, id: ConversationId) -> Result<Transcript> {
+        let not_found = || Error::NotFound("no such conversation");
+        let record = self
+            .store
+            .conversation_record(id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => not_found(),
+                other => other.into(),
+            })?;
+        if me.role != Role::Customer || record.conversation.customer_id != me.user_id {
+            return Err(not_found());
+        }
+        self.load(record).await
+    }
+
+    async fn load(&self, record: ConversationRecord) -> Result<Transcript> {
+        let id = record.conversation.id;
         let mut messages: Vec<StoredMessage> = Vec::new();
         loop {
             let after = messages.last().map_or(0, |m| m.seq);
