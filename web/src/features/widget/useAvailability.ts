@@ -1,11 +1,11 @@
 // `GET /api/availability` while the chat is open: at once, every 30 s, and whenever asked (a
 // `queue_position` came). Never two requests at once; a failed one keeps what was known.
-import { onBeforeUnmount, ref, watch, type Ref } from "vue";
+import { onBeforeUnmount, ref, watch, type Ref, type ComputedRef } from "vue";
 import { api } from "../../shared/api";
 import type { Availability } from "../../shared/offline";
 import { AVAILABILITY_EVERY_MS } from "./availability";
 
-export function useAvailability(active: Ref<boolean>, everyMs = AVAILABILITY_EVERY_MS) {
+export function useAvailability(active: Ref<boolean> | ComputedRef<boolean>, everyMs = AVAILABILITY_EVERY_MS) {
   const availability = ref<Availability | null>(null);
   /** When it was last read (ms), for "today"/"tomorrow". */
   const readAt = ref(Date.now());
