@@ -1,6 +1,6 @@
 // `GET /api/availability` while the chat is open: at once, every 30 s, and whenever asked (a
 // `queue_position` came). Never two requests at once; a failed one keeps what was known.
-import { onBeforeUnmount, ref, watch, type Ref, type ComputedRef } from "vue";
+import { getCurrentScope, onScopeDispose, ref, watch, type ComputedRef, type Ref } from "vue";
 import { api } from "../../shared/api";
 import type { Availability } from "../../shared/offline";
 import { AVAILABILITY_EVERY_MS } from "./availability";
@@ -55,7 +55,7 @@ export function useAvailability(active: Ref<boolean> | ComputedRef<boolean>, eve
     },
     { immediate: true },
   );
-  onBeforeUnmount(() => clearTimeout(timer));
+  if (getCurrentScope()) onScopeDispose(() => clearTimeout(timer));
 
   return { availability, readAt, refresh, stop: () => clearTimeout(timer) };
 }
