@@ -9,6 +9,8 @@ import {
   launchBrowser,
   newContext,
   screenshot,
+  knowsAvailability,
+  leaveOfflineMessage,
   signIn,
   startKefu,
   startShop,
@@ -74,12 +76,21 @@ describe("visitor and agent", () => {
     forbidDialogs(visitor, dialogs);
     await visitor.goto(`${ui.url}/chat`);
     await visitor.getByTestId("messages").waitFor({ state: "attached" });
-    await visitor.getByTestId("welcome").waitFor();
     assert.equal(await visitor.getByTestId("queued").count(), 0);
-    await send(visitor, "Hello, I need help with my order");
-    await waitForStatus(visitor, "Hello, I need help with my order", "sent");
-    await visitor.getByTestId("queued").filter({ hasText: "You are number 1 in line" }).waitFor();
-    await screenshot(visitor, "chat-queued-mobile");
+    if (await knowsAvailability(kefu)) {
+      // A server that knows nobody is available says so and offers the offline form (issue 15): the
+      // message waits for the next agent, without a place in line that nobody would honour.
+      await visitor.getByTestId("availability").filter({ hasText: "Nobody is available right now" }).waitFor();
+      await leaveOfflineMessage(visitor, "Hello, I need help with my order");
+      await waitForStatus(visitor, "Hello, I need help with my order", "sent");
+      await screenshot(visitor, "chat-left-offline-mobile");
+    } else {
+      await visitor.getByTestId("welcome").waitFor();
+      await send(visitor, "Hello, I need help with my order");
+      await waitForStatus(visitor, "Hello, I need help with my order", "sent");
+      await visitor.getByTestId("queued").filter({ hasText: "You are number 1 in line" }).waitFor();
+      await screenshot(visitor, "chat-queued-mobile");
+    }
 
     // The agent signs in, takes the queued conversation, and the visitor sees who joined.
     const agentCtx = await newContext(browser);

@@ -5,7 +5,7 @@
 // phone widths, go to e2e/screenshots/.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { adminToken, createAgent, launchBrowser, newContext, screenshot, signIn, startKefu, storedSession, uiFor } from "./harness.mjs";
+import { adminToken, createAgent, knowsAvailability, launchBrowser, newContext, screenshot, signIn, startKefu, storedSession, uiFor } from "./harness.mjs";
 
 const MOBILE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 
@@ -92,6 +92,23 @@ describe("the first message", () => {
     const visitor = await openChat(MOBILE);
     const agentCtx = await newContext(browser);
     try {
+      if (await knowsAvailability(kefu)) {
+        // Nobody is available (issue 15): the offline form, never "number 1 in line".
+        await visitor.page.getByTestId("availability").filter({ hasText: "Nobody is available right now" }).waitFor();
+        assert.equal(await visitor.page.getByTestId("queued").count(), 0, "no place in line when nobody is there");
+        assert.equal(await visitor.page.getByText(/number \d+ in line/).count(), 0);
+        await visitor.page.getByTestId("offline-form").waitFor();
+        // Ivan signs in: the chat sees it within 30 s, and the first message goes to him.
+        const agent = await agentCtx.newPage();
+        await signIn(agent, ui.url, "/console", "ivan", ivan.password);
+        await visitor.page.getByTestId("composer").waitFor({ timeout: 40_000 });
+        await visitor.page.getByTestId("offline-form").waitFor({ state: "detached" });
+        await send(visitor.page, "Is anyone there?");
+        await stored(visitor.page, "Is anyone there?");
+        await visitor.page.getByTestId("agent-state").filter({ hasText: "Ivan Petrov" }).waitFor();
+        await visitor.page.getByTestId("notice").filter({ hasText: "Ivan Petrov joined the conversation" }).waitFor();
+        return;
+      }
       await assertWelcome(visitor.page);
       await send(visitor.page, "Is anyone there?");
       await stored(visitor.page, "Is anyone there?");

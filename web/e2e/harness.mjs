@@ -387,3 +387,25 @@ export async function signIn(page, baseUrl, pathName, username, password) {
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
 }
+
+/**
+ * Whether the server tells visitors what happens when nobody answers (`GET /api/availability`,
+ * issue 15). With it, a visitor who arrives while no agent is available gets the offline form
+ * instead of the composer and a place in line.
+ */
+export async function knowsAvailability(kefu) {
+  const res = await fetch(`${kefu.url}/api/availability`);
+  await res.body?.cancel();
+  return res.ok;
+}
+
+/** Leaves a message through the chat's offline form (asking for name and e-mail) and waits for the confirmation. */
+export async function leaveOfflineMessage(page, content, { name = "Ann Lee", email = "ann@example.com" } = {}) {
+  const form = page.getByTestId("offline-form");
+  await form.waitFor();
+  if (await form.getByTestId("offline-name").count()) await form.getByTestId("offline-name").fill(name);
+  if (await form.getByTestId("offline-email").count()) await form.getByTestId("offline-email").fill(email);
+  await form.getByTestId("offline-message").fill(content);
+  await form.getByTestId("offline-submit").click();
+  await page.getByTestId("offline-sent").waitFor();
+}

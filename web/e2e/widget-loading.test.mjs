@@ -4,7 +4,7 @@
 // that conversation ends, the next page views load nothing again.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createAgent, launchBrowser, newContext, screenshot, signIn, startKefu, startShop, uiFor } from "./harness.mjs";
+import { createAgent, knowsAvailability, launchBrowser, newContext, screenshot, signIn, startKefu, startShop, uiFor } from "./harness.mjs";
 
 const FLAG = "kefu.widget.openConversation";
 
@@ -60,6 +60,17 @@ describe("loading the chat", () => {
     const ctx = await newContext(browser);
     const page = await ctx.newPage();
     const paths = kefuRequests(page);
+    // A server that knows nobody is available offers the offline form instead of the composer
+    // (issue 15): an agent is online here, as in a shop's opening hours.
+    let agentCtx = null;
+    if (await knowsAvailability(kefu)) {
+      const lena = await createAgent(kefu, "lena", "Lena Vogel");
+      agentCtx = await newContext(browser);
+      await signIn(await agentCtx.newPage(), ui.url, "/console", "lena", lena.password);
+      for (let i = 0; i < 40 && (await (await fetch(`${kefu.url}/api/availability`)).json()).state !== "open"; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     try {
       await page.goto(shop.url);
       const bubble = page.locator("kefu-widget").getByRole("button", { name: "Help desk" });
@@ -89,6 +100,7 @@ describe("loading the chat", () => {
       assert.deepEqual(keys, [FLAG]);
     } finally {
       await ctx.close();
+      await agentCtx?.close();
     }
   });
 

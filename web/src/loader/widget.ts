@@ -96,6 +96,8 @@ function mount(script: HTMLScriptElement) {
   const title = (script.dataset.title ?? "").trim().slice(0, 80);
   const color = safeColor(script.dataset.color) ?? DEFAULT_COLOR;
   const lang = script.dataset.lang === "en" || script.dataset.lang === "zh-CN" ? script.dataset.lang : null;
+  // The agent a page asks for (`csId`): waited for a while when offline, then the next agent.
+  const agent = /^\d{1,20}$/.test(script.dataset.agent ?? "") ? script.dataset.agent! : null;
 
   // A custom element name: the shop's `div {…}` rules do not match it.
   const host = document.createElement("kefu-widget");
@@ -132,6 +134,7 @@ function mount(script: HTMLScriptElement) {
     const q = new URLSearchParams({ embed: "1", origin: window.location.origin, color });
     if (title) q.set("title", title);
     if (lang) q.set("lang", lang);
+    if (agent) q.set("agent", agent);
     f.src = `${kefuOrigin}/chat?${q.toString()}`;
     f.title = title || "Chat";
     f.setAttribute("allow", "clipboard-write");

@@ -23,6 +23,16 @@ import type {
   UpdateCannedReplyRequest,
   VisitorRequest,
 } from "./protocol";
+import type {
+  Availability,
+  BusinessHours,
+  ContactResponse,
+  OfflineMessageRequest,
+  OfflineMessageResponse,
+  ResumeRequest,
+  ResumeResponse,
+  TranscriptEmailResponse,
+} from "./offline";
 import { TRANSCRIPT_TYPE, transcriptPath, type TranscriptFormat } from "./transcripts";
 
 /** A failed request: `code` is the server's error code, or "network" when it could not be reached. */
@@ -133,6 +143,18 @@ const path = encodeURIComponent;
 
 export const api = {
   createVisitor: (body: VisitorRequest = {}) => request<SessionResponse>("POST", "/api/visitors", body),
+  /** A resume link's signed token (`?resume=` of an e-mail) for the visitor's session on this device. */
+  resumeVisitor: (body: ResumeRequest) => request<ResumeResponse>("POST", "/api/visitors/resume", body),
+  /** Whether anyone can answer now, the queue, and when the shop opens (no token). */
+  availability: (signal?: AbortSignal) => request<Availability>("GET", "/api/availability", undefined, undefined, signal),
+  /** What kefu knows of the customer: the offline form asks only for the rest. */
+  contact: (token: string) => request<ContactResponse>("GET", "/api/me/contact", undefined, token),
+  /** The offline form (留言): the contact details and the message, kept until someone answers. */
+  sendOfflineMessage: (token: string, body: OfflineMessageRequest) =>
+    request<OfflineMessageResponse>("POST", "/api/offline-messages", body, token),
+  /** E-mails the customer the transcript of its own conversation. */
+  emailTranscript: (token: string, conversationId: Id) =>
+    request<TranscriptEmailResponse>("POST", `/api/conversations/${path(conversationId)}/transcript/email`, undefined, token),
   login: (body: LoginRequest) => request<SessionResponse>("POST", "/api/login", body),
   /**
    * Signs the account out everywhere: every token it was issued stops working and its connections
@@ -168,6 +190,8 @@ export const api = {
     return request<AttachmentResponse>("POST", "/api/attachments", form, token);
   },
 
+  hours: (token: string) => request<BusinessHours>("GET", "/api/admin/hours", undefined, token),
+  saveHours: (token: string, body: BusinessHours) => request<BusinessHours>("PUT", "/api/admin/hours", body, token),
   reports: (token: string, days: number) =>
     request<ReportsResponse>("GET", `/api/admin/reports?days=${days}`, undefined, token),
   /**

@@ -1,6 +1,7 @@
 // zh-CN and English in a small typed dictionary. The browser's language decides unless the user
 // picked one (kept in localStorage).
 import { computed, ref } from "vue";
+import { offlineEn, offlineZh } from "./i18nOffline";
 
 export type Locale = "en" | "zh-CN";
 export const LOCALES: readonly Locale[] = ["en", "zh-CN"];
@@ -319,6 +320,7 @@ const en = {
   "admin.capacitySavedOne": "{name} now takes one conversation at a time.",
   "admin.reportTotalOne": "1 conversation",
   "admin.report.ratingsOne": "1 rating",
+  ...offlineEn,
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -637,6 +639,7 @@ const zhCN: Dictionary = {
   "admin.capacitySavedOne": "{name} 现在同一时间只接待 1 个会话。",
   "admin.reportTotalOne": "共 1 个会话",
   "admin.report.ratingsOne": "1 条评价",
+  ...offlineZh,
 };
 
 const dictionaries: Record<Locale, Dictionary> = { en, "zh-CN": zhCN };

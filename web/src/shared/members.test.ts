@@ -176,3 +176,15 @@ describe("system messages in previews", () => {
     expect(previewOf(m, "3").fromMe).toBe(false);
   });
 });
+
+describe("conversations left offline", () => {
+  it("carry the badge and the customer's contact when the list gives them", () => {
+    const m = { ...member("7"), offline: true, email: " dana@example.com ", phone: "+1 555" } as Member;
+    const [e] = mergeMemberList([], [m], "3");
+    expect(e).toMatchObject({ offline: true, email: "dana@example.com", phone: "+1 555" });
+  });
+  it("are not offline, and have no contact, when the list says nothing (an older server)", () => {
+    const [e] = mergeMemberList([], [member("7")], "3");
+    expect(e).toMatchObject({ offline: false, email: null, phone: null });
+  });
+});

@@ -1,4 +1,5 @@
 // Pure logic of the agent's customer list: unread counts, presence, previews, ordering.
+import type { ContactFields, OfflineFields } from "./offline";
 import type { Id, Member, Message, Timestamp } from "./protocol";
 
 export interface Preview {
@@ -15,7 +16,14 @@ export interface MemberEntry {
   online: boolean;
   unread: number;
   last: Preview | null;
+  /** Left through the offline form while nobody was available. */
+  offline: boolean;
+  /** The customer's contact, when the list carries it. */
+  email: string | null;
+  phone: string | null;
 }
+
+const text = (v: unknown) => (typeof v === "string" && v.trim() ? v.trim() : null);
 
 /** `b` when it is at least as recent as `a` (or `a` is null), else `a`. */
 function newer(a: Preview | null, b: Preview | null): Preview | null {
@@ -39,6 +47,9 @@ export function entryFromMember(m: Member, me: Id, previous?: MemberEntry): Memb
     online: m.online,
     unread: m.message_count,
     last: newer(previous?.last ?? null, last),
+    offline: (m as Member & OfflineFields).offline === true,
+    email: text((m as Member & ContactFields).email),
+    phone: text((m as Member & ContactFields).phone),
   };
 }
 

@@ -1,5 +1,6 @@
 // Pure logic of the admin's conversation finder: the search query sent to
 // `GET /api/admin/conversations`, pages put together, and what a row shows.
+import type { EndedAs, OfflineFields } from "../../shared/offline";
 import type { AdminConversation, ConversationStatus, Id, Timestamp } from "../../shared/protocol";
 
 export type StatusFilter = "all" | ConversationStatus;
@@ -74,6 +75,10 @@ export interface ConversationRow {
   /** 1..5, or null when not rated. */
   rating: number | null;
   messages: number;
+  /** Left through the offline form. */
+  offline: boolean;
+  /** How it ended besides a resolve by its agent: abandoned in the queue, or idle. */
+  endedAs: EndedAs | null;
 }
 
 export function conversationRow(c: AdminConversation, locale: string, timeZone?: string): ConversationRow {
@@ -91,7 +96,14 @@ export function conversationRow(c: AdminConversation, locale: string, timeZone?:
     resolved: c.resolvedAt ? formatWhen(c.resolvedAt, locale, timeZone) : null,
     rating,
     messages: Math.max(0, c.messages),
+    offline: (c as AdminConversation & OfflineFields).offline === true,
+    endedAs: endedAsOf((c as AdminConversation & OfflineFields).endedAs),
   };
+}
+
+/** A known `endedAs`, else null (an older server sends none). */
+export function endedAsOf(v: unknown): EndedAs | null {
+  return v === "abandoned" || v === "idle" ? v : null;
 }
 
 /** Five stars, the first `rating` of them filled. */

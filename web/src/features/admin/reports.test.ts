@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { translate } from "../../shared/i18n";
 import type { AgentReport } from "../../shared/protocol";
 import {
+  abandonOf,
   barHeights,
   csatText,
   durationText,
@@ -84,5 +85,15 @@ describe("sortAgentReports", () => {
   it("puts the busiest agents first, then sorts by name", () => {
     const out = sortAgentReports([r("1", "Bob", 2), r("2", "alice", 2), r("3", "Cleo", 9)], "en");
     expect(out.map((a) => a.agent.displayName)).toEqual(["Cleo", "alice", "Bob"]);
+  });
+});
+
+describe("abandonOf", () => {
+  it("is the count and the median wait before abandoning", () => {
+    expect(abandonOf({ abandoned: 3, abandonWaitSeconds: 240 })).toEqual({ count: 3, waitSeconds: 240 });
+    expect(abandonOf({ abandoned: 0, abandonWaitSeconds: null })).toEqual({ count: 0, waitSeconds: null });
+  });
+  it("is null when the server does not report it", () => {
+    expect(abandonOf({})).toBeNull();
   });
 });

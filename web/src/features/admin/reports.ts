@@ -91,3 +91,13 @@ export function sortAgentReports(list: readonly AgentReport[], locale: string): 
         a.agent.id.localeCompare(b.agent.id),
     );
 }
+
+/**
+ * Abandoned conversations of the period and the median wait before abandoning (null: nobody
+ * abandoned); null when the server does not report them (an older server).
+ */
+export function abandonOf(r: { abandoned?: unknown; abandonWaitSeconds?: unknown }): { count: number; waitSeconds: number | null } | null {
+  if (typeof r.abandoned !== "number" || !Number.isFinite(r.abandoned)) return null;
+  const w = r.abandonWaitSeconds;
+  return { count: Math.max(0, Math.round(r.abandoned)), waitSeconds: typeof w === "number" && Number.isFinite(w) && w >= 0 ? w : null };
+}

@@ -11,6 +11,7 @@ import { createConversation, type ConversationEngine } from "../../shared/conver
 import { ownConversationsLink } from "../../shared/conversation/link";
 import { peerReadSeqs, segmentOf, type Segment } from "../../shared/conversation/segments";
 import { failureOf, type Failure } from "../../shared/errors";
+import type { OfflineFields, OfflineMessageResponse, RequestedAgent } from "../../shared/offline";
 import type { ConversationSummary, Id, LoginAck, Member, PrivateMessageAck, SessionResponse, User } from "../../shared/protocol";
 import { clearSession, loadSession, saveSession } from "../../shared/session";
 import { createTypingSender, TYPING_STALE_MS } from "../../shared/typing";
@@ -28,9 +29,25 @@ export interface AgentInfo {
 
 export type RatingState = { state: "idle" } | { state: "sending" } | { state: "done" } | { state: "failed"; failure: Failure };
 
+/** "E-mail me the transcript" of an ended conversation. */
+export type TranscriptMailState =
+  | { state: "idle" }
+  | { state: "sending" }
+  | { state: "sent"; to: string }
+  | { state: "failed"; failure: Failure };
+
+export interface CustomerChatOptions {
+  /** A resume link's token (`?resume=`): its session becomes this visitor's. */
+  resumeToken?: string | null;
+  /** The agent the chat link asks for (`csId` of the login). */
+  csId?: Id | null;
+  /** A `queue_position` came (the chat asks for the availability again). */
+  onQueuePosition?: () => void;
+}
+
 const PAGE = 50;
 
-export function useCustomerChat() {
+export function useCustomerChat(options: CustomerChatOptions = {}) {
   const phase = ref<Phase>("idle");
   const me = ref<User | null>(null);
   const token = ref("");
@@ -56,6 +73,16 @@ export function useCustomerChat() {
   /** Names of the agents seen in this chat (after a transfer, older messages are someone else's). */
   const agentNames = ref<Record<Id, string>>({});
   const chat = shallowRef<ChatSocket | null>(null);
+  /** The resume link did not work (forged, expired): the chat went on as a new visitor. */
+  const resumeFailed = ref(false);
+  let resumeToken = options.resumeToken ?? null;
+  /** The agent asked for (`csId`) as the login ack tells it: offline, and until when it is waited for. */
+  const requestedAgent = ref<RequestedAgent | null>(null);
+  /** The open conversation that was left through the offline form. */
+  const leftOfflineId = ref<Id | null>(null);
+  /** Where replies to a message left offline go, when this page knows. */
+  const leftOfflineEmail = ref<string | null>(null);
+  const transcriptMail = ref<TranscriptMailState>({ state: "idle" });
   /** Resolved conversations older than the oldest shown, newest first (from `GET /api/conversations`). */
   let olderConversations: ConversationSummary[] = [];
 
@@ -78,6 +105,11 @@ export function useCustomerChat() {
     if (!loaded.value) return null;
     const latest = segments.value[segments.value.length - 1];
     return !!latest?.conversationId && !latest.resolved;
+  });
+  /** The open conversation waits as a message left offline (we reply by e-mail too). */
+  const leftOffline = computed(() => {
+    if (!openConversation.value || !leftOfflineId.value) return false;
+    return segments.value[segments.value.length - 1]?.conversationId === leftOfflineId.value;
   });
   /** The current conversation was resolved: show that it ended and ask for a rating. */
   const ended = computed(() => {
@@ -152,6 +184,8 @@ export function useCustomerChat() {
   }
 
   async function applyLogin(login: LoginAck) {
+    const r = (login as LoginAck & { requestedAgent?: RequestedAgent | null }).requestedAgent;
+    requestedAgent.value = r && typeof r === "object" && typeof r.id === "string" ? r : null;
     queued.value = login.queued;
     if (!login.queued) {
       queue.value = null;
@@ -225,6 +259,7 @@ export function useCustomerChat() {
       const summary = list?.find((x) => x.id === id);
       const resolved = summary?.status === "resolved";
       if (id && summary) setRating(id, summary.rating);
+      if (id && summary && !resolved && (summary as ConversationSummary & OfflineFields).offline === true) leftOfflineId.value = id;
       // The count was taken before the page: a reply stored in between is unread, not read.
       const counted = members?.[0];
       const countedUpTo = counted && id && counted.conversationId === id ? (counted.lastMessage?.seq ?? 0) : undefined;
@@ -259,6 +294,7 @@ export function useCustomerChat() {
     const c = useChatSocket({
       token: s.token,
       userId: s.user.id,
+      ...(options.csId ? { csId: options.csId } : {}),
       handlers: {
         ready: (login, resumed) => onReady(login, resumed).catch(() => undefined),
         resync: () => catchUp(true).catch(() => undefined),
@@ -293,6 +329,7 @@ export function useCustomerChat() {
         queuePosition(e) {
           queued.value = true;
           queue.value = applyQueuePosition(queue.value, e);
+          options.onQueuePosition?.();
         },
         resolved(r) {
           if (!segmentOf(segments.value, r.conversationId)) return;
@@ -303,6 +340,7 @@ export function useCustomerChat() {
             queued.value = false;
             queue.value = null;
             rating.value = { state: "idle" };
+            transcriptMail.value = { state: "idle" };
           }
         },
         unauthorized() {
@@ -318,6 +356,20 @@ export function useCustomerChat() {
   /** Resumes a stored session; creates a visitor only when `create` (the customer opened the chat). */
   async function start(create: boolean) {
     if (chat.value || phase.value === "starting") return;
+    if (resumeToken !== null) {
+      const token = resumeToken;
+      resumeToken = null;
+      phase.value = "starting";
+      const resumed = token ? await api.resumeVisitor({ token }).catch(() => null) : null;
+      phase.value = "idle";
+      if (resumed?.token && resumed.user?.role === "customer") {
+        saveSession("visitor", resumed);
+        connect(resumed);
+        return;
+      }
+      // Forged or expired: say so, and go on as this device's visitor, or a new one.
+      resumeFailed.value = true;
+    }
     const stored = loadSession("visitor");
     if (stored && stored.user.role === "customer") {
       connect(stored);
@@ -403,6 +455,31 @@ export function useCustomerChat() {
     }
   }
 
+  /** The offline form's message was stored: it shows in the conversation, which waits for an answer. */
+  function leftMessage(r: OfflineMessageResponse, email: string | null) {
+    const e = engine.value;
+    if (r.message && typeof r.message === "object") e?.receive(r.message);
+    leftOfflineId.value = r.conversationId;
+    leftOfflineEmail.value = email;
+    if (!agent.value) {
+      queued.value = r.place !== null;
+      queue.value = r.place !== null ? { conversationId: r.conversationId, position: r.place, estimatedWaitSeconds: null } : null;
+    }
+  }
+
+  /** E-mails the customer the transcript of the conversation that just ended. */
+  async function emailTranscript() {
+    const id = ended.value?.conversationId;
+    if (!id || transcriptMail.value.state === "sending") return;
+    transcriptMail.value = { state: "sending" };
+    try {
+      const r = await api.emailTranscript(token.value, id);
+      transcriptMail.value = { state: "sent", to: r?.to ?? "" };
+    } catch (e) {
+      transcriptMail.value = { state: "failed", failure: failureOf(e) };
+    }
+  }
+
   /** After an expired session: a new visitor and a new conversation. */
   async function restart() {
     engine.value?.close();
@@ -415,6 +492,9 @@ export function useCustomerChat() {
     queue.value = null;
     queued.value = false;
     rating.value = { state: "idle" };
+    transcriptMail.value = { state: "idle" };
+    leftOfflineId.value = null;
+    requestedAgent.value = null;
     phase.value = "idle";
     await start(true);
   }
@@ -446,6 +526,13 @@ export function useCustomerChat() {
     connection,
     unread,
     openConversation,
+    resumeFailed,
+    requestedAgent,
+    leftOffline,
+    leftOfflineEmail,
+    transcriptMail,
+    leftMessage,
+    emailTranscript,
     start,
     send,
     sendFile,

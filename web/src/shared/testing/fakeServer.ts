@@ -32,6 +32,15 @@ export class FakeChatServer {
   reads: Array<{ readerId: Id; seq: number; held: number[] }> = [];
   /** The seqs a client's screen holds now, for `reads`. */
   screen: (userId: Id) => number[] = () => [];
+  /** The offline path's HTTP side (issue 15): what `fakeFetch` answers, and what it was sent. */
+  http = {
+    availability: null as unknown,
+    contact: { name: null, email: null, phone: null } as unknown,
+    /** Resume tokens that work; any other is `invalid_token`. */
+    resumeTokens: new Set<string>(),
+    transcriptTo: "ann@example.com" as string | null,
+    requests: [] as Array<{ method: string; url: string; body: unknown }>,
+  };
   private sockets = new Map<Id, FakeSocket>();
   private holds = new Map<string, Hold[]>();
   private failures = new Map<string, string[]>();
@@ -280,9 +289,32 @@ export class FakeChatServer {
 
 /** `fetch` for the HTTP calls the stores make on the side: a visitor, the agents, the conversations. */
 export function fakeFetch(server: FakeChatServer): typeof fetch {
-  return (async (input: RequestInfo | URL) => {
+  return (async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = String(input);
-    const json = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
+    const method = init?.method ?? "GET";
+    const body = typeof init?.body === "string" ? (JSON.parse(init.body) as unknown) : undefined;
+    server.http.requests.push({ method, url, body });
+    const json = (b: unknown, status = 200) => new Response(JSON.stringify(b), { status, headers: { "content-type": "application/json" } });
+    const error = (status: number, code: string, message: string) => json({ error: { code, message } }, status);
+    if (url === "/api/visitors/resume") {
+      const token = (body as { token?: string } | undefined)?.token ?? "";
+      if (!server.http.resumeTokens.has(token)) return error(401, "invalid_token", "This link has expired.");
+      return json({ token: "resumed-token", user: { id: CUSTOMER, role: "customer", username: "ann", displayName: "Ann" } });
+    }
+    if (url === "/api/availability") return server.http.availability ? json(server.http.availability) : error(404, "not_found", "");
+    if (url === "/api/me/contact") return json(server.http.contact);
+    if (url === "/api/offline-messages") {
+      const content = (body as { content?: string }).content ?? "";
+      const starts = server.conversationId === null || server.resolved.has(server.conversationId);
+      if (starts) server.conversationId = "20";
+      server.queued = true;
+      const m = server.store(CUSTOMER, content, (body as { clientMsgId?: string }).clientMsgId ?? null);
+      return json({ conversationId: m.conversationId, message: m, place: 1 }, 201);
+    }
+    if (/^\/api\/conversations\/\d+\/transcript\/email$/.test(url)) {
+      const to = server.http.transcriptTo;
+      return to ? json({ to }, 202) : error(400, "invalid_payload", "We have no e-mail address for you.");
+    }
     if (url.startsWith("/api/visitors")) {
       return json({ token: "visitor-token", user: { id: CUSTOMER, role: "customer", username: "ann", displayName: "Ann" } });
     }
