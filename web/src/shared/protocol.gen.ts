@@ -9,7 +9,7 @@ export type ErrorCode = "unauthorized" | "forbidden" | "invalid_payload" | "too_
 export type ConversationStatus = "open" | "resolved";
 
 /** What happened to a conversation besides its messages (a transcript's `events`). */
-export type ConversationEventKind = "assigned" | "transferred" | "queued" | "resolved" | "rated";
+export type ConversationEventKind = "assigned" | "transferred" | "queued" | "resolved" | "rated" | "abandoned";
 
 /** `system`: written by the server, shown as an info line; `image` and `file` carry an `attachment`. */
 export type MessageKind = "text" | "system" | "image" | "file";
@@ -131,7 +131,15 @@ export type AgentReport = { agent: User,
  */
 conversations: number, resolved: number, firstResponseSeconds: Percentiles | null, resolutionSeconds: Percentiles | null, csat: Csat | null, };
 
-export type ReportsResponse = { from: string, to: string, days: Array<DayCount>, agents: Array<AgentReport>, };
+export type ReportsResponse = { from: string, to: string, days: Array<DayCount>, agents: Array<AgentReport>, 
+/**
+ * Conversations of the period that left the queue unanswered, their customers gone.
+ */
+abandoned: number, 
+/**
+ * The median wait before abandoning, in seconds; `None` without any.
+ */
+abandonWaitSeconds: number | null, };
 
 export type NodeSummary = { id: string, startedAt: string, connections: number, onlineUsers: number, onlineAgents: number, 
 /**
@@ -160,6 +168,34 @@ export type ConversationEvent = { id: number, kind: ConversationEventKind, times
 text: string, };
 
 export type TranscriptResponse = { conversation: TranscriptConversation, messages: Array<Message>, events: Array<ConversationEvent>, };
+
+/**
+ * `GET /api/availability`.
+ */
+export type AvailabilityBody = { state: "open" | "busy" | "away" | "closed", agentsAvailable: number, queueLength: number, estimateSeconds: number | null, 
+/**
+ * Milliseconds since the Unix epoch.
+ */
+opensAt: number | null, timeZone: string, };
+
+/**
+ * `GET /api/me/contact`.
+ */
+export type ContactBody = { name: string | null, email: string | null, phone: string | null, };
+
+/**
+ * `POST /api/offline-messages`.
+ */
+export type OfflineMessageRequest = { name?: string, email?: string, phone?: string, content: string, clientMsgId?: string, };
+
+export type OfflineMessageResponse = { conversationId: ConversationId, message: Message, place: number | null, };
+
+/**
+ * `GET` and `PUT /api/admin/hours`.
+ */
+export type HoursBody = { enabled: boolean, timeZone: string, weekly: Array<HoursInterval>, closedDays: Array<string>, };
+
+export type HoursInterval = { day: string, open: string, close: string, };
 
 export type LoginPayload = { userId: UserId, csId?: UserId, };
 
@@ -202,9 +238,24 @@ export type Member = { id: UserId, role: Role, username: string, displayName: st
 /**
  * Kept in snake_case: the reference design's name.
  */
-message_count: number, online: boolean, conversationId: ConversationId, lastMessage: Message | null, };
+message_count: number, online: boolean, conversationId: ConversationId, lastMessage: Message | null, 
+/**
+ * The conversation was left through the offline form (a customer, as its agent lists it).
+ */
+offline: boolean, 
+/**
+ * A customer's e-mail and phone, for its agent; never a staff member's.
+ */
+email: string | null, phone: string | null, };
 
-export type LoginAck = { ok: true, csId: UserId | null, conversationId: ConversationId | null, queued: boolean, position: number | null, estimatedWaitSeconds: number | null, ended: boolean, };
+export type LoginAck = { ok: true, csId: UserId | null, conversationId: ConversationId | null, queued: boolean, position: number | null, estimatedWaitSeconds: number | null, ended: boolean, 
+/**
+ * The agent named by `csId`, when one was: whether it is online, and until when (ms since
+ * the Unix epoch) the conversation waits for it only when it is not.
+ */
+requestedAgent: RequestedAgentBody | null, };
+
+export type RequestedAgentBody = { id: UserId, displayName: string, online: boolean, waitsUntil: number | null, };
 
 export type AllMemberAck = { ok: true, users: Array<Member>, };
 
