@@ -25,6 +25,9 @@ const member = (id: string, over: Partial<Member> = {}): Member => ({
   online: true,
   conversationId: `c${id}`,
   lastMessage: null,
+  offline: false,
+  email: null,
+  phone: null,
   ...over,
 });
 const message = (from: string, to: string, ts: string, content = "hi"): Message => ({

@@ -1,5 +1,4 @@
 // Pure logic of the agent's customer list: unread counts, presence, previews, ordering.
-import type { ContactFields, OfflineFields } from "./offline";
 import type { Id, Member, Message, Timestamp } from "./protocol";
 
 export interface Preview {
@@ -47,9 +46,9 @@ export function entryFromMember(m: Member, me: Id, previous?: MemberEntry): Memb
     online: m.online,
     unread: m.message_count,
     last: newer(previous?.last ?? null, last),
-    offline: (m as Member & OfflineFields).offline === true,
-    email: text((m as Member & ContactFields).email),
-    phone: text((m as Member & ContactFields).phone),
+    offline: m.offline === true,
+    email: text(m.email),
+    phone: text(m.phone),
   };
 }
 

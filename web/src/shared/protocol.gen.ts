@@ -98,7 +98,15 @@ export type AvailableAgent = { online: boolean, status: AgentStatus, openConvers
 
 export type AvailableAgentsResponse = { agents: Array<AvailableAgent>, };
 
-export type ConversationSummary = { id: ConversationId, customerId: UserId, agentId: UserId | null, status: ConversationStatus, createdAt: string, resolvedAt: string | null, rating: number | null, };
+export type ConversationSummary = { id: ConversationId, customerId: UserId, agentId: UserId | null, status: ConversationStatus, createdAt: string, resolvedAt: string | null, rating: number | null, 
+/**
+ * Left through the offline form.
+ */
+offline: boolean, 
+/**
+ * How kefu ended it, when kefu did.
+ */
+endedAs: "abandoned" | "idle" | null, };
 
 export type ConversationsResponse = { conversations: Array<ConversationSummary>, };
 
@@ -151,7 +159,15 @@ export type NodesResponse = { nodes: Array<NodeSummary>, };
 
 export type Person = { id: UserId, displayName: string, username?: string, email?: string, };
 
-export type FoundConversation = { id: ConversationId, customer: Person, agent: Person | null, status: ConversationStatus, messages: number, createdAt: string, resolvedAt: string | null, rating: number | null, };
+export type FoundConversation = { id: ConversationId, customer: Person, agent: Person | null, status: ConversationStatus, messages: number, createdAt: string, resolvedAt: string | null, rating: number | null, 
+/**
+ * Left through the offline form.
+ */
+offline: boolean, 
+/**
+ * How kefu ended it, when kefu did.
+ */
+endedAs: "abandoned" | "idle" | null, };
 
 export type FoundConversationsResponse = { conversations: Array<FoundConversation>, 
 /**
@@ -195,7 +211,7 @@ export type OfflineMessageResponse = { conversationId: ConversationId, message: 
  */
 export type HoursBody = { enabled: boolean, timeZone: string, weekly: Array<HoursInterval>, closedDays: Array<string>, };
 
-export type HoursInterval = { day: string, open: string, close: string, };
+export type HoursInterval = { day: "mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun", open: string, close: string, };
 
 export type LoginPayload = { userId: UserId, csId?: UserId, };
 

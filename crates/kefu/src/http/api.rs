@@ -218,6 +218,8 @@ pub async fn conversations(
             created_at: format_timestamp(c.created_at),
             resolved_at: c.resolved_at.map(format_timestamp),
             rating: c.rating,
+            offline: c.offline,
+            ended_as: c.ended_as,
         })
         .collect();
     Ok(Json(ConversationList { conversations }))

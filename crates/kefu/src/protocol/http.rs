@@ -84,6 +84,11 @@ pub struct ConversationItem {
     pub created_at: String,
     pub resolved_at: Option<String>,
     pub rating: Option<i64>,
+    /// Left through the offline form.
+    pub offline: bool,
+    /// How kefu ended it, when kefu did.
+    #[ts(type = "\"abandoned\" | \"idle\" | null")]
+    pub ended_as: Option<String>,
 }
 
 #[derive(Serialize, TS)]
@@ -248,6 +253,11 @@ pub struct Found<'a> {
     pub created_at: String,
     pub resolved_at: Option<String>,
     pub rating: Option<i64>,
+    /// Left through the offline form.
+    pub offline: bool,
+    /// How kefu ended it, when kefu did.
+    #[ts(type = "\"abandoned\" | \"idle\" | null")]
+    pub ended_as: Option<&'a str>,
 }
 
 impl<'a> Found<'a> {
@@ -272,6 +282,8 @@ impl<'a> Found<'a> {
             created_at: format_timestamp(record.created_at),
             resolved_at: record.resolved_at.map(format_timestamp),
             rating: record.rating,
+            offline: record.offline,
+            ended_as: record.ended_as.as_deref(),
         }
     }
 }
@@ -384,6 +396,7 @@ pub struct HoursBody {
 
 #[derive(Serialize, Deserialize, TS)]
 pub struct HoursInterval {
+    #[ts(type = "\"mon\" | \"tue\" | \"wed\" | \"thu\" | \"fri\" | \"sat\" | \"sun\"")]
     pub day: String,
     pub open: String,
     pub close: String,

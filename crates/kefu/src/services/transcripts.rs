@@ -343,6 +343,8 @@ mod tests {
                 resolved_at: Some(5000),
                 rating: Some(5),
                 rating_comment: Some("quick".into()),
+                offline: false,
+                ended_as: None,
             },
             messages: vec![
                 message(1, 1, 7, 1000, "hello"),

@@ -20,6 +20,10 @@ pub struct ConversationRecord {
     pub resolved_at: Option<i64>,
     pub rating: Option<i64>,
     pub rating_comment: Option<String>,
+    /// Left through the offline form.
+    pub offline: bool,
+    /// How kefu ended it, when kefu did: `abandoned` or `idle`.
+    pub ended_as: Option<String>,
 }
 
 /// What the admin looks for: text in the customer's name, user name or e-mail, or a number that
@@ -35,7 +39,7 @@ pub struct ConversationQuery {
 macro_rules! record_columns {
     () => {
         "c.id, c.customer_id, c.agent_id, c.status, c.last_seq, c.created_at, c.resolved_at, \
-         c.rating, c.rating_comment, u.display_name AS customer_name, \
+         c.rating, c.rating_comment, c.offline, c.ended_as, u.display_name AS customer_name, \
          u.username AS customer_username, u.email AS customer_email, a.display_name AS agent_name \
          FROM conversations c JOIN users u ON u.id = c.customer_id \
          LEFT JOIN users a ON a.id = c.agent_id"
@@ -53,6 +57,8 @@ fn record_from_row(row: &AnyRow) -> Result<ConversationRecord, StoreError> {
         resolved_at: row.try_get("resolved_at")?,
         rating: row.try_get("rating")?,
         rating_comment: optional_text(row, "rating_comment")?,
+        offline: row.try_get::<i64, _>("offline")? != 0,
+        ended_as: optional_text(row, "ended_as")?,
     })
 }
 

@@ -459,8 +459,8 @@ impl Store {
     ) -> Result<Vec<ConversationSummary>, StoreError> {
         sqlx::query(sql!(
             self,
-            "SELECT id, customer_id, agent_id, status, last_seq, created_at, resolved_at, rating \
-             FROM conversations WHERE customer_id = ? ORDER BY id DESC LIMIT 100"
+            "SELECT id, customer_id, agent_id, status, last_seq, created_at, resolved_at, rating, offline, \
+             ended_as FROM conversations WHERE customer_id = ? ORDER BY id DESC LIMIT 100"
         ))
         .bind(customer.0)
         .fetch_all(&mut *self.conn().await?)
@@ -472,6 +472,8 @@ impl Store {
                 created_at: row.try_get("created_at")?,
                 resolved_at: row.try_get("resolved_at")?,
                 rating: row.try_get("rating")?,
+                offline: row.try_get::<i64, _>("offline")? != 0,
+                ended_as: super::optional_text(row, "ended_as")?,
             })
         })
         .collect()
@@ -495,4 +497,8 @@ pub struct ConversationSummary {
     pub created_at: i64,
     pub resolved_at: Option<i64>,
     pub rating: Option<i64>,
+    /// Left through the offline form.
+    pub offline: bool,
+    /// How kefu ended it, when kefu did: `abandoned` or `idle`.
+    pub ended_as: Option<String>,
 }

@@ -12,6 +12,8 @@ function conv(id: string, over: Partial<AdminConversation> = {}): AdminConversat
     agent: { id: "3", displayName: "Alice" },
     createdAt: "2026-11-26T04:15:22.123Z",
     resolvedAt: "2026-11-26T04:31:02.000Z",
+    offline: false,
+    endedAs: null,
     ...over,
   };
 }

@@ -1,6 +1,6 @@
 // Pure logic of the admin's conversation finder: the search query sent to
 // `GET /api/admin/conversations`, pages put together, and what a row shows.
-import type { EndedAs, OfflineFields } from "../../shared/offline";
+import type { EndedAs } from "../../shared/offline";
 import type { AdminConversation, ConversationStatus, Id, Timestamp } from "../../shared/protocol";
 
 export type StatusFilter = "all" | ConversationStatus;
@@ -96,8 +96,8 @@ export function conversationRow(c: AdminConversation, locale: string, timeZone?:
     resolved: c.resolvedAt ? formatWhen(c.resolvedAt, locale, timeZone) : null,
     rating,
     messages: Math.max(0, c.messages),
-    offline: (c as AdminConversation & OfflineFields).offline === true,
-    endedAs: endedAsOf((c as AdminConversation & OfflineFields).endedAs),
+    offline: c.offline === true,
+    endedAs: endedAsOf(c.endedAs),
   };
 }
 

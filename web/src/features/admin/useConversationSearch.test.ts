@@ -13,6 +13,8 @@ function conv(id: string): AdminConversation {
     agent: null,
     createdAt: "2026-11-26T04:15:22.123Z",
     resolvedAt: null,
+    offline: false,
+    endedAs: null,
   };
 }
 

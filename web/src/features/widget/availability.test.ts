@@ -111,12 +111,12 @@ describe("opensAtParts", () => {
 describe("requestedAgentWait", () => {
   const now = Date.UTC(2026, 11, 7, 6, 0);
   it("says until when an offline agent is waited for", () => {
-    expect(requestedAgentWait({ id: "5", online: false, waitsUntil: now + 120_000 }, now)).toEqual({ waitsUntil: now + 120_000 });
+    expect(requestedAgentWait({ id: "5", displayName: "Alice", online: false, waitsUntil: now + 120_000 }, now)).toEqual({ waitsUntil: now + 120_000 });
     expect(clockTime(now + 300_000, "en", "Asia/Shanghai")).toBe("14:05");
   });
   it("says nothing when the agent is online, was not asked for, or the wait is over", () => {
-    expect(requestedAgentWait({ id: "5", online: true, waitsUntil: null }, now)).toBeNull();
+    expect(requestedAgentWait({ id: "5", displayName: "Alice", online: true, waitsUntil: null }, now)).toBeNull();
     expect(requestedAgentWait(null, now)).toBeNull();
-    expect(requestedAgentWait({ id: "5", online: false, waitsUntil: now - 1 }, now)).toBeNull();
+    expect(requestedAgentWait({ id: "5", displayName: "Alice", online: false, waitsUntil: now - 1 }, now)).toBeNull();
   });
 });

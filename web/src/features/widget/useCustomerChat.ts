@@ -11,7 +11,7 @@ import { createConversation, type ConversationEngine } from "../../shared/conver
 import { ownConversationsLink } from "../../shared/conversation/link";
 import { peerReadSeqs, segmentOf, type Segment } from "../../shared/conversation/segments";
 import { failureOf, type Failure } from "../../shared/errors";
-import type { OfflineFields, OfflineMessageResponse, RequestedAgent } from "../../shared/offline";
+import type { OfflineMessageResponse, RequestedAgent } from "../../shared/offline";
 import type { ConversationSummary, Id, LoginAck, Member, PrivateMessageAck, SessionResponse, User } from "../../shared/protocol";
 import { clearSession, loadSession, saveSession } from "../../shared/session";
 import { createTypingSender, TYPING_STALE_MS } from "../../shared/typing";
@@ -259,7 +259,7 @@ export function useCustomerChat(options: CustomerChatOptions = {}) {
       const summary = list?.find((x) => x.id === id);
       const resolved = summary?.status === "resolved";
       if (id && summary) setRating(id, summary.rating);
-      if (id && summary && !resolved && (summary as ConversationSummary & OfflineFields).offline === true) leftOfflineId.value = id;
+      if (id && summary && !resolved && summary.offline) leftOfflineId.value = id;
       // The count was taken before the page: a reply stored in between is unread, not read.
       const counted = members?.[0];
       const countedUpTo = counted && id && counted.conversationId === id ? (counted.lastMessage?.seq ?? 0) : undefined;

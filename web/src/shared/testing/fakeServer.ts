@@ -178,6 +178,9 @@ export class FakeChatServer {
       online: true,
       conversationId,
       lastMessage: list[list.length - 1] ?? null,
+      offline: false,
+      email: null,
+      phone: null,
     };
   }
 
