@@ -11,7 +11,10 @@
 //! - [`messaging`]: send, read, typing, history, system messages;
 //! - [`notes`]: private notes and ratings;
 //! - [`presence`]: who is online, and what changes when someone comes or goes;
-//! - [`open`]: the cache of customers' latest conversations.
+//! - [`open`]: the cache of customers' latest conversations;
+//! - [`timers`]: the offline path's timers (abandoned, idle, the agent left, the wait for an agent
+//!   asked for), run by one node of a cluster;
+//! - [`offline`]: what a visitor can expect now, the offline form, a customer's contact details.
 
 mod handover;
 mod messaging;
