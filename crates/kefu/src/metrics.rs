@@ -176,6 +176,12 @@ pub struct Metrics {
     rate_limited: [Counter; Limit::ALL.len()],
     /// `login` events answered with success.
     pub logins: Counter,
+    /// The offline path's timers: conversations ended as abandoned, kept for the next agent as
+    /// left offline, resolved as idle, and handed back to the queue because their agent left.
+    pub abandoned: Counter,
+    pub kept_offline: Counter,
+    pub idle_resolved: Counter,
+    pub requeued: Counter,
     /// `POST /api/login` with a wrong password (or an unknown user).
     pub login_failures: Counter,
     /// Messages accepted for storing (validated, authorised, within the rate).
@@ -223,6 +229,10 @@ impl Default for Metrics {
             handshakes: Default::default(),
             rate_limited: Default::default(),
             logins: Counter::default(),
+            abandoned: Counter::default(),
+            kept_offline: Counter::default(),
+            idle_resolved: Counter::default(),
+            requeued: Counter::default(),
             login_failures: Counter::default(),
             messages_received: Counter::default(),
             messages_stored: Counter::default(),
@@ -337,7 +347,7 @@ impl Metrics {
                 self.limited_count(limit),
             );
         }
-        let counters: [(&str, &str, &Counter); 9] = [
+        let counters: [(&str, &str, &Counter); 13] = [
             (
                 "kefu_logins_total",
                 "login events answered with success.",
@@ -382,6 +392,26 @@ impl Metrics {
                 "kefu_forbidden_origins_total",
                 "API and Socket.IO requests refused for their Origin.",
                 &self.forbidden_origins,
+            ),
+            (
+                "kefu_conversations_abandoned_total",
+                "Waiting conversations ended because their customer left.",
+                &self.abandoned,
+            ),
+            (
+                "kefu_conversations_kept_offline_total",
+                "Waiting conversations whose customer left an e-mail, kept for the next agent.",
+                &self.kept_offline,
+            ),
+            (
+                "kefu_conversations_idle_resolved_total",
+                "Conversations resolved by kefu: silent while their customer was away.",
+                &self.idle_resolved,
+            ),
+            (
+                "kefu_conversations_requeued_total",
+                "Conversations handed back to the queue because their agent left.",
+                &self.requeued,
             ),
         ];
         for (name, help, counter) in counters {

@@ -146,6 +146,7 @@ impl Server {
             settings.max_message_bytes,
             cluster.link().is_cluster(),
             settings.timers(),
+            metrics.clone(),
         );
         chat.start(node.id.clone(), &mut tasks);
         let reports = services::reports::Reports::new(store.clone());

@@ -181,6 +181,7 @@ impl Chat {
         if released.is_empty() {
             return Ok(());
         }
+        self.metrics.requeued.add(released.len() as u64);
         tracing::info!(
             released = released.len(),
             ?why,

@@ -62,6 +62,7 @@ pub struct Chat {
     delivery: Arc<dyn Delivery>,
     max_message_bytes: usize,
     timers: crate::config::Timers,
+    metrics: Arc<crate::metrics::Metrics>,
     /// Set when the server stops: long work (draining the queue) ends at its next step, leaving
     /// the rest for the next start.
     stopping: tokio_util::sync::CancellationToken,
@@ -144,6 +145,7 @@ impl Chat {
         max_message_bytes: usize,
         in_cluster: bool,
         timers: crate::config::Timers,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let (fresh_for, roster_fresh_for) = if in_cluster {
             (FRESH_IN_CLUSTER, ROSTER_FRESH_IN_CLUSTER)
@@ -161,6 +163,7 @@ impl Chat {
             delivery,
             max_message_bytes,
             timers,
+            metrics,
             stopping: tokio_util::sync::CancellationToken::new(),
         }
     }

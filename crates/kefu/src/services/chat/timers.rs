@@ -83,6 +83,8 @@ impl Chat {
             .store
             .abandon_waiting(now - ms(self.timers.abandon_after), now)
             .await?;
+        self.metrics.abandoned.add(abandoned.ended.len() as u64);
+        self.metrics.kept_offline.add(abandoned.kept as u64);
         for conversation in &abandoned.ended {
             tracing::info!(conversation = %conversation.id, "conversation abandoned");
             self.ended_here(conversation.id, conversation.customer_id);
@@ -170,6 +172,7 @@ impl Chat {
             return Ok(());
         }
         tracing::info!(conversation = %conversation.id, "idle conversation resolved");
+        self.metrics.idle_resolved.inc();
         let minutes = after.as_secs().div_ceil(60);
         self.say(
             conversation,
