@@ -210,6 +210,10 @@ impl Delivery for Cluster {
         }
     }
 
+    fn sees_every_node(&self) -> bool {
+        !self.link.is_cluster() || self.link.is_up()
+    }
+
     fn online<'a>(&'a self, users: &'a [UserId]) -> Pending<'a, Vec<bool>> {
         Box::pin(async move {
             if users.is_empty() {

@@ -84,4 +84,7 @@ pub trait Delivery: Send + Sync + 'static {
     fn online_agents(&self) -> Pending<'_, Vec<UserId>>;
     /// A customer's open conversation changed hands: other nodes forget their copy of it.
     fn conversation_changed(&self, customer: UserId);
+    /// Whether [`Delivery::online`] sees every node's connections now (a node alone, or a
+    /// cluster whose link to Redis is up): without it, users on other nodes look offline.
+    fn sees_every_node(&self) -> bool;
 }

@@ -74,8 +74,13 @@ impl Chat {
         }
     }
 
-    /// One round of every timer.
+    /// One round of every timer. Skipped while presence cannot see the other nodes (Redis
+    /// away): their customers would look gone.
     pub(super) async fn timers_round(&self) -> Result<()> {
+        if !self.delivery.sees_every_node() {
+            tracing::debug!("the timers wait for presence to see every node");
+            return Ok(());
+        }
         let now = now_millis();
         let ms = |d: Duration| d.as_millis() as i64;
         self.record_absences(now).await?;
