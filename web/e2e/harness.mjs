@@ -40,11 +40,12 @@ const CHROMIUM_ARGS = [
 // ---- the kefu server ----
 
 /** Runs `kefu serve` on `listen` with `dataDir`; resolves with the child and its URL once it listens. */
-async function spawnKefu(listen, dataDir, adminPassword, log) {
+async function spawnKefu(listen, dataDir, adminPassword, log, extraEnv = {}) {
   const child = spawn(KEFU_BIN, ["serve", "--listen", listen, "--data-dir", dataDir], {
     // Every browser comes from 127.0.0.1: the per-address limits are off.
     env: {
       ...process.env,
+      ...extraEnv,
       KEFU_ADMIN_PASSWORD: adminPassword,
       KEFU_LOG: "warn",
       KEFU_VISITOR_RATE_PER_MINUTE: "0",
@@ -90,14 +91,15 @@ async function terminate(child) {
 
 /**
  * kefu on a free port with a fresh data directory. `stop()` and `start()` stop it (SIGTERM) and start
- * it again on the same port and data directory, as a restart in production does.
+ * it again on the same port and data directory, as a restart in production does. `env` adds settings
+ * (`KEFU_SMTP_URL` of an `smtpSink()`, for one).
  */
-export async function startKefu() {
+export async function startKefu({ env = {} } = {}) {
   if (!existsSync(KEFU_BIN)) throw new Error(`kefu binary not found at ${KEFU_BIN}; build it or set KEFU_BIN`);
   const dataDir = await mkdtemp(path.join(tmpdir(), "kefu-web-e2e-"));
   const adminPassword = `pw-${randomBytes(12).toString("hex")}`;
   const log = [];
-  let { child, url } = await spawnKefu("127.0.0.1:0", dataDir, adminPassword, log);
+  let { child, url } = await spawnKefu("127.0.0.1:0", dataDir, adminPassword, log, env);
   const listen = new URL(url).host;
   return {
     url,
@@ -111,7 +113,7 @@ export async function startKefu() {
       // The port was just released; a few tries in case the system has not let go of it yet.
       for (let attempt = 1; ; attempt++) {
         try {
-          ({ child } = await spawnKefu(listen, dataDir, adminPassword, log));
+          ({ child } = await spawnKefu(listen, dataDir, adminPassword, log, env));
           return;
         } catch (e) {
           if (attempt >= 5) throw e;
@@ -408,4 +410,135 @@ export async function leaveOfflineMessage(page, content, { name = "Ann Lee", ema
   await form.getByTestId("offline-message").fill(content);
   await form.getByTestId("offline-submit").click();
   await page.getByTestId("offline-sent").waitFor();
+}
+
+// ---- a mailbox: the smallest SMTP server kefu's mails can go to ----
+
+/** Decodes one MIME part's body by its Content-Transfer-Encoding. */
+function decodeBody(headers, body) {
+  const encoding = /^content-transfer-encoding:\s*(\S+)/im.exec(headers)?.[1]?.toLowerCase();
+  if (encoding === "base64") return Buffer.from(body.replace(/\s+/g, ""), "base64").toString("utf8");
+  if (encoding === "quoted-printable") {
+    const bytes = body.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/gi, (_, h) => String.fromCharCode(parseInt(h, 16)));
+    return Buffer.from(bytes, "latin1").toString("utf8");
+  }
+  return body;
+}
+
+/** The text of a mail (every text part, decoded), from its raw form. */
+function mailText(raw) {
+  const split = (s) => {
+    const i = s.search(/\r?\n\r?\n/);
+    return i < 0 ? [s, ""] : [s.slice(0, i), s.slice(i).replace(/^\r?\n\r?\n/, "")];
+  };
+  const [headers, body] = split(raw);
+  const boundary = /boundary="?([^";\r\n]+)"?/i.exec(headers)?.[1];
+  if (!boundary) return decodeBody(headers, body);
+  return body
+    .split(`--${boundary}`)
+    .slice(1)
+    .filter((part) => !part.startsWith("--"))
+    .map((part) => {
+      const [h, b] = split(part.replace(/^\r?\n/, ""));
+      return /^content-type:\s*text\//im.test(h) ? decodeBody(h, b) : "";
+    })
+    .join("\n");
+}
+
+/**
+ * An SMTP server on a free port that keeps every mail kefu sends (no TLS, no auth: start kefu with
+ * `env: sink.env`). `waitFor(pred)` resolves with the first mail `{ from, to, subject, raw, text }`
+ * for which `pred` holds.
+ */
+export async function smtpSink() {
+  const mails = [];
+  const waiters = new Set();
+  const sockets = new Set();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.setEncoding("latin1");
+    let buf = "";
+    let data = null;
+    let envelope = { from: "", to: [] };
+    const reply = (line) => socket.write(`${line}\r\n`);
+    reply("220 kefu-e2e ESMTP");
+    socket.on("data", (chunk) => {
+      buf += chunk;
+      for (;;) {
+        if (data !== null) {
+          const end = buf.indexOf("\r\n.\r\n");
+          if (end < 0) return;
+          const raw = Buffer.from((data + buf.slice(0, end + 2)).replace(/^\.\./gm, "."), "latin1").toString("utf8");
+          buf = buf.slice(end + 5);
+          data = null;
+          const subject = /^subject:\s*(.*)$/im.exec(raw)?.[1] ?? "";
+          const mail = { ...envelope, subject, raw, text: mailText(raw) };
+          envelope = { from: "", to: [] };
+          mails.push(mail);
+          for (const w of waiters) w(mail);
+          reply("250 OK queued");
+          continue;
+        }
+        const nl = buf.indexOf("\r\n");
+        if (nl < 0) return;
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        const verb = line.slice(0, 4).toUpperCase();
+        const address = /<(.*)>/.exec(line)?.[1] ?? "";
+        if (verb === "EHLO") {
+          socket.write("250-kefu-e2e\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
+        } else if (verb === "HELO") {
+          reply("250 kefu-e2e");
+        } else if (verb === "MAIL") {
+          envelope.from = address;
+          reply("250 OK");
+        } else if (verb === "RCPT") {
+          envelope.to.push(address);
+          reply("250 OK");
+        } else if (verb === "DATA") {
+          data = "";
+          reply("354 End data with <CR><LF>.<CR><LF>");
+        } else if (verb === "QUIT") {
+          reply("221 Bye");
+          socket.end();
+        } else {
+          if (verb === "RSET") envelope = { from: "", to: [] };
+          reply("250 OK");
+        }
+      }
+    });
+    socket.on("error", () => undefined);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  return {
+    mails,
+    env: {
+      KEFU_SMTP_URL: `smtp://127.0.0.1:${port}`,
+      KEFU_SMTP_FROM: "Acme Shop <support@shop.example>",
+      KEFU_MAIL_EVERY_MS: "200",
+    },
+    waitFor(pred, timeout = 15_000) {
+      const found = mails.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(w);
+          reject(new Error(`no such mail within ${timeout} ms; got: ${mails.map((m) => `${m.to} "${m.subject}"`).join(", ") || "none"}`));
+        }, timeout);
+        const w = (m) => {
+          if (!pred(m)) return;
+          clearTimeout(timer);
+          waiters.delete(w);
+          resolve(m);
+        };
+        waiters.add(w);
+      });
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
 }

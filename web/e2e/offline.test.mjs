@@ -2,19 +2,21 @@
 // agents have room (open), are all full (busy: the real wait), are all gone (away) or the shop is
 // closed (closed: when it opens, in the visitor's time and the shop's), in English and Chinese; the
 // offline form (only what kefu does not know, checks, focus, sending, the confirmation); the agent's
-// view of a conversation left offline; an invalid resume link; the transcript by e-mail; the admin's
-// business hours. They need the server's issue-15 endpoints (GET /api/availability, /api/me/contact,
+// view of a conversation left offline; an invalid resume link; the transcript by e-mail (to the
+// test's own SMTP server) and the resume link in that mail; the admin's business hours. They need the server's issue-15 endpoints (GET /api/availability, /api/me/contact,
 // POST /api/offline-messages, /api/admin/hours; resume and transcript e-mail from the mail branch):
 // against a server without them, each test is skipped and says which endpoint is missing.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { adminToken, createAgent, launchBrowser, newContext, screenshot, signIn, startKefu, storedSession, uiFor } from "./harness.mjs";
+import { adminToken, createAgent, launchBrowser, newContext, screenshot, signIn, smtpSink, startKefu, storedSession, uiFor } from "./harness.mjs";
 
 const MOBILE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 
 let kefu;
 let ui;
 let browser;
+/** Where kefu's mails go: without KEFU_SMTP_URL kefu sends none (the transcript is refused). */
+let mailbox;
 /** Which endpoints this server has, by name. */
 const has = {};
 
@@ -29,7 +31,8 @@ async function probe(method, path, body) {
 }
 
 before(async () => {
-  kefu = await startKefu();
+  mailbox = await smtpSink();
+  kefu = await startKefu({ env: mailbox.env });
   ui = await uiFor(kefu);
   browser = await launchBrowser();
   has.availability = await probe("GET", "/api/availability");
@@ -44,6 +47,7 @@ after(async () => {
   await browser?.close();
   await ui?.close();
   await kefu?.close();
+  await mailbox?.close();
 });
 
 /** Skips the test unless the server has every endpoint named. */
@@ -107,6 +111,12 @@ async function waitForState(state, timeout = 10_000) {
   }
 }
 
+/**
+ * The form's message field. Not `getByLabel("Message")`: the form itself is a region named "Leave us
+ * a message" (`aria-labelledby` its heading), which that substring matches too.
+ */
+const messageField = (page) => page.getByTestId("offline-form").getByRole("textbox", { name: "Message" });
+
 /** The id of the element that has the focus, by its data-testid. */
 const focused = (page) => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? null);
 
@@ -128,7 +138,9 @@ describe("the widget when nobody answers", () => {
       await page.getByLabel("Your name").waitFor();
       await page.getByLabel("E-mail").waitFor();
       await page.getByLabel("Phone (optional)").waitFor();
-      await page.getByLabel("Message").waitFor();
+      await messageField(page).waitFor();
+      // One control named "Message" at a time: the form's, never the composer's beside it.
+      assert.equal(await page.getByRole("textbox", { name: "Message" }).count(), 1);
       await screenshot(page, "offline-away-desktop");
 
       // Submitting empty, from the keyboard: errors said, focus on the first invalid field.
@@ -225,7 +237,7 @@ describe("the widget when nobody answers", () => {
       assert.equal(await page.getByTestId("offline-name").count(), 0);
       assert.equal(await page.getByTestId("offline-email").count(), 0);
       await page.getByTestId("offline-phone").waitFor();
-      await page.getByLabel("Message").fill("Can I change my delivery address?");
+      await messageField(page).fill("Can I change my delivery address?");
       await page.getByTestId("offline-submit").click();
       await page.getByTestId("offline-sent").filter({ hasText: "carla@example.com" }).waitFor();
     } finally {
@@ -247,6 +259,7 @@ describe("the widget when nobody answers", () => {
       await waitForState("away");
       await page.getByTestId("offline-form").waitFor({ timeout: 40_000 });
       assert.equal(await page.getByTestId("offline-message").inputValue(), "Do you have this in blue?");
+      assert.equal(await page.getByRole("textbox", { name: "Message" }).count(), 1, "the composer went with the form");
     } finally {
       await ctx.close();
     }
@@ -318,7 +331,7 @@ describe("the agent's view of a conversation left offline", () => {
       await page.getByLabel("Your name").fill("Dana Kim");
       await page.getByLabel("E-mail").fill("dana@example.com");
       await page.getByLabel("Phone (optional)").fill("+1 (555) 010-0199");
-      await page.getByLabel("Message").fill("Please call me about invoice 77.");
+      await messageField(page).fill("Please call me about invoice 77.");
       await page.getByTestId("offline-submit").click();
       await page.getByTestId("offline-sent").waitFor();
 
@@ -357,13 +370,15 @@ describe("resume links and transcripts", () => {
     }
   });
 
-  it("an ended conversation's transcript goes to the customer's e-mail", async (t) => {
-    if (needs(t, "transcriptEmail")) return;
+  it("an ended conversation's transcript goes to the customer's e-mail; its resume link restores the visitor elsewhere", async (t) => {
+    if (needs(t, "transcriptEmail", "resume")) return;
     const agent = await agentOnline("rosa", "Rosa Lind");
     const session = await api("POST", "/api/visitors", undefined, { name: "Eve Park", email: "eve@example.com" });
     const ctx = await newContext(browser);
     await ctx.addInitScript((s) => window.localStorage.setItem("kefu.session.visitor", s), JSON.stringify(session));
     const page = await ctx.newPage();
+    // Another device: a browser that has never seen Eve.
+    const other = await newContext(browser);
     try {
       await page.goto(`${ui.url}/chat`);
       await send(page, "Thanks, that's all.");
@@ -372,7 +387,20 @@ describe("resume links and transcripts", () => {
       await agent.page.getByTestId("resolve").click();
       await page.getByTestId("transcript-email").click();
       await page.getByTestId("transcript-status").filter({ hasText: "Sent to eve@example.com" }).waitFor();
+
+      // The mail itself (kefu's outbox to the test's SMTP server): the transcript and a resume link.
+      const mail = await mailbox.waitFor((m) => m.to.includes("eve@example.com") && m.text.includes("Thanks, that's all."));
+      const link = /(https?:\/\/\S+\/chat\?resume=([^\s"<>]+))/.exec(mail.text);
+      assert.ok(link, `a resume link in the transcript mail:\n${mail.text}`);
+      const resumed = await other.newPage();
+      await resumed.goto(`${ui.url}/chat?resume=${link[2]}`);
+      await resumed.getByTestId("message").filter({ hasText: "Thanks, that's all." }).waitFor();
+      assert.equal(new URL(resumed.url()).searchParams.has("resume"), false, "the token leaves the address bar");
+      assert.equal(await resumed.getByTestId("resume-failed").count(), 0);
+      const { user } = await storedSession(resumed, "visitor");
+      assert.equal(user.id, session.user.id, "the link's session is Eve's");
     } finally {
+      await other.close();
       await ctx.close();
       await agent.ctx.close();
     }

@@ -110,9 +110,10 @@ describe("loading the chat", () => {
     const agent = await agentCtx.newPage();
     const ctx = await newContext(browser);
     try {
-      // (The visitor of the test before wrote, and waits in the queue: it becomes Nadia's.)
+      // (The visitor of the test before wrote to Lena, who was online: that conversation stays hers
+      // while she is away, KEFU_AGENT_OFFLINE_REQUEUE_AFTER, so Nadia's list may well be empty.)
       await signIn(agent, ui.url, "/console", "nadia", nadia.password);
-      await agent.getByTestId("customer").first().waitFor();
+      await agent.getByTestId("customer-list").waitFor({ state: "attached" });
 
       // First visit: the visitor opens the chat, writes, and leaves the page.
       const first = await ctx.newPage();
