@@ -1,6 +1,7 @@
 //! Several kefu nodes on one database and one Redis (a private `redis-server` per test): chat,
 //! typing, read receipts and presence across nodes; a node killed with kill -9 mid-traffic; Redis
-//! stopped for 10 s mid-traffic and started again.
+//! stopped for 10 s mid-traffic and started again; the offline path's timers firing once in the
+//! cluster, and on another node when the one running them dies.
 
 mod common;
 
@@ -25,6 +26,11 @@ struct TestCluster {
 
 impl TestCluster {
     async fn start(backend: Backend, nodes: usize) -> Self {
+        Self::start_with(backend, nodes, &[]).await
+    }
+
+    /// With more `KEFU_*` settings, the same on every node.
+    async fn start_with(backend: Backend, nodes: usize, settings: &[(&str, String)]) -> Self {
         let redis = PrivateRedis::start().await;
         let db = TestDatabase::create(backend).await;
         let mut cluster = Self {
@@ -35,16 +41,14 @@ impl TestCluster {
         };
         for i in 0..nodes {
             let dir = common::temp_dir();
-            let node = Process::spawn_with(
-                &dir,
-                cluster.db.url.as_deref(),
-                &[
-                    ("KEFU_REDIS_URL", cluster.redis.url()),
-                    ("KEFU_NODE_ID", format!("node-{i}")),
-                    ("KEFU_JWT_SECRET", JWT_SECRET.to_owned()),
-                    ("KEFU_LOG", "info".to_owned()),
-                ],
-            );
+            let mut env = vec![
+                ("KEFU_REDIS_URL", cluster.redis.url()),
+                ("KEFU_NODE_ID", format!("node-{i}")),
+                ("KEFU_JWT_SECRET", JWT_SECRET.to_owned()),
+                ("KEFU_LOG", "info".to_owned()),
+            ];
+            env.extend(settings.iter().cloned());
+            let node = Process::spawn_with(&dir, cluster.db.url.as_deref(), &env);
             cluster.nodes.push(node);
             cluster.dirs.push(dir);
         }
@@ -166,7 +170,10 @@ macro_rules! on_every_server_backend {
     };
 }
 
-on_every_server_backend!(three_nodes_carry_chat_typing_reads_and_presence);
+on_every_server_backend!(
+    three_nodes_carry_chat_typing_reads_and_presence,
+    on_three_nodes_abandonment_and_idle_resolution_fire_once,
+);
 
 /// A visitor on node 0, its agent on node 2 and the agent's second tab on node 1.
 async fn three_nodes_carry_chat_typing_reads_and_presence(backend: Backend) {
@@ -809,5 +816,251 @@ async fn three_agents_on_three_nodes_share_one_queue_without_going_over_capacity
     })
     .await;
     assert_eq!(assigned["agentId"], agent_b_id.as_str());
+    cluster.stop().await;
+}
+
+/// The offline path's timers, short: a round every 100 ms; a waiting customer away 2 s is
+/// abandoned; a conversation quiet 4 s while its customer is away is resolved as idle.
+fn short_timers() -> Vec<(&'static str, String)> {
+    vec![
+        ("KEFU_TIMERS_EVERY_MS", "100".to_owned()),
+        ("KEFU_QUEUE_ABANDON_AFTER", "2".to_owned()),
+        ("KEFU_IDLE_RESOLVE_AFTER", "4".to_owned()),
+        ("KEFU_AGENT_OFFLINE_REQUEUE_AFTER", "0".to_owned()),
+    ]
+}
+
+/// A number read straight from the cluster's database.
+async fn count(cluster: &TestCluster, query: &str) -> i64 {
+    common::scalar(cluster.db.url.as_deref().unwrap(), query)
+        .await
+        .unwrap_or(0)
+}
+
+/// How many events of `kind` the conversation has.
+async fn events(cluster: &TestCluster, conversation: i64, kind: &str) -> i64 {
+    count(
+        cluster,
+        &format!(
+            "SELECT COUNT(*) FROM conversation_events \
+             WHERE conversation_id = {conversation} AND kind = '{kind}'"
+        ),
+    )
+    .await
+}
+
+/// The node that holds the timers' lease now, if one does.
+async fn timers_holder(cluster: &TestCluster) -> Option<usize> {
+    let now = kefu::domain::now_millis();
+    for i in 0..cluster.nodes.len() {
+        let held = count(
+            cluster,
+            &format!(
+                "SELECT COUNT(*) FROM leases WHERE name = 'offline-path' \
+                 AND holder = 'node-{i}' AND held_until > {now}"
+            ),
+        )
+        .await;
+        if held == 1 {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Polls `check` every 100 ms until it is true, for at most `within`.
+async fn within<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A customer who arrives on `base` and waits in the queue: its client and conversation.
+async fn arrive_waiting(base: &str) -> (Client, i64) {
+    let (token, id) = visitor(base).await;
+    arrive_waiting_as(base, &token, &id).await
+}
+
+async fn arrive_waiting_as(base: &str, token: &str, id: &str) -> (Client, i64) {
+    let (client, sent) = arrive(base, token, id, "hello").await;
+    assert_eq!(sent["started"]["queued"], true, "{sent}");
+    (client, conversation_of(&sent))
+}
+
+fn conversation_of(sent: &Value) -> i64 {
+    sent["conversationId"].as_str().unwrap().parse().unwrap()
+}
+
+/// Customers on every node: those who wait and leave are abandoned once, one who comes back on
+/// another node within the grace keeps its place, an assigned customer who leaves has its
+/// conversation resolved as idle once and the agent's room goes to the queue; the node that runs
+/// the timers dies with kill -9 and another one runs them.
+async fn on_three_nodes_abandonment_and_idle_resolution_fire_once(backend: Backend) {
+    let mut cluster = TestCluster::start_with(backend, 3, &short_timers()).await;
+    let bases: Vec<String> = (0..3).map(|i| cluster.base(i).to_owned()).collect();
+    let admin = admin_token(&bases[0]).await;
+    let (agent_token, agent_id) = agent(&bases[0], "alice").await;
+    let (status, body) = common::request_json(
+        &bases[0],
+        reqwest::Method::PATCH,
+        &format!("/api/agents/{agent_id}"),
+        json!({"capacity": 1}),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (mut console, _) = login(&bases[2], &agent_token, &agent_id).await;
+    for base in &bases {
+        within(WAIT, "every node sees Alice online", || async {
+            let (_, listed) = get_json(base, "/api/agents", Some(&admin)).await;
+            listed["agents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["id"] == agent_id.as_str() && a["online"] == true)
+        })
+        .await;
+    }
+
+    // Alice talks with one customer (node 0); four wait behind, one on each node and one more on
+    // node 2.
+    let (talker_token, talker) = visitor(&bases[0]).await;
+    let (talking, sent) = arrive(&bases[0], &talker_token, &talker, "hello").await;
+    assert_eq!(sent["started"]["csId"], agent_id.as_str(), "{sent}");
+    let talked = conversation_of(&sent);
+    let (first_token, first) = visitor(&bases[1]).await;
+    let (first_leaver, first_left) = arrive_waiting_as(&bases[1], &first_token, &first).await;
+    let (second_token, second) = visitor(&bases[2]).await;
+    let (second_leaver, second_left) = arrive_waiting_as(&bases[2], &second_token, &second).await;
+    let (returner_token, returner) = visitor(&bases[0]).await;
+    let (returning, sent) = arrive(&bases[0], &returner_token, &returner, "hello").await;
+    assert_eq!(sent["started"]["queued"], true, "{sent}");
+    let returned = conversation_of(&sent);
+    let (staying, stayed) = arrive_waiting(&bases[2]).await;
+
+    // All but one waiting customer leave together; one comes back on node 1 within the grace.
+    for client in [talking, first_leaver, second_leaver, returning] {
+        client.close();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut back, login_ack) = login(&bases[1], &returner_token, &returner).await;
+    assert_eq!(login_ack["queued"], true, "{login_ack}");
+
+    within(WAIT * 2, "the two who left are abandoned", || async {
+        events(&cluster, first_left, "abandoned").await == 1
+            && events(&cluster, second_left, "abandoned").await == 1
+    })
+    .await;
+    // The conversation quiet while its customer was away is resolved, with a word why, and
+    // Alice's room goes to the head of the queue: the one who came back, ahead of the one who
+    // stayed.
+    let resolved = expect_where(&mut console, "conversation_resolved", |d| {
+        d["customerId"] == talker.as_str()
+    })
+    .await;
+    assert_eq!(resolved["conversationId"], talked.to_string(), "{resolved}");
+    let assigned = expect_where(&mut back, "conversation_assigned", |_| true).await;
+    assert_eq!(assigned["agentId"], agent_id.as_str(), "{assigned}");
+    assert_eq!(
+        assigned["conversationId"],
+        returned.to_string(),
+        "{assigned}"
+    );
+    within(WAIT, "the one who stayed waits first in line", || async {
+        let status = staying.call("queue_status", json!({})).await.unwrap();
+        status["queued"] == true && status["position"] == 1
+    })
+    .await;
+
+    // Many rounds later, on three nodes, each happened once.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(events(&cluster, first_left, "abandoned").await, 1);
+    assert_eq!(events(&cluster, second_left, "abandoned").await, 1);
+    assert_eq!(events(&cluster, returned, "abandoned").await, 0);
+    assert_eq!(events(&cluster, stayed, "abandoned").await, 0);
+    assert_eq!(events(&cluster, talked, "resolved").await, 1);
+    assert_eq!(events(&cluster, talked, "abandoned").await, 0);
+    let system_messages = count(
+        &cluster,
+        &format!(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = {talked} AND kind = 'system'"
+        ),
+    )
+    .await;
+    assert_eq!(system_messages, 1, "the idle resolution's word, once");
+    let idle = count(
+        &cluster,
+        &format!("SELECT COUNT(*) FROM conversations WHERE id = {talked} AND ended_as = 'idle'"),
+    )
+    .await;
+    assert_eq!(idle, 1, "resolved as idle");
+    let (status, report) = get_json(&bases[1], "/api/admin/reports?days=1", Some(&admin)).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["abandoned"], 2, "{report}");
+
+    // Those who were abandoned write again through the node they had used, which did not
+    // necessarily end their conversation: each starts a new one.
+    let mut rewritten = Vec::new();
+    for (base, token, id, left) in [
+        (&bases[1], &first_token, &first, first_left),
+        (&bases[2], &second_token, &second, second_left),
+    ] {
+        let (client, login_ack) = login(base, token, id).await;
+        assert_eq!(login_ack["ended"], true, "{login_ack}");
+        let sent = client
+            .call("private_message", json!({"content": "still there?"}))
+            .await
+            .unwrap();
+        assert_eq!(sent["ok"], true, "{sent}");
+        assert!(sent["started"].is_object(), "{sent}");
+        assert_ne!(conversation_of(&sent), left, "{sent}");
+        rewritten.push(client);
+    }
+
+    // The node running the timers dies; another one takes the lease and the timers go on.
+    let dead = timers_holder(&cluster)
+        .await
+        .expect("a node holds the timers' lease");
+    // A customer waiting on that node is cut off with it.
+    let (_stranded, stranded_left) = arrive_waiting(&bases[dead]).await;
+    cluster.nodes[dead].kill_9();
+    let killed_at = Instant::now();
+    let alive = (dead + 1) % 3;
+    let (late_leaver, late_left) = arrive_waiting(&bases[alive]).await;
+    late_leaver.close();
+    within(
+        Duration::from_secs(5),
+        "another node holds the timers' lease",
+        || async { timers_holder(&cluster).await.is_some_and(|n| n != dead) },
+    )
+    .await;
+    println!(
+        "node-{dead} ran the timers; another took over {:?} after it was killed",
+        killed_at.elapsed()
+    );
+    within(
+        Duration::from_secs(10),
+        "a customer who left after the node died is abandoned",
+        || async { events(&cluster, late_left, "abandoned").await == 1 },
+    )
+    .await;
+    // The dead node's users go offline for the others (within its heartbeat timeout), so its
+    // waiting customer is abandoned too.
+    within(
+        Duration::from_secs(15),
+        "the customer waiting on the dead node is abandoned",
+        || async { events(&cluster, stranded_left, "abandoned").await == 1 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(events(&cluster, late_left, "abandoned").await, 1);
+    assert_eq!(events(&cluster, stranded_left, "abandoned").await, 1);
+    drop((console, back, staying, rewritten));
     cluster.stop().await;
 }

@@ -1,7 +1,7 @@
 //! E-mail against real servers: aiosmtpd receives what kefu sends, Dovecot holds the mailbox
 //! customers reply to. Every mail kind with its links, threading, the per-recipient limit and
-//! its digest, unsubscribing, an SMTP server that is down, replies by IMAP and by the signed
-//! webhook.
+//! its digest, a reply mailed only when the customer left without reading it, unsubscribing, an
+//! SMTP server that is down, replies by IMAP and by the signed webhook.
 
 mod common;
 
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 on_every_backend!(
     agents_and_customers_are_mailed_with_links_limits_and_digests,
+    a_reply_the_customer_read_before_leaving_is_not_mailed_and_one_it_did_not_read_is,
     an_smtp_server_that_is_down_is_retried_and_counted_until_it_takes_the_mail,
     a_reply_by_imap_lands_in_its_conversation_once_trimmed,
     the_inbound_webhook_takes_only_signed_fresh_replies,
@@ -217,17 +218,10 @@ fn mail_settings(smtp: &str) -> impl FnOnce(&mut kefu::Settings) {
         s.mail_recipient_interval = 5;
         s.mail_retry_ms = 300;
         s.mail_inbound_secret = Some(kefu::config::Secret::new(WEBHOOK_SECRET));
+        // The offline path's sweep records who left (`customer_gone_at`), which the replies'
+        // mails wait for.
+        s.timers_every_ms = 100;
     }
-}
-
-/// Runs `statement` on the server's database.
-async fn execute(server: &TestServer, statement: &str) {
-    let url = server
-        .db
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", server.data_dir.join("kefu.db").display()));
-    common::admin_execute(&url, statement).await;
 }
 
 /// How many messages of the conversation have `content`.
@@ -346,14 +340,6 @@ async fn agents_and_customers_are_mailed_with_links_limits_and_digests(backend: 
     // The customer leaves; the agent's reply is mailed, with the conversation so far, a resume
     // link and a one-click unsubscribe.
     customer.close();
-    execute(
-        &server,
-        &format!(
-            "UPDATE conversations SET customer_gone_at = {} WHERE id = {conversation}",
-            kefu::domain::now_millis()
-        ),
-    )
-    .await;
     let say = |content: &'static str| {
         let agent = &agent;
         let customer_id = customer_id.clone();
@@ -494,6 +480,96 @@ async fn agents_and_customers_are_mailed_with_links_limits_and_digests(backend: 
     );
 
     assert!(metric(&server, "kefu_mail_sent_total").await >= 5);
+    drop(agent);
+    server.stop().await;
+}
+
+/// What a reply mail gives as new, without the conversation so far.
+fn new_in_reply(mail: &Received) -> &str {
+    let text = mail.text.as_str();
+    let start = text
+        .find("You have a new reply:")
+        .unwrap_or_else(|| panic!("not a reply mail: {mail:?}"));
+    let end = text[start..]
+        .find("Continue in the chat")
+        .map_or(text.len(), |n| start + n);
+    &text[start..end]
+}
+
+async fn a_reply_the_customer_read_before_leaving_is_not_mailed_and_one_it_did_not_read_is(
+    backend: Backend,
+) {
+    let mut smtp = Smtp::start().await;
+    let server = TestServer::start_with(backend, mail_settings(&smtp.url())).await;
+    let (agent_token, agent_id) = agent_with_email(&server).await;
+    let (agent, _) = server.login(&agent_token, &agent_id).await;
+    let (customer_token, customer_id) = visitor_with_email(&server).await;
+    let (mut customer, arrived) = server.arrive(&customer_token, &customer_id).await;
+    assert_eq!(arrived["csId"], agent_id.as_str(), "{arrived}");
+    let conversation = arrived["conversationId"].as_str().unwrap().to_owned();
+    let say = |content: &'static str| {
+        let agent = &agent;
+        let customer_id = customer_id.clone();
+        async move {
+            let ack = agent
+                .call(
+                    "private_message",
+                    json!({"receiverId": customer_id, "content": content}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(ack["ok"], true, "{ack}");
+            ack["id"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // The customer reads the answer, then leaves.
+    let read_id = say("Your parcel left today").await;
+    loop {
+        let message = customer
+            .expect("new_private_message", common::WAIT)
+            .await
+            .unwrap();
+        if message["id"] == read_id.as_str() {
+            break;
+        }
+    }
+    let read = customer
+        .call("read", json!({"peerId": agent_id, "upToId": read_id}))
+        .await
+        .unwrap();
+    assert_eq!(read["ok"], true, "{read}");
+    customer.close();
+    drop(customer);
+    let url = server.database_url();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while common::scalar(
+        &url,
+        &format!("SELECT customer_gone_at FROM conversations WHERE id = {conversation}"),
+    )
+    .await
+    .is_none()
+    {
+        assert!(Instant::now() < deadline, "the departure is not recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Well past the delay: nothing is mailed about what was read.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        smtp.count_to(CUSTOMER_EMAIL),
+        0,
+        "mailed a read reply: {:#?}",
+        smtp.all()
+    );
+
+    // A reply written after it left, which it cannot have read, is mailed: that one only.
+    say("It arrives tomorrow").await;
+    let mail = smtp.next_to(CUSTOMER_EMAIL, Duration::from_secs(10)).await;
+    let new = new_in_reply(&mail);
+    assert!(new.contains("It arrives tomorrow"), "{mail:?}");
+    assert!(!new.contains("Your parcel left today"), "{mail:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(smtp.count_to(CUSTOMER_EMAIL), 1, "{:#?}", smtp.all());
     drop(agent);
     server.stop().await;
 }

@@ -1,7 +1,8 @@
 //! The offline path: waiting customers who leave are abandoned (unless they left an e-mail),
-//! idle conversations of customers who left are resolved, an offline or signed-out agent's
-//! conversations go back to the queue, a customer asking for an offline agent waits for it only a
-//! while, the offline form, and what the widget is told (open, busy, away, closed).
+//! counted from when they left even across a restart, idle conversations of customers who left
+//! are resolved, an offline or signed-out agent's conversations go back to the queue, a customer
+//! asking for an offline agent waits for it only a while, the offline form, and what the widget
+//! is told (open, busy, away, closed).
 
 mod common;
 
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 
 on_every_backend!(
     a_waiting_customer_who_leaves_is_abandoned_and_one_who_comes_back_keeps_its_place,
+    a_departure_outlives_a_restart_and_the_customer_is_abandoned_when_first_due,
     a_customer_who_left_an_email_stays_waiting_as_an_offline_conversation,
     the_offline_form_keeps_the_contact_and_waits_for_the_next_agent,
     an_idle_conversation_whose_customer_left_is_resolved_and_frees_the_agent,
@@ -134,6 +136,87 @@ async fn a_waiting_customer_who_leaves_is_abandoned_and_one_who_comes_back_keeps
     assert_eq!(sent["ok"], true, "{sent}");
     assert!(sent["started"].is_object(), "{sent}");
     let _ = expect_where(&mut back, "conversation_assigned", |_| true).await;
+    server.stop().await;
+}
+
+/// Three seconds away abandons; the server restarts two seconds after the customer left.
+fn abandon_after_3_s(settings: &mut Settings) {
+    short_timers(settings);
+    settings.queue_abandon_after = 3;
+}
+
+async fn a_departure_outlives_a_restart_and_the_customer_is_abandoned_when_first_due(
+    backend: Backend,
+) {
+    let mut server = TestServer::start_with(backend, abandon_after_3_s).await;
+    let (token, id) = server.visitor().await;
+    let (client, arrived) = server.arrive(&token, &id).await;
+    assert_eq!(arrived["queued"], true, "{arrived}");
+    let conversation: i64 = arrived["conversationId"].as_str().unwrap().parse().unwrap();
+    let url = server.database_url();
+    let gone_at = || {
+        let url = url.clone();
+        async move {
+            common::scalar(
+                &url,
+                &format!("SELECT customer_gone_at FROM conversations WHERE id = {conversation}"),
+            )
+            .await
+        }
+    };
+    let abandoned = || {
+        let url = url.clone();
+        async move {
+            common::scalar(
+                &url,
+                &format!(
+                    "SELECT COUNT(*) FROM conversation_events \
+                     WHERE conversation_id = {conversation} AND kind = 'abandoned'"
+                ),
+            )
+            .await
+        }
+    };
+    client.close();
+    drop(client);
+    let left = std::time::Instant::now();
+    eventually("the departure is recorded", || async {
+        gone_at().await.is_some()
+    })
+    .await;
+    let departed = gone_at().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2000).saturating_sub(left.elapsed())).await;
+    assert_eq!(abandoned().await, Some(0), "abandoned before its time");
+    let restarted = kefu::domain::now_millis();
+    server.restart_with(abandon_after_3_s).await;
+    eventually("the customer is abandoned", || async {
+        abandoned().await == Some(1)
+    })
+    .await;
+    // Counted from the departure kept in the database, not from the restart: a server that
+    // kept it in memory only would wait until 3 s after it restarted.
+    assert_eq!(
+        gone_at().await,
+        Some(departed),
+        "the departure's time is kept"
+    );
+    let resolved_at = common::scalar(
+        &url,
+        &format!("SELECT resolved_at FROM conversations WHERE id = {conversation}"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        resolved_at - departed >= 3000,
+        "abandoned {} ms after leaving",
+        resolved_at - departed
+    );
+    assert!(
+        resolved_at < restarted + 3000,
+        "abandoned {} ms after the restart, as if the departure were forgotten",
+        resolved_at - restarted
+    );
+    assert_eq!(report(&server).await["abandoned"], 1);
     server.stop().await;
 }
 

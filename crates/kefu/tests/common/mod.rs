@@ -112,6 +112,24 @@ pub async fn admin_execute(url: &str, statement: &str) {
     let _ = conn.close().await;
 }
 
+/// The one integer (or NULL) that `query` gives, read straight from the database at `url`: a
+/// test checks there what no API shows (`COUNT(*)` of events, a recorded time).
+pub async fn scalar(url: &str, query: &str) -> Option<i64> {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    let value = sqlx::query(query)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+        .try_get::<Option<i64>, _>(0)
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
+    let _ = conn.close().await;
+    value
+}
+
 pub fn temp_dir() -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("kefu-test-{}", kefu::services::auth::random_hex(6)));
@@ -197,6 +215,14 @@ impl TestServer {
         self.state = state;
         self.shutdown = Some(tx);
         self.handle = Some(handle);
+    }
+
+    /// The URL of the server's database, to read it directly.
+    pub fn database_url(&self) -> String {
+        self.db
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("kefu.db").display()))
     }
 
     /// Graceful stop; the database stays.
