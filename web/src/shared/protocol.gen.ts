@@ -192,7 +192,12 @@ export type AvailabilityBody = { state: "open" | "busy" | "away" | "closed", age
 /**
  * Milliseconds since the Unix epoch.
  */
-opensAt: number | null, timeZone: string, };
+opensAt: number | null, timeZone: string, 
+/**
+ * Whether kefu sends e-mail (`KEFU_SMTP_URL` is set): without it, nothing is promised by
+ * e-mail.
+ */
+mail: boolean, };
 
 /**
  * `GET /api/me/contact`.

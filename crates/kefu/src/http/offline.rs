@@ -33,6 +33,7 @@ pub async fn availability(State(app): State<AppState>) -> Result<Json<Availabili
         estimate_seconds: now.estimate_seconds,
         opens_at: now.opens_at,
         time_zone: hours.time_zone().to_owned(),
+        mail: app.mail.sends(),
     }))
 }
 

@@ -351,6 +351,9 @@ pub struct AvailabilityBody {
     /// Milliseconds since the Unix epoch.
     pub opens_at: Option<i64>,
     pub time_zone: String,
+    /// Whether kefu sends e-mail (`KEFU_SMTP_URL` is set): without it, nothing is promised by
+    /// e-mail.
+    pub mail: bool,
 }
 
 /// `GET /api/me/contact`.

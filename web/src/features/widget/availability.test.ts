@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Availability } from "../../shared/offline";
 import { clockTime, opensAtParts, requestedAgentWait, widgetView } from "./availability";
 
-const base: Availability = { state: "open", agentsAvailable: 2, queueLength: 0, estimateSeconds: null, opensAt: null, timeZone: "Asia/Shanghai" };
+const base: Availability = { state: "open", agentsAvailable: 2, queueLength: 0, estimateSeconds: null, opensAt: null, timeZone: "Asia/Shanghai", mail: true };
 const at = (a: Partial<Availability>) => ({ ...base, ...a });
 const situation = { availability: base, hasAgent: false, queued: false, leftOffline: false };
 

@@ -5,7 +5,7 @@ import { nextTick, ref } from "vue";
 import type { Availability } from "../../shared/offline";
 import { useAvailability } from "./useAvailability";
 
-const away: Availability = { state: "away", agentsAvailable: 0, queueLength: 0, estimateSeconds: null, opensAt: null, timeZone: "UTC" };
+const away: Availability = { state: "away", agentsAvailable: 0, queueLength: 0, estimateSeconds: null, opensAt: null, timeZone: "UTC", mail: true };
 
 describe("useAvailability", () => {
   let answers: Array<() => Response>;
