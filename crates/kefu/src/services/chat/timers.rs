@@ -61,12 +61,22 @@ impl Chat {
                     continue;
                 }
             }
+            let started = std::time::Instant::now();
             let round = tokio::select! {
                 _ = stop.cancelled() => break,
                 round = self.timers_round() => round,
             };
             if let Err(error) = round {
                 error.log("running the offline path's timers");
+            }
+            let took = started.elapsed();
+            if took > every {
+                tracing::warn!(
+                    ?took,
+                    "a round of the offline path's timers took longer than its period"
+                );
+            } else {
+                tracing::debug!(?took, "a round of the offline path's timers");
             }
         }
         if holding && let Err(error) = self.store.release_lease(LEASE, &node).await {
