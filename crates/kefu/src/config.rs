@@ -112,7 +112,7 @@ pub struct Settings {
     /// The conversations of an agent offline this many seconds go back to the queue (signing out
     /// sends them back at once); 0 turns it off.
     pub agent_offline_requeue_after: u64,
-    /// A customer who asks for an agent (`csId`) who is offline or away waits this many seconds
+    /// A customer who asks for an agent (`csId`) who is offline waits this many seconds
     /// for that agent only, then for anyone.
     pub requested_agent_wait: u64,
     /// How often the offline path's timers look (milliseconds); one node of a cluster runs them.

@@ -20,7 +20,7 @@ use crate::domain::{ConversationId, EventKind, MessageId, UserId, now_millis};
 pub struct Start {
     pub customer: UserId,
     pub agent: Option<UserId>,
-    /// The agent the customer asked for, who is offline or away, and until when the conversation
+    /// The agent the customer asked for, who is offline, and until when the conversation
     /// waits for it only (when `agent` does not take it).
     pub waits_for: Option<(UserId, i64)>,
 }

@@ -113,11 +113,6 @@ impl Roster {
         (available.len() as i64, with_room as i64)
     }
 
-    /// The staff member cannot take anyone now: offline (not in `online`) or away.
-    pub(super) fn absent(&self, online: &[UserId], id: UserId) -> bool {
-        !online.contains(&id) || self.lock().loads.get(&id).is_some_and(|l| l.away)
-    }
-
     /// `n` more (or fewer) open conversations for `agent`, as this node just changed them.
     pub(super) fn add_open(&self, agent: UserId, n: i64, at: i64) {
         if let Some(load) = self.lock().loads.get_mut(&agent) {

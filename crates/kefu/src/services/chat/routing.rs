@@ -42,7 +42,7 @@ impl Chat {
 
     /// [`Chat::route_hint`] for a new conversation about to be written: the agent counts it at
     /// once. Whoever gets `Some` ends the promise ([`Chat::settle`]) once it is written.
-    /// An agent asked for who is offline or away is waited for ([`Chat::waits_for`]): nobody is
+    /// An agent asked for who is offline is waited for ([`Chat::waits_for`]): nobody is
     /// reserved.
     pub(super) async fn reserve_agent(
         &self,
@@ -57,11 +57,12 @@ impl Chat {
         Ok((self.roster.reserve(&online, requested, None), None))
     }
 
-    /// A customer who asked for an agent that is offline or away waits for it only, until
-    /// `requested_agent_wait` from now; then for anyone.
+    /// A customer who asked for an agent that is offline waits for it only, until
+    /// `requested_agent_wait` from now; then for anyone. (An agent online but away or full is not
+    /// waited for: the conversation goes to another agent at once, as routing does.)
     fn waits_for(&self, online: &[UserId], requested: Option<UserId>) -> Option<(UserId, i64)> {
         let requested = requested?;
-        self.roster.absent(online, requested).then(|| {
+        (!online.contains(&requested)).then(|| {
             let wait = self.timers.requested_agent_wait.as_millis() as i64;
             (requested, crate::domain::now_millis() + wait)
         })
