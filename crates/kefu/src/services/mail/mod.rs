@@ -342,37 +342,25 @@ impl Inner {
             ));
         }
         let client_msg_id = client_msg_id(mail.message_id.as_deref().unwrap_or(&mail.text));
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let reply: super::writer::Reply = Box::new(move |outcome| {
-            let outcome = match outcome {
-                Ok(written) => Ok(Received {
-                    conversation: written.message.conversation_id,
-                    duplicate: written.message.duplicate,
-                }),
-                Err(error) => Err(reissue(error)),
-            };
-            let _ = tx.send(outcome);
-        });
-        self.chat
-            .send(
+        let message = self
+            .chat
+            .send_now(
                 Identity {
                     user_id: customer,
                     role: Role::Customer,
                 },
-                None,
                 SendRequest {
                     receiver: None,
                     content: mail.text,
                     client_msg_id: Some(client_msg_id.as_str().to_owned()),
                     attachment_id: None,
                 },
-                std::future::ready(()),
-                reply,
             )
-            .await;
-        let received = rx
-            .await
-            .map_err(|_| Error::Other(anyhow::anyhow!("the writer dropped a reply by e-mail")))??;
+            .await?;
+        let received = Received {
+            conversation: message.conversation_id,
+            duplicate: message.duplicate,
+        };
         tracing::info!(
             conversation = %received.conversation,
             duplicate = received.duplicate,
@@ -388,28 +376,6 @@ pub fn client_msg_id(message_id: &str) -> ClientMsgId {
     let digest = ring::digest::digest(&ring::digest::SHA256, message_id.trim().as_bytes());
     ClientMsgId::parse(format!("mail-{}", links::hex(&digest.as_ref()[..20])))
         .expect("45 printable characters")
-}
-
-/// The same failure, owned (the writer lends it).
-fn reissue(error: &Error) -> Error {
-    match error {
-        Error::Unauthorized => Error::Unauthorized,
-        Error::Forbidden(m) => Error::Forbidden(m),
-        Error::InvalidPayload(m) => Error::InvalidPayload(m.clone()),
-        Error::TooLarge(m) => Error::TooLarge(m.clone()),
-        Error::UnsupportedType(m) => Error::UnsupportedType(m.clone()),
-        Error::RateLimited { what, retry_after } => Error::RateLimited {
-            what,
-            retry_after: *retry_after,
-        },
-        Error::NotFound(m) => Error::NotFound(m),
-        Error::UnknownEvent(m) => Error::UnknownEvent(m.clone()),
-        Error::Conflict(m) => Error::Conflict(m),
-        Error::InvalidToken(m) => Error::InvalidToken(m),
-        Error::Unavailable => Error::Unavailable,
-        Error::CannotWrite => Error::CannotWrite,
-        Error::Other(e) => Error::Other(anyhow::anyhow!("{e:#}")),
-    }
 }
 
 #[cfg(test)]
