@@ -46,6 +46,9 @@ impl Entry<'_> {
     }
 }
 
+/// Someone else's conversation is answered as if there were none.
+const NOT_FOUND: Error = Error::NotFound("no such conversation");
+
 impl Transcripts {
     pub fn new(store: Store) -> Self {
         Self { store }
@@ -54,38 +57,33 @@ impl Transcripts {
     /// The conversation, for an admin, or for the agent it is (or was last) assigned to.
     #[tracing::instrument(skip_all, fields(user = %me.user_id, conversation = %id))]
     pub async fn transcript(&self, me: Identity, id: ConversationId) -> Result<Transcript> {
-        let not_found = || Error::NotFound("no such conversation");
         if !me.role.is_staff() {
             return Err(Error::Forbidden("only staff export transcripts"));
         }
-        let record = self
-            .store
+        let record = self.record(id).await?;
+        if me.role != Role::Admin && record.conversation.agent_id != Some(me.user_id) {
+            return Err(NOT_FOUND);
+        }
+        self.load(record).await
+    }
+
+    /// The conversation `id` as a transcript heads it; `not_found` when there is none.
+    async fn record(&self, id: ConversationId) -> Result<ConversationRecord> {
+        self.store
             .conversation_record(id)
             .await
             .map_err(|e| match e {
-                StoreError::NotFound => not_found(),
+                StoreError::NotFound => NOT_FOUND,
                 other => other.into(),
-            })?;
-        if me.role != Role::Admin && record.conversation.agent_id != Some(me.user_id) {
-            return Err(not_found());
-        }
-        self.load(record).await
+            })
     }
 
     /// A customer's own conversation (what it may have mailed to itself).
     #[tracing::instrument(skip_all, fields(user = %me.user_id, conversation = %id))]
     pub async fn for_customer(&self, me: Identity, id: ConversationId) -> Result<Transcript> {
-        let not_found = || Error::NotFound("no such conversation");
-        let record = self
-            .store
-            .conversation_record(id)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => not_found(),
-                other => other.into(),
-            })?;
+        let record = self.record(id).await?;
         if me.role != Role::Customer || record.conversation.customer_id != me.user_id {
-            return Err(not_found());
+            return Err(NOT_FOUND);
         }
         self.load(record).await
     }
