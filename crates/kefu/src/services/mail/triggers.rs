@@ -79,6 +79,11 @@ async fn waiting(inner: &Inner) -> Result<()> {
         return Ok(());
     }
     let addresses = store.staff_mail_addresses().await?;
+    if addresses.is_empty() {
+        // Nobody to tell yet: the conversations stay unmarked, for the first agent given an
+        // e-mail while they still wait.
+        return Ok(());
+    }
     let base = &inner.config.public_url;
     for conversation in waiting {
         let now = now_millis();
