@@ -8,7 +8,7 @@
 // need a CJK font for Chromium (Debian: `apt-get install -y fonts-wqy-microhei`).
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { adminToken, createAgent, launchBrowser, newContext, signIn, startKefu, uiFor, webRoot } from "./harness.mjs";
+import { adminToken, createAgent, launchBrowser, newContext, signIn, smtpSink, startKefu, uiFor, webRoot } from "./harness.mjs";
 
 const outDir = path.join(webRoot, "docs", "screenshots");
 const WIDGET = { viewport: { width: 400, height: 680 } };
@@ -41,7 +41,9 @@ async function shoot(target, name, options = {}) {
   console.log(`wrote ${path.relative(webRoot, file)}`);
 }
 
-const kefu = await startKefu();
+// A mailbox for kefu, so that the widget says what a shop with e-mail set up says.
+const sink = await smtpSink();
+const kefu = await startKefu({ env: sink.env });
 const ui = await uiFor(kefu);
 const browser = await launchBrowser();
 await mkdir(outDir, { recursive: true });
@@ -185,4 +187,5 @@ try {
   await browser.close();
   await ui.close();
   await kefu.close();
+  sink.close();
 }
