@@ -30,7 +30,7 @@ function messageOf(reply, { senderId, receiverId, content, clientMsgId = null })
 }
 
 /** The ack of a customer's login while it has no conversation: a login writes nothing. */
-const NOTHING_YET = { ok: true, csId: null, conversationId: null, queued: false, position: null, estimatedWaitSeconds: null, ended: false };
+const NOTHING_YET = { ok: true, csId: null, conversationId: null, queued: false, position: null, estimatedWaitSeconds: null, ended: false, requestedAgent: null };
 
 /** Resolves once `socket` connects again (socket.io-client's own reconnection). */
 function reconnected(socket, timeout = 20_000) {
@@ -164,7 +164,11 @@ for (const transport of TRANSPORTS) {
       const visitor = await createVisitor(B);
       const customer = await connectFrom(A, visitor.token);
       const login = assertOk(await ack(customer, "login", { userId: visitor.user.id, csId: agent.user.id }), "visitor login");
-      assert.deepEqual(login, NOTHING_YET, "a login, even naming an agent on another node, writes nothing");
+      assert.deepEqual(
+        login,
+        { ...NOTHING_YET, requestedAgent: { id: agent.user.id, displayName: agent.user.displayName, online: true, waitsUntil: null } },
+        "a login, even naming an agent on another node, writes nothing",
+      );
       assert.deepEqual(await waitFor(customer, "Online_user"), []);
 
       const tab2 = await connectFrom(C, agent.token);

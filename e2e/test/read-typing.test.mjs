@@ -31,6 +31,9 @@ forEachTransport("members and read receipts", (transport) => {
         online: true,
         conversationId,
         lastMessage,
+        offline: false,
+        email: null,
+        phone: null,
       },
     ]);
     assert.deepEqual(await members(customer.socket), [
@@ -43,6 +46,9 @@ forEachTransport("members and read receipts", (transport) => {
         online: true,
         conversationId,
         lastMessage,
+        offline: false,
+        email: null,
+        phone: null,
       },
     ]);
   });

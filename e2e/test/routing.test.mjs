@@ -18,7 +18,9 @@ import {
 } from "../lib/harness.mjs";
 
 /** The ack of a customer's login while it has no conversation at all. */
-const NOTHING_YET = { ok: true, csId: null, conversationId: null, queued: false, position: null, estimatedWaitSeconds: null, ended: false };
+const NOTHING_YET = { ok: true, csId: null, conversationId: null, queued: false, position: null, estimatedWaitSeconds: null, ended: false, requestedAgent: null };
+/** A login's ack naming an online agent (`csId`): nothing yet, and that agent is online. */
+const ASKED = (agent) => ({ ...NOTHING_YET, requestedAgent: { id: agent.user.id, displayName: agent.user.displayName, online: true, waitsUntil: null } });
 
 /** GET /api/conversations for `customer` (its token): its conversations, newest first. */
 async function conversationsOf(server, customer) {
@@ -53,7 +55,7 @@ forEachTransport("login and routing", (transport) => {
     const server = await serverForTest(t);
     const agent = await onlineAgent(server, transport);
     const customer = await onlineCustomer(server, transport, { csId: agent.user.id });
-    assert.deepEqual(customer.login, NOTHING_YET);
+    assert.deepEqual(customer.login, ASKED(agent));
     assert.deepEqual(await waitFor(customer.socket, "Online_user"), []);
     assert.deepEqual(assertOk(await ack(customer.socket, "queue_status")), {
       ok: true,
@@ -63,7 +65,7 @@ forEachTransport("login and routing", (transport) => {
       estimatedWaitSeconds: null,
     });
     // A second login, and one without csId, change nothing either.
-    assert.deepEqual(assertOk(await ack(customer.socket, "login", { userId: customer.user.id, csId: agent.user.id })), NOTHING_YET);
+    assert.deepEqual(assertOk(await ack(customer.socket, "login", { userId: customer.user.id, csId: agent.user.id })), ASKED(agent));
     assert.deepEqual(assertOk(await ack(customer.socket, "login", { userId: customer.user.id })), NOTHING_YET);
 
     assert.deepEqual(await conversationsOf(server, customer), [], "GET /api/conversations after a login");
@@ -88,6 +90,8 @@ forEachTransport("login and routing", (transport) => {
       createdAt: listed[0].createdAt,
       resolvedAt: null,
       rating: null,
+      offline: false,
+      endedAs: null,
     });
     assert.equal((await agentEntry(server, agent)).openConversations, 1);
   });
@@ -284,7 +288,7 @@ forEachTransport("login and routing", (transport) => {
     const busy = await onlineAgent(server, transport);
     for (let i = 0; i < 2; i++) {
       const customer = await onlineCustomer(server, transport, { csId: busy.user.id });
-      assert.deepEqual(customer.login, NOTHING_YET, "csId at login assigns nothing yet");
+      assert.deepEqual(customer.login, ASKED(busy), "csId at login assigns nothing yet");
       await firstMessage(customer, busy);
     }
     await expectNo(idle.socket, "conversation_assigned");
@@ -301,12 +305,13 @@ forEachTransport("login and routing", (transport) => {
     await expectNo(idle.socket, "conversation_assigned");
   });
 
-  test("csId of an agent that cannot take the conversation (offline, away, full): the best available agent, else the queue", async (t) => {
+  test("csId of an agent that cannot take the conversation: offline, it is waited for a while; away or full, the best available agent", async (t) => {
     const server = await serverForTest(t);
     const startWith = async (csId) => {
       const customer = await onlineCustomer(server, transport, { csId });
-      assert.deepEqual(customer.login, NOTHING_YET);
-      return { customer, first: await send(customer.socket, { content: "hello" }) };
+      assert.deepEqual({ ...customer.login, requestedAgent: null }, NOTHING_YET);
+      assert.equal(customer.login.requestedAgent.id, csId);
+      return { customer, login: customer.login, first: await send(customer.socket, { content: "hello" }) };
     };
 
     // Offline, with nobody else online: the queue.
@@ -315,10 +320,13 @@ forEachTransport("login and routing", (transport) => {
     assert.deepEqual(queued.first.started, { csId: null, queued: true });
     await waitFor(queued.customer.socket, "queue_position", { timeout: 2_500 });
 
-    // Offline, with another agent online (which takes the queued one first): that agent.
+    // Offline, with another agent online: the customer is told, and waits for the agent it asked
+    // for (KEFU_REQUESTED_AGENT_WAIT, 120 s by default) before anyone else takes it.
     const other = await onlineAgent(server, transport);
-    assert.equal((await waitFor(other.socket, "conversation_assigned")).customerId, queued.customer.user.id);
-    assert.deepEqual((await startWith(offline.user.id)).first.started, { csId: other.user.id, queued: false });
+    const waiting = await startWith(offline.user.id);
+    assert.equal(waiting.login.requestedAgent.online, false);
+    assert.ok(waiting.login.requestedAgent.waitsUntil > Date.now(), JSON.stringify(waiting.login));
+    assert.deepEqual(waiting.first.started, { csId: null, queued: true });
 
     // Away.
     const away = await onlineAgent(server, transport);
