@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use super::{Chat, SendRequest, open::Latest};
+use super::{Chat, SendRequest};
 use crate::{
-    domain::{BusinessHours, ConversationId, DisplayName, Email, Role, UserId, now_millis},
+    domain::{BusinessHours, ConversationId, DisplayName, Email, Role, now_millis},
     services::{Error, Result, auth::Identity, writer::Written},
     store::StoredMessage,
 };
@@ -212,13 +212,5 @@ impl Chat {
             return Ok(n);
         }
         Ok(self.store.queue_length().await?)
-    }
-
-    /// The customer's open conversation, if any (for tests of the offline path).
-    pub async fn open_conversation_of(&self, customer: UserId) -> Result<Option<ConversationId>> {
-        Ok(match self.latest(customer).await? {
-            Latest::Open(c) => Some(c.id),
-            _ => None,
-        })
     }
 }
