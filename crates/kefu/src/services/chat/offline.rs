@@ -205,12 +205,4 @@ impl Chat {
             _ => Err(Error::Unavailable),
         }
     }
-
-    /// How many conversations wait: from the pump's last list when fresh, else counted.
-    async fn queue_length(&self) -> Result<i64> {
-        if let Some(n) = self.pump_listed() {
-            return Ok(n);
-        }
-        Ok(self.store.queue_length().await?)
-    }
 }

@@ -28,6 +28,8 @@ const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
 const SNAPSHOT_LIMIT: u32 = 100_000;
 /// A place known from a list older than this is counted again instead.
 const PLACES_FRESH: Duration = Duration::from_secs(5);
+/// How long a count of the queue's length is reused when there is no fresh list.
+const COUNTED_FRESH: Duration = Duration::from_secs(1);
 /// How long the median handling time is reused before it is read again.
 const MEDIAN_FRESH: Duration = Duration::from_secs(60);
 /// A conversation an agent handed back to the queue does not go straight back to that agent for
@@ -53,6 +55,8 @@ struct PumpState {
     /// Online, available agents at the last drain (at least 1 for estimates).
     available: i64,
     median: Option<(i64, Instant)>,
+    /// The queue's length as last counted for `GET /api/availability`, and when.
+    counted: Option<(i64, Instant)>,
 }
 
 impl Pump {
@@ -250,13 +254,26 @@ impl Chat {
         Ok(listed.len())
     }
 
-    /// How many waited at the pump's last list, when that list is fresh.
-    pub(super) fn pump_listed(&self) -> Option<i64> {
-        let state = self.pump.lock();
-        state
-            .listed_at
-            .is_some_and(|at| at.elapsed() < PLACES_FRESH)
-            .then_some(state.listed as i64)
+    /// How many conversations wait: from the pump's last list when fresh, else counted, at most
+    /// once a second however many visitors ask (every open widget asks every 30 s).
+    pub(super) async fn queue_length(&self) -> Result<i64> {
+        {
+            let state = self.pump.lock();
+            if state
+                .listed_at
+                .is_some_and(|at| at.elapsed() < PLACES_FRESH)
+            {
+                return Ok(state.listed as i64);
+            }
+            if let Some((n, at)) = state.counted
+                && at.elapsed() < COUNTED_FRESH
+            {
+                return Ok(n);
+            }
+        }
+        let n = self.store.queue_length().await?;
+        self.pump.lock().counted = Some((n, Instant::now()));
+        Ok(n)
     }
 
     /// The waiting conversation's place: from the last list when it is fresh, else counted.
