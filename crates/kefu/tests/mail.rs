@@ -14,6 +14,7 @@ use std::{
 
 use common::{Backend, TestServer};
 use kefu::services::mail::links::sign_webhook;
+use kefu_wire::Client;
 use serde_json::{Value, json};
 
 on_every_backend!(
@@ -291,6 +292,19 @@ async fn agent_with_email(server: &TestServer) -> (String, String) {
     )
 }
 
+/// The agent writes `content` to its customer; the stored message's id.
+async fn say(agent: &Client, customer_id: &str, content: &str) -> String {
+    let ack = agent
+        .call(
+            "private_message",
+            json!({"receiverId": customer_id, "content": content}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack["ok"], true, "{ack}");
+    ack["id"].as_str().unwrap().to_owned()
+}
+
 async fn metric(server: &TestServer, name: &str) -> u64 {
     let (_, text) = server.get("/metrics").await;
     text.lines()
@@ -342,21 +356,7 @@ async fn agents_and_customers_are_mailed_with_links_limits_and_digests(backend: 
     // The customer leaves; the agent's reply is mailed, with the conversation so far, a resume
     // link and a one-click unsubscribe.
     customer.close();
-    let say = |content: &'static str| {
-        let agent = &agent;
-        let customer_id = customer_id.clone();
-        async move {
-            let ack = agent
-                .call(
-                    "private_message",
-                    json!({"receiverId": customer_id, "content": content}),
-                )
-                .await
-                .unwrap();
-            assert_eq!(ack["ok"], true, "{ack}");
-        }
-    };
-    say("Your parcel left today").await;
+    say(&agent, &customer_id, "Your parcel left today").await;
     let reply = smtp.next_to(CUSTOMER_EMAIL, Duration::from_secs(10)).await;
     assert!(reply.subject.contains("Acme Shop"), "{reply:?}");
     assert!(reply.text.contains("Your parcel left today"), "{reply:?}");
@@ -406,9 +406,9 @@ async fn agents_and_customers_are_mailed_with_links_limits_and_digests(backend: 
     );
 
     // Two more replies within the recipient's interval: one digest, threaded under the first.
-    say("It is in Berlin").await;
+    say(&agent, &customer_id, "It is in Berlin").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    say("It arrives tomorrow").await;
+    say(&agent, &customer_id, "It arrives tomorrow").await;
     let digest = smtp.next_to(CUSTOMER_EMAIL, Duration::from_secs(10)).await;
     assert!(digest.subject.starts_with("2 updates"), "{digest:?}");
     assert!(digest.text.contains("It is in Berlin") && digest.text.contains("It arrives tomorrow"));
@@ -439,7 +439,7 @@ async fn agents_and_customers_are_mailed_with_links_limits_and_digests(backend: 
         .unwrap();
     assert_eq!(response.status(), 200);
     let before = smtp.count_to(CUSTOMER_EMAIL);
-    say("Anything else?").await;
+    say(&agent, &customer_id, "Anything else?").await;
     // Past the delay and the interval: nothing comes.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
@@ -509,24 +509,9 @@ async fn a_reply_the_customer_read_before_leaving_is_not_mailed_and_one_it_did_n
     let (mut customer, arrived) = server.arrive(&customer_token, &customer_id).await;
     assert_eq!(arrived["csId"], agent_id.as_str(), "{arrived}");
     let conversation = arrived["conversationId"].as_str().unwrap().to_owned();
-    let say = |content: &'static str| {
-        let agent = &agent;
-        let customer_id = customer_id.clone();
-        async move {
-            let ack = agent
-                .call(
-                    "private_message",
-                    json!({"receiverId": customer_id, "content": content}),
-                )
-                .await
-                .unwrap();
-            assert_eq!(ack["ok"], true, "{ack}");
-            ack["id"].as_str().unwrap().to_owned()
-        }
-    };
 
     // The customer reads the answer, then leaves.
-    let read_id = say("Your parcel left today").await;
+    let read_id = say(&agent, &customer_id, "Your parcel left today").await;
     loop {
         let message = customer
             .expect("new_private_message", common::WAIT)
@@ -565,7 +550,7 @@ async fn a_reply_the_customer_read_before_leaving_is_not_mailed_and_one_it_did_n
     );
 
     // A reply written after it left, which it cannot have read, is mailed: that one only.
-    say("It arrives tomorrow").await;
+    say(&agent, &customer_id, "It arrives tomorrow").await;
     let mail = smtp.next_to(CUSTOMER_EMAIL, Duration::from_secs(10)).await;
     let new = new_in_reply(&mail);
     assert!(new.contains("It arrives tomorrow"), "{mail:?}");
